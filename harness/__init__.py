@@ -1,0 +1,1 @@
+"""The orchestrator: suite → model → inputs → render → build → run → verify → stats → report."""

@@ -1,0 +1,82 @@
+"""Build each runner once per distinct rendered source, and say how to launch it.
+
+A runner whose toolchain is missing is reported as skipped with the reason; a build that fails
+names its log. Neither stops the other runners.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filelock import FileLock
+
+from harness.cmake import BuildError, cmake_build
+from harness.config import ModelSpec
+from harness.render import render_runner
+from harness.runners import Runner
+
+
+@dataclass
+class Built:
+    """A runner ready to run (status ok), or why it is not (skipped / failed)."""
+
+    runner: str
+    status: str  # "ok", "skipped", "failed"
+    reason: str = ""
+    argv: list[str] = field(default_factory=list)  # the job file path is appended
+    env: dict[str, str] = field(default_factory=dict)
+    source_dir: Path | None = None
+    log: Path | None = None
+    # job-dependent environment (the Java bridge takes threads and grad mode this way)
+    env_for: Callable[..., dict[str, str]] | None = None
+
+
+def toolchain_problem(runner: Runner) -> str | None:
+    """None when the runner can be built here, else a one-line reason naming what to install."""
+    if runner.toolchain == "cmake":
+        for tool, package in (("cmake", "cmake"), ("c++", "g++"), ("make", "make")):
+            if shutil.which(tool) is None:
+                return f"{tool} not found on PATH: install it (apt-get install {package})"
+        if not Path("/usr/include/nlohmann/json.hpp").exists() and not Path(
+            "/usr/local/include/nlohmann/json.hpp"
+        ).exists():
+            return "nlohmann/json.hpp not found: install it (apt-get install nlohmann-json3-dev)"
+    if runner.toolchain == "java":
+        from harness.java_build import java_toolchain_problem
+
+        return java_toolchain_problem()
+    return None
+
+
+def build_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Built:
+    """Render, then build (cached); never raises for a runner-level problem."""
+    problem = toolchain_problem(runner)
+    if problem:
+        return Built(runner.id, "skipped", problem)
+    src = render_runner(runner, model, build_root / "runners")
+    out = src.parent / "build"
+    log = src.parent / "build.log"
+    try:
+        with FileLock(str(src.parent / ".lock")):
+            if runner.toolchain == "python":
+                return Built(runner.id, "ok", argv=[sys.executable, str(src / "runner.py")], source_dir=src)
+            if runner.toolchain == "cmake":
+                cmake_build(src, out, log)
+                return Built(runner.id, "ok", argv=[str(out / "runner")], source_dir=src, log=log)
+            if runner.toolchain == "java":
+                return _build_java(runner, src, build_root, log)
+    except BuildError as exc:
+        return Built(runner.id, "failed", str(exc), source_dir=src, log=log)
+    raise ValueError(f"unknown toolchain {runner.toolchain}")
+
+
+def _build_java(runner: Runner, src: Path, build_root: Path, log: Path) -> Built:
+    from harness import java_build
+
+    bridge = java_build.build_bridge(build_root, build_root / "logs")
+    java_build.build_runner_jar(src, log)
+    return Built(runner.id, "ok", argv=java_build.java_command(src, bridge, Path("JOB"))[:-1], source_dir=src, log=log)

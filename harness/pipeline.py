@@ -1,0 +1,174 @@
+"""`invoke all`: suite → model → inputs → builds → runs → collect → report, in one new run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from harness import collect, environment, report
+from harness.build import Built, build_runner
+from harness.config import Suite
+from harness.errors import UserError
+from harness.files import write_json
+from harness.inputs import check_inputs, make_inputs
+from harness.models import reference_outputs, train_and_export
+from harness.run import Outcome, run_all
+from harness.runners import RUNNERS
+
+
+def new_run_dir(results_root: Path) -> Path:
+    """results/<UTC timestamp>-<host>[-n]: created exclusively, so no run ever overwrites another."""
+    try:
+        results_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create results folder {results_root} ({exc.strerror}): pick a writable place"
+        ) from None
+    if not os.access(results_root, os.W_OK):
+        raise UserError(f"results folder {results_root} is not writable: fix its permissions or pass another one")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    host = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in socket.gethostname())[:40]
+    for n in range(1, 1000):
+        d = results_root / (f"{stamp}-{host}" + (f"-{n}" if n > 1 else ""))
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            continue
+    raise UserError(f"could not create a new run folder under {results_root}: clean it up")
+
+
+def set_status(run_dir: Path, status: str, message: str = "") -> None:
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json(run_dir / "status.json", {"status": status, "message": message, "finished": now})
+
+
+class Reporter:
+    """Progress on screen (rich), or plain lines when quiet / not a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.console = Console(stderr=True, highlight=False)
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)
+
+
+def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = False) -> Path:
+    """Do the whole job; on Ctrl-C or an error the run folder is kept and marked, nothing else touched."""
+    out = Reporter(quiet)
+    run_dir = new_run_dir(results_root)
+    set_status(run_dir, "running", "started")
+    write_json(run_dir / "suite.json", _suite_record(suite))
+    out.say(f"run folder: {run_dir}")
+    try:
+        _run(suite, run_dir, build_root, out)
+    except KeyboardInterrupt:
+        set_status(run_dir, "incomplete", "interrupted (Ctrl-C) before the end")
+        _try_report(run_dir)
+        raise
+    except UserError as exc:
+        set_status(run_dir, "failed", str(exc))
+        raise
+    except Exception as exc:
+        set_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return run_dir
+
+
+def _try_report(run_dir: Path) -> None:
+    """Best effort for a partial run: whatever finished is still collected and reported."""
+    try:
+        if (run_dir / "builds.json").exists():
+            collect.collect(run_dir)
+            report.write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - a partial report must not hide the interruption
+        print(f"note: partial report not written ({exc})", file=sys.stderr)
+
+
+def _suite_record(suite: Suite) -> dict:
+    d = dataclasses.asdict(suite)
+    d["model"]["layers"] = list(suite.model.layers)
+    return d
+
+
+def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
+    t0 = time.perf_counter()
+    out.say(f"model {suite.model.name} {'-'.join(map(str, suite.model.layers))}: training / loading from cache")
+    model_files = train_and_export(suite.model, suite.inputs, build_root)
+    inputs = make_inputs(suite.inputs, suite.model.layers[0], build_root)
+    x = check_inputs(inputs.manifest)
+    raw = run_dir / "raw"
+    raw.mkdir()
+    reference = reference_outputs(suite.model, model_files, x[: suite.run.calls])
+    reference.tofile(raw / "reference.bin")
+    shutil.copy(inputs.manifest, run_dir / "inputs.manifest.json")
+    shutil.copy(model_files.meta, run_dir / "model.json")
+    write_json(run_dir / "environment.json", environment.collect())
+
+    built: dict[str, Built] = {}
+    logs = run_dir / "logs"
+    logs.mkdir()
+    for choice in suite.runners:
+        out.say(f"build {choice.id} …")
+        b = build_runner(RUNNERS[choice.id], suite.model, build_root)
+        if b.log and b.log.exists():
+            shutil.copy(b.log, logs / f"{choice.id}.build.log")
+        if b.status != "ok":
+            out.say(f"  [yellow]{b.status}[/]: {b.reason}")
+        built[choice.id] = b
+    write_json(run_dir / "builds.json", {k: {"status": b.status, "reason": b.reason} for k, b in built.items()})
+    out.say(f"ready in {time.perf_counter() - t0:.0f} s")
+
+    files = {"torchscript": model_files.torchscript, "state_dict": model_files.state_dict,
+             "weights": model_files.weights, "inputs": inputs.data}
+    jobs = suite.run.repeats * sum(1 for c in suite.runners if built[c.id].status == "ok")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=out.console, disable=out.quiet) as progress:
+        task = progress.add_task("running", total=jobs)
+
+        def done(o: Outcome) -> None:
+            progress.advance(task)
+            progress.update(task, description=f"{o.runner} #{o.repeat + 1}")
+            if o.status != "ok":
+                progress.console.print(f"  [red]{o.runner} repeat {o.repeat + 1}: {o.status.upper()}[/] {o.message}")
+
+        run_all(suite, built, files, raw, done)
+
+    df = collect.collect(run_dir)
+    set_status(run_dir, "complete", f"{len(df)} runners, {time.perf_counter() - t0:.0f} s")
+    path = report.write_report(run_dir)
+    out.say(f"report: {path}")
+    if not out.quiet:
+        out.console.print(report.headline_table(df))
+
+
+def latest_run(results_root: Path) -> Path:
+    runs = sorted(p for p in results_root.iterdir() if (p / "status.json").exists()) if results_root.exists() else []
+    if not runs:
+        raise UserError(f"no runs under {results_root}: run `invoke all` first")
+    return runs[-1]
+
+
+def resolve_run(name: str | None, results_root: Path) -> Path:
+    if not name:
+        return latest_run(results_root)
+    p = Path(name)
+    if not p.is_dir():
+        p = results_root / name
+    if not (p / "status.json").exists():
+        raise UserError(f"'{name}' is not a run folder (no status.json): give a folder under {results_root}")
+    return p
+
+

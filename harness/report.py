@@ -1,0 +1,167 @@
+"""Write report.md and its plots from a run folder's results.csv, summary.json and raw timings."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from harness import stats
+from harness.files import write_atomic
+from harness.render import environment
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float):
+        if x == 0:
+            return "0"
+        mag = math.floor(math.log10(abs(x)))
+        return f"{x:.{max(0, digits - 1 - mag)}f}" if mag < digits else f"{x:,.0f}"
+    return str(x)
+
+
+def _outputs_cell(r: pd.Series) -> str:
+    if r["status"] in ("SKIPPED",) or pd.isna(r["max_abs_err"]):
+        return "–"
+    return f"{'✓' if r['outputs_ok'] else '✗'} {r['max_abs_err']:.1e}"
+
+
+def headline_table(df: pd.DataFrame) -> str:
+    rows = []
+    for _, r in df.iterrows():
+        rows.append({
+            "runner": r["runner"],
+            "language": r["language"],
+            "µs/call median": _fmt(r["median_us"]),
+            "p99": _fmt(r["p99_us"]),
+            "max": _fmt(r["max_us"]),
+            "× py-eager": _fmt(r["ratio_to_python_eager"]),
+            "seed ×": _fmt(r["seed_ratio_to_python"]),
+            "× cpp-raw": _fmt(r["ratio_to_cpp_raw"]),
+            "load ms": _fmt(r["load_ms"]),
+            "first call µs": _fmt(r["first_call_us"]),
+            "outputs": _outputs_cell(r),
+            "status": r["status"],
+        })
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def details_table(df: pd.DataFrame) -> str:
+    cols = ["runner", "method", "grad_mode", "threads", "interop_threads", "block", "min_us", "mean_us", "p90_us",
+            "p999_us", "std_us", "iqr_us", "mad_us", "spikes", "cv_repeat_medians", "timer_overhead_ns",
+            "peak_rss_mb", "repeats_ok"]
+    out = df[cols].copy()
+    for c in cols[6:]:
+        out[c] = out[c].map(_fmt)
+    return out.to_markdown(index=False, disable_numparse=True)
+
+
+def _samples(run_dir: Path, runner: str, name: str, block: int = 1) -> list[np.ndarray]:
+    found = []
+    for rep in sorted((run_dir / "raw" / runner).glob("*")):
+        path = rep / name
+        if path.exists() and (rep / "result.json").exists():
+            found.append(stats.per_call_ns(path, block) / 1000.0)
+    return found
+
+
+def plot_latency(df: pd.DataFrame, path: Path) -> None:
+    ok = df[df["status"].eq("ok")]
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.55 * max(len(ok), 1)))
+    y = np.arange(len(ok))
+    ax.barh(y, ok["median_us"], color="#4c72b0", label="median")
+    ax.errorbar(ok["p99_us"], y, fmt="|", color="#c44e52", markersize=14, label="p99", linestyle="none")
+    ax.set_yticks(y, ok["runner"])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("µs per call (log scale)")
+    ax.set_title("Per-call latency by runner")
+    ax.legend(loc="lower right")
+    for yi, v in zip(y, ok["median_us"], strict=True):
+        ax.annotate(_fmt(float(v)), (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_distribution(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for _, r in df[df["status"].eq("ok")].iterrows():
+        s = _samples(run_dir, r["runner"], "timings.bin", int(r["block"]))
+        if not s:
+            continue
+        x = np.sort(np.concatenate(s))
+        idx = np.unique(np.linspace(0, x.size - 1, min(x.size, 4000)).astype(int))
+        ax.plot(x[idx], (idx + 1) / x.size, label=r["runner"])
+    ax.set_xscale("log")
+    ax.set_xlabel("µs per call (log scale)")
+    ax.set_ylabel("fraction of calls ≤ x")
+    ax.set_title("Latency distribution (CDF, all repeats pooled)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_warmup(run_dir: Path, df: pd.DataFrame, path: Path, first_n: int = 100) -> None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for _, r in df[df["status"].eq("ok")].iterrows():
+        s = _samples(run_dir, r["runner"], "warmup_timings.bin")
+        if not s:
+            continue
+        n = min(first_n, min(len(a) for a in s))
+        curve = np.median(np.stack([a[:n] for a in s]), axis=0)
+        ax.plot(np.arange(1, n + 1), curve, label=r["runner"])
+    ax.set_yscale("log")
+    ax.set_xlabel("call number in a fresh process")
+    ax.set_ylabel("µs (median over repeats, log scale)")
+    ax.set_title(f"Warm-up: the first {first_n} calls, each timed alone")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(run_dir: Path) -> Path:
+    """Render report.md (and the PNGs) for a collected run; marks incomplete runs as such."""
+    df = pd.read_csv(run_dir / "results.csv")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    suite = json.loads((run_dir / "suite.json").read_text())
+    env = json.loads((run_dir / "environment.json").read_text())
+    status = json.loads((run_dir / "status.json").read_text())
+    plot_latency(df, run_dir / "latency.png")
+    plot_distribution(run_dir, df, run_dir / "distribution.png")
+    plot_warmup(run_dir, df, run_dir / "warmup.png")
+    if status["status"] == "complete":
+        status_line = f"Run `{run_dir.name}`, complete ({status.get('finished', '')})."
+    else:
+        status_line = (f"**This run is {status['status'].upper()}**: {status.get('message', '')}. "
+                       "Figures below cover only what finished.")
+    problems = [r for r in df.to_dict("records") if r["status"] != "ok"]
+    env_rows = [(k, str(v).replace("\n", " ").replace("\t", " ").replace("|", "\\|")) for k, v in env.items()]
+    text = environment().get_template("harness/templates/report.md.j2").render(
+        title=f"Inference cost per call: {suite['name']}",
+        status_line=status_line,
+        suite=suite,
+        env=env,
+        env_rows=env_rows,
+        headline=headline_table(df),
+        details=details_table(df),
+        problems=problems,
+        tolerance=summary["tolerance"],
+    )
+    out = run_dir / "report.md"
+    write_atomic(out, text)
+    return out

@@ -1,0 +1,151 @@
+"""Run every (runner, repeat) as a fresh process, interleaved A B C A B C, each under a time limit.
+
+A crash, a non-zero exit or a hang marks that one job FAILED or TIMEOUT; the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.build import Built
+from harness.config import RunnerChoice, Suite
+from harness.files import write_json
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass
+class Outcome:
+    """What one runner process did: status, its message if it failed, its files and its cost."""
+
+    runner: str
+    repeat: int
+    status: str  # "ok", "failed", "timeout"
+    message: str = ""
+    dir: Path | None = None
+    wall_s: float = 0.0
+    peak_rss_mb: float | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def timeout_for(suite: Suite) -> float:
+    """The suite's limit, or a generous one from the call count (2 ms a call plus start-up)."""
+    if suite.run.timeout_s is not None:
+        return suite.run.timeout_s
+    return 120.0 + 0.002 * (suite.run.calls + suite.run.warmup_calls)
+
+
+def child_env(suite: Suite, extra: dict[str, str]) -> dict[str, str]:
+    """The parent's environment with the thread settings every runtime honours, set the same for all."""
+    env = dict(os.environ)
+    for name in THREAD_ENV:
+        env[name] = str(suite.run.threads)
+    env.update(extra)
+    return env
+
+
+def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir: Path) -> dict[str, Any]:
+    """The job file of docs/runner-contract.md: every path absolute, every value validated."""
+    return {
+        "runner": choice.id,
+        "torchscript": str(files["torchscript"]),
+        "state_dict": str(files["state_dict"]),
+        "weights": str(files["weights"]),
+        "layers": list(suite.model.layers),
+        "inputs": str(files["inputs"]),
+        "input_count": suite.inputs.count,
+        "sample_size": suite.model.layers[0],
+        "output_size": suite.model.layers[-1],
+        "calls": suite.run.calls,
+        "warmup_calls": suite.run.warmup_calls,
+        "block": choice.block,
+        "threads": suite.run.threads,
+        "interop_threads": suite.run.interop_threads,
+        "grad_mode": choice.grad_mode,
+        "outputs": str(out_dir / "outputs.bin"),
+        "timings": str(out_dir / "timings.bin"),
+        "warmup_timings": str(out_dir / "warmup_timings.bin"),
+        "result": str(out_dir / "result.json"),
+    }
+
+
+def _last_line(path: Path) -> str:
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, timeout: float) -> Outcome:
+    """Start the runner in its own process group; reap it with wait4 to get its own peak RSS."""
+    stdout, stderr = out_dir / "stdout.txt", out_dir / "stderr.txt"
+    start = time.perf_counter()
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    break
+                if time.perf_counter() - start > timeout:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    wall = time.perf_counter() - start
+                    return Outcome("", 0, "timeout", f"no result after {timeout:.0f} s: killed", out_dir, wall)
+                time.sleep(0.02)
+        except BaseException:
+            if proc.returncode is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            raise
+    wall = time.perf_counter() - start
+    rss = usage.ru_maxrss / 1024
+    code = proc.returncode
+    result_path = out_dir / "result.json"
+    if code != 0:
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        detail = _last_line(stderr)
+        return Outcome("", 0, "failed", f"{how}" + (f": {detail}" if detail else ""), out_dir, wall, rss)
+    if not result_path.exists():
+        return Outcome("", 0, "failed", "exited 0 without writing result.json", out_dir, wall, rss)
+    try:
+        result = json.loads(result_path.read_text())
+    except json.JSONDecodeError as exc:
+        return Outcome("", 0, "failed", f"result.json unreadable: {exc}", out_dir, wall, rss)
+    return Outcome("", 0, "ok", "", out_dir, wall, rss, result)
+
+
+def run_all(
+    suite: Suite,
+    built: dict[str, Built],
+    files: dict[str, Path],
+    raw_dir: Path,
+    on_done: Callable[[Outcome], None] = lambda o: None,
+) -> list[Outcome]:
+    """Interleave runners within each repeat so slow drifts of the machine hit all of them alike."""
+    outcomes = []
+    timeout = timeout_for(suite)
+    ready = [c for c in suite.runners if built[c.id].status == "ok"]
+    for k in range(suite.run.repeats):
+        for choice in ready:
+            b = built[choice.id]
+            out_dir = raw_dir / choice.id / str(k)
+            out_dir.mkdir(parents=True, exist_ok=False)
+            job = job_for(suite, choice, files, out_dir)
+            write_json(out_dir / "job.json", job)
+            env = child_env(suite, b.env_for(suite, choice) if b.env_for else {})
+            o = run_process([*b.argv, str(out_dir / "job.json")], env, b.source_dir or out_dir, out_dir, timeout)
+            o.runner, o.repeat = choice.id, k
+            write_json(out_dir / "outcome.json", {
+                "status": o.status, "message": o.message, "wall_s": round(o.wall_s, 3), "peak_rss_mb": o.peak_rss_mb,
+            })
+            outcomes.append(o)
+            on_done(o)
+    return outcomes

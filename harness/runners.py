@@ -1,0 +1,62 @@
+"""The registry of runners: one frozen entry per variant, the single place that says what exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Runner:
+    """One way of calling the model: a language, a method, the templates that make it, its defaults."""
+
+    id: str
+    language: str
+    method: str
+    toolchain: str  # "python", "cmake" or "java": what must be installed to build it
+    templates: tuple[tuple[str, str], ...]  # (template path under the repo, rendered file name)
+    kind: str  # passed to the templates: which variant of the language's runner
+    grad_mode: str  # the default grad mode (the seed's setting)
+    block: int = 1  # calls per clock read; >1 only where a clock read costs over 1 % of a call
+    uses_torch: bool = True
+    seed_seconds: float | None = None  # BRIEF.md 000: seconds for 1M calls, for the report's seed column
+    options: tuple[tuple[str, object], ...] = ()  # extra template values for this variant
+
+
+_PY = (("python/runner_common.py", "runner_common.py"),)
+_PY_MODEL = ("python/model.py.j2", "model.py")
+_CPP = (("cpp/CMakeLists.txt.j2", "CMakeLists.txt"), ("cpp/runner_common.hpp", "runner_common.hpp"))
+
+RUNNERS: dict[str, Runner] = {
+    r.id: r
+    for r in (
+        Runner(
+            "python-eager", "Python", "eager nn.Module, load_state_dict, model(x) per sample",
+            "python", (*_PY, _PY_MODEL, ("python/eager.py.j2", "runner.py")), "eager", "default", seed_seconds=124.0,
+        ),
+        Runner(
+            "python-torchscript", "Python", "traced TorchScript, torch.jit.load, model(x) per sample",
+            "python", (*_PY, ("python/torchscript.py.j2", "runner.py")), "torchscript", "default",
+            seed_seconds=54.0,
+        ),
+        Runner(
+            "cpp-torchscript", "C++", "torch::jit::load, from_blob per call, forward",
+            "cmake", (*_CPP, ("cpp/torchscript.cpp.j2", "main.cpp")), "torchscript", "default",
+            seed_seconds=44.0,
+        ),
+        Runner(
+            "cpp-api", "C++", "torch::nn::Module generated from the layer spec, InferenceMode",
+            "cmake", (*_CPP, ("cpp/api.cpp.j2", "main.cpp")), "api", "inference", seed_seconds=9.0,
+        ),
+        Runner(
+            "cpp-raw", "C++", "plain loops over the same weights, no libtorch (the floor)",
+            "cmake", (*_CPP, ("cpp/raw.cpp.j2", "main.cpp")), "raw", "n/a", block=1000, uses_torch=False,
+        ),
+    )
+}
+
+GRAD_MODES = ("default", "no_grad", "inference")
+
+
+def get(runner_id: str) -> Runner:
+    """Look a runner up by id; the caller has validated the id already."""
+    return RUNNERS[runner_id]

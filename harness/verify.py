@@ -1,0 +1,39 @@
+"""Compare every runner's outputs with the Python reference, element by element."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# float32 arithmetic in a different order (MKL sgemm vs plain loops, FMA or not) moves the last
+# bits: for outputs of magnitude ~20 that is ~2e-6. The tolerance allows that and nothing more.
+ATOL = 1e-5
+RTOL = 1e-5
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    max_abs_err: float
+    message: str = ""
+
+
+def check_outputs(path: Path, reference: np.ndarray) -> Check:
+    """|out - ref| <= ATOL + RTOL * |ref| for every element, and the shape must match exactly."""
+    if not path.exists():
+        return Check(False, float("nan"), f"{path.name} missing")
+    out = np.fromfile(path, dtype="<f4")
+    if out.size != reference.size:
+        return Check(False, float("nan"), f"{out.size} output values, expected {reference.size}")
+    out = out.reshape(reference.shape)
+    if not np.isfinite(out).all():
+        return Check(False, float("nan"), "outputs contain NaN or inf")
+    err = np.abs(out.astype(np.float64) - reference.astype(np.float64))
+    max_err = float(err.max()) if err.size else 0.0
+    bad = err > ATOL + RTOL * np.abs(reference.astype(np.float64))
+    if bad.any():
+        first = int(np.argmax(bad.any(axis=1) if bad.ndim > 1 else bad))
+        return Check(False, max_err, f"{int(bad.sum())} outputs differ from the reference (first at call {first})")
+    return Check(True, max_err)

@@ -1,0 +1,100 @@
+"""Command line of the benchmark: each task is thin and calls one function of harness/."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke import Exit, task
+
+from harness.errors import UserError
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a UserError into one line on stderr and exit status 2; Ctrl-C into status 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            raise Exit(f"error: {exc}", code=2) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted: the run folder is marked incomplete; nothing else was changed", code=130) from None
+
+    return wrapper
+
+
+def _quiet(quiet: bool) -> bool:
+    return quiet or bool(os.environ.get("CI")) or not sys.stderr.isatty()
+
+
+@task(
+    help={
+        "suite": "suite name (harness/suites/NAME.toml) or path to a TOML file; default: the seed experiment",
+        "calls": "timed calls per runner process, overriding the suite (e.g. 1000000 for the seed's scale)",
+        "repeats": "fresh processes per runner, overriding the suite",
+        "only": "comma-separated runner ids to run, e.g. cpp-api,cpp-raw",
+        "results": "folder that receives the run folder (default: results/)",
+        "quiet": "no progress display (also automatic under CI or without a terminal)",
+    }
+)
+@user_errors
+def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False):  # noqa: A001 - the task users asked for
+    """Train, render, build, run, verify and report a suite (default: the seed experiment)."""
+    from harness import config, paths, pipeline
+
+    s = config.with_overrides(config.load_suite(suite or None), calls or None, repeats or None, only or None)
+    run_dir = pipeline.run_suite(s, Path(results) if results else paths.RESULTS_DIR, paths.BUILD_DIR, _quiet(quiet))
+    print(run_dir / "report.md")
+
+
+@task(help={"suite": "suite name or path", "only": "comma-separated runner ids"})
+@user_errors
+def build(c, suite="", only=""):
+    """Render and build the suite's runners (cached: an unchanged rerun rebuilds nothing)."""
+    from harness import config, paths
+    from harness.build import build_runner
+    from harness.runners import RUNNERS
+
+    s = config.with_overrides(config.load_suite(suite or None), only=only or None)
+    for choice in s.runners:
+        b = build_runner(RUNNERS[choice.id], s.model, paths.BUILD_DIR)
+        print(f"{choice.id:24} {b.status:8} {b.reason}")
+
+
+@task(help={"run": "run folder name under results/ or a path; default: the newest run"})
+@user_errors
+def report(c, run=""):
+    """Recompute statistics and rewrite report.md of a run from its raw files."""
+    from harness import collect, paths, pipeline
+    from harness import report as rep
+
+    run_dir = pipeline.resolve_run(run or None, paths.RESULTS_DIR)
+    collect.collect(run_dir)
+    print(rep.write_report(run_dir))
+
+
+@task
+@user_errors
+def suites(c):
+    """List the bundled suites with their descriptions."""
+    from harness import config, paths
+
+    for p in sorted(paths.SUITES_DIR.glob("*.toml")):
+        print(f"{p.stem:12} {config.load_suite(str(p)).description}")
+
+
+@task
+def clean(c):
+    """Delete the build cache (build/); results are never deleted."""
+    import shutil
+
+    from harness import paths
+
+    shutil.rmtree(paths.BUILD_DIR, ignore_errors=True)
+    print(f"removed {paths.BUILD_DIR}")
