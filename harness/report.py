@@ -75,8 +75,20 @@ def _samples(run_dir: Path, runner: str, name: str, block: int = 1) -> list[np.n
     return found
 
 
+def _empty_plot(path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(8, 2))
+    ax.text(0.5, 0.5, "no runner completed", ha="center", va="center")
+    ax.set_axis_off()
+    ax.set_title(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_latency(df: pd.DataFrame, path: Path) -> None:
     ok = df[df["status"].eq("ok")]
+    if ok.empty:
+        _empty_plot(path, "Per-call latency by runner")
+        return
     fig, ax = plt.subplots(figsize=(8, 0.5 + 0.55 * max(len(ok), 1)))
     y = np.arange(len(ok))
     ax.barh(y, ok["median_us"], color="#4c72b0", label="median")
@@ -95,6 +107,9 @@ def plot_latency(df: pd.DataFrame, path: Path) -> None:
 
 
 def plot_distribution(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
+    if not df["status"].eq("ok").any():
+        _empty_plot(path, "Latency distribution")
+        return
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for _, r in df[df["status"].eq("ok")].iterrows():
         s = _samples(run_dir, r["runner"], "timings.bin", int(r["block"]))
@@ -115,6 +130,9 @@ def plot_distribution(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
 
 
 def plot_warmup(run_dir: Path, df: pd.DataFrame, path: Path, first_n: int = 100) -> None:
+    if not df["status"].eq("ok").any():
+        _empty_plot(path, "Warm-up")
+        return
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for _, r in df[df["status"].eq("ok")].iterrows():
         s = _samples(run_dir, r["runner"], "warmup_timings.bin")

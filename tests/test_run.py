@@ -1,0 +1,72 @@
+"""A runner that crashes, hangs or lies is recorded as such, and the others still run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.build import Built
+from harness.config import load_suite
+from harness.run import child_env, run_all, timeout_for
+from tests.conftest import TINY
+
+BEHAVIOURS = {
+    "segfault": "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
+    "hang": "import time; time.sleep(600)",
+    "error": (
+        "import sys; print('loading', file=sys.stderr); print('model.pt: bad magic', file=sys.stderr); sys.exit(3)"
+    ),
+    "silent": "pass",
+    "good": (
+        "import json, sys; job = json.load(open(sys.argv[1]));"
+        "json.dump({'runner': job['runner'], 'status': 'ok', 'threads': 1}, open(job['result'], 'w'))"
+    ),
+}
+
+
+@pytest.fixture
+def fake(tmp_path: Path):
+    def make(behaviour: str) -> Built:
+        script = tmp_path / f"{behaviour}.py"
+        script.write_text(BEHAVIOURS[behaviour])
+        return Built("x", "ok", argv=[sys.executable, str(script)], source_dir=tmp_path)
+
+    return make
+
+
+def test_failures_are_recorded_and_the_rest_runs(tmp_path: Path, fake) -> None:
+    suite = load_suite(str(TINY))
+    suite = dataclasses.replace(suite, run=dataclasses.replace(suite.run, timeout_s=2.0, repeats=1))
+    plan = ["segfault", "hang", "error", "silent", "good"]
+    ids = [c.id for c in suite.runners]
+    built = {rid: fake(b) for rid, b in zip(ids, plan, strict=True)}
+    raw = tmp_path / "raw"
+    files = {k: tmp_path / k for k in ("torchscript", "state_dict", "weights", "inputs")}
+    outcomes = {o.runner: o for o in run_all(suite, built, files, raw)}
+    by = dict(zip(plan, ids, strict=True))
+    assert outcomes[by["segfault"]].status == "failed"
+    assert "killed by SIGSEGV" in outcomes[by["segfault"]].message
+    assert outcomes[by["hang"]].status == "timeout"
+    assert outcomes[by["hang"]].wall_s < 10
+    assert outcomes[by["error"]].status == "failed"
+    assert outcomes[by["error"]].message == "exit status 3: model.pt: bad magic"
+    assert outcomes[by["silent"]].message == "exited 0 without writing result.json"
+    assert outcomes[by["good"]].status == "ok" and outcomes[by["good"]].peak_rss_mb > 1
+    # every process's output is kept beside its job
+    err = raw / by["error"] / "0" / "stderr.txt"
+    assert "bad magic" in err.read_text()
+    job = json.loads((raw / by["good"] / "0" / "job.json").read_text())
+    assert job["calls"] == suite.run.calls and job["threads"] == 1
+
+
+def test_thread_environment_and_timeout() -> None:
+    suite = load_suite(str(TINY))
+    env = child_env(suite, {"EXTRA": "1"})
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1" and env["EXTRA"] == "1"
+    assert timeout_for(suite) == 120
+    no_limit = dataclasses.replace(suite, run=dataclasses.replace(suite.run, timeout_s=None, calls=1_000_000))
+    assert timeout_for(no_limit) > 2000

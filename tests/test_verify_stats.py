@@ -1,0 +1,64 @@
+"""Output checks catch any wrong value; statistics match a hand computation."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.stats import per_call_ns, summarize
+from harness.verify import ATOL, check_outputs
+
+
+def test_outputs_equal_pass(tmp_path: Path) -> None:
+    ref = np.linspace(-20, 20, 300, dtype=np.float32).reshape(100, 3)
+    (ref + np.float32(1e-6)).astype("<f4").tofile(tmp_path / "o.bin")
+    c = check_outputs(tmp_path / "o.bin", ref)
+    assert c.ok and 0 < c.max_abs_err < 3e-6
+
+
+def _wrong(kind: str, ref: np.ndarray) -> np.ndarray:
+    out = ref.copy()
+    if kind == "off":
+        out[42, 1] += 10 * ATOL + 1e-3
+    elif kind == "nan":
+        out[7, 0] = np.nan
+    elif kind == "short":
+        out = out.ravel()[:-3]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern"),
+    [("off", r"1 outputs differ .* call 42"), ("nan", "NaN"), ("short", "297 output values, expected 300")],
+)
+def test_wrong_outputs_fail(tmp_path: Path, kind: str, pattern: str) -> None:
+    ref = np.linspace(-20, 20, 300, dtype=np.float32).reshape(100, 3)
+    _wrong(kind, ref).astype("<f4").tofile(tmp_path / "o.bin")
+    c = check_outputs(tmp_path / "o.bin", ref)
+    assert not c.ok
+    assert re.search(pattern, c.message)
+
+
+def test_missing_outputs_fail(tmp_path: Path) -> None:
+    assert not check_outputs(tmp_path / "none.bin", np.zeros((2, 1), np.float32)).ok
+
+
+def test_per_call_from_blocks(tmp_path: Path) -> None:
+    np.array([1000, 3000], dtype="<i8").tofile(tmp_path / "t.bin")
+    assert per_call_ns(tmp_path / "t.bin", 10).tolist() == [100.0, 300.0]
+
+
+def test_summary_figures() -> None:
+    a = np.array([1000.0] * 98 + [30000.0, 50000.0])  # ns: two spikes over 10x the median (2 µs)
+    b = np.array([2000.0] * 100)
+    s = summarize([a, b])
+    pooled = np.concatenate([a, b]) / 1000
+    assert s["median_us"] == pytest.approx(np.median(pooled))
+    assert s["max_us"] == 50.0 and s["min_us"] == 1.0 and s["median_us"] == 2.0
+    assert s["p99_us"] == pytest.approx(np.percentile(pooled, 99))
+    assert s["spikes"] == 2
+    assert s["cv_repeat_medians"] == pytest.approx(np.std([1.0, 2.0], ddof=1) / 1.5)
+    assert s["iqr_us"] == pytest.approx(np.percentile(pooled, 75) - np.percentile(pooled, 25))
