@@ -98,3 +98,17 @@ def clean(c):
 
     shutil.rmtree(paths.BUILD_DIR, ignore_errors=True)
     print(f"removed {paths.BUILD_DIR}")
+
+
+@task(help={"run_a": "the earlier run (folder name under results/ or a path)", "run_b": "the later run"})
+@user_errors
+def compare(c, run_a, run_b):
+    """Compare two runs: per runner, the change in median, its 95 % CI and a significance verdict."""
+    from harness import paths, pipeline
+    from harness.compare import write_comparison
+
+    a = pipeline.resolve_run(run_a, paths.RESULTS_DIR)
+    b = pipeline.resolve_run(run_b, paths.RESULTS_DIR)
+    out = b / f"compare-{a.name}.md"
+    print(write_comparison(a, b, out))
+    print(out)

@@ -11,17 +11,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from harness import stats, verify
 from harness.files import write_atomic, write_json
 from harness.runners import RUNNERS
 
+TORCH_LIB = Path(torch.__file__).resolve().parent / "lib"
+
 CSV_COLUMNS = [
     "runner", "language", "method", "status", "grad_mode", "calls", "repeats", "repeats_ok", "block",
-    "median_us", "mean_us", "min_us", "p90_us", "p99_us", "p999_us", "max_us", "std_us", "iqr_us", "mad_us",
-    "spikes", "cv_repeat_medians", "ratio_to_python_eager", "seed_ratio_to_python", "ratio_to_cpp_raw",
-    "load_ms", "first_call_us", "timer_overhead_ns", "threads", "interop_threads", "peak_rss_mb",
-    "outputs_ok", "max_abs_err", "libtorch_version", "runtime", "message",
+    "median_us", "median_ci_low_us", "median_ci_high_us", "mean_us", "min_us", "p90_us", "p99_us", "p999_us",
+    "max_us", "std_us", "iqr_us", "mad_us", "spikes", "cv_repeat_medians", "noisy",
+    "ratio_to_python_eager", "ratio_to_python_eager_ci_low", "ratio_to_python_eager_ci_high",
+    "seed_ratio_to_python", "ratio_to_cpp_raw", "ratio_to_cpp_raw_ci_low", "ratio_to_cpp_raw_ci_high",
+    "load_ms", "first_call_us", "calls_to_steady", "timer_overhead_ns", "timer_overhead_pct",
+    "threads", "interop_threads", "threads_ok", "libtorch_version", "libtorch_path", "libtorch_same",
+    "peak_rss_mb", "outputs_ok", "max_abs_err", "runtime", "message",
 ]
 
 
@@ -42,7 +48,7 @@ def _runner_row(run_dir: Path, rid: str, build: dict[str, Any], suite: dict[str,
     if build["status"] != "ok":
         row.update(status=build["status"].upper(), message=build["reason"], outputs_ok=False)
         return row
-    samples, results, checks, problems, rss = [], [], [], [], []
+    samples, warmups, results, checks, problems, rss = [], [], [], [], [], []
     for rep_dir in sorted((run_dir / "raw" / rid).glob("*"), key=lambda p: int(p.name)):
         outcome_path = rep_dir / "outcome.json"
         if not outcome_path.exists():
@@ -62,6 +68,7 @@ def _runner_row(run_dir: Path, rid: str, build: dict[str, Any], suite: dict[str,
             problems.append(f"repeat {rep_dir.name}: outputs wrong: {check.message}")
         results.append(result)
         samples.append(stats.per_call_ns(rep_dir / "timings.bin", result["block"]))
+        warmups.append(stats.per_call_ns(rep_dir / "warmup_timings.bin", 1) / 1000.0)
     worst = row.pop("_worst", None)
     row["repeats_ok"] = len(results)
     row["outputs_ok"] = bool(checks) and all(c.ok for c in checks)
@@ -72,10 +79,30 @@ def _runner_row(run_dir: Path, rid: str, build: dict[str, Any], suite: dict[str,
         row["load_ms"] = float(np.median([r["load_ns"] for r in results])) / 1e6
         row["first_call_us"] = float(np.median([r["first_call_ns"] for r in results])) / 1e3
         row["timer_overhead_ns"] = float(np.median([r["timer_overhead_ns"] for r in results]))
+        row["timer_overhead_pct"] = 100 * row["timer_overhead_ns"] / (row["median_us"] * 1000 * choice["block"])
+        # With block > 1 a lone call is dominated by the clock, so its steady level is the warm-up's own tail.
+        steady = [stats.calls_to_steady(w, row["median_us"] if choice["block"] == 1
+                                        else float(np.median(w[-max(1, w.size // 10):]))) for w in warmups]
+        row["calls_to_steady"] = int(np.median(steady))
         first = results[0]
         row.update(threads=first["threads"], interop_threads=first["interop_threads"],
-                   libtorch_version=first.get("libtorch_version"), runtime=first.get("runtime"))
+                   libtorch_version=first.get("libtorch_version"), runtime=first.get("runtime"),
+                   libtorch_path=first.get("libtorch_path"))
         row["grad_mode"] = first["grad_mode"]
+        row["threads_ok"] = all(
+            r["threads"] == suite["run"]["threads"] and r["interop_threads"] == suite["run"]["interop_threads"]
+            for r in results
+        ) if (reg is None or reg.uses_torch) else True
+        paths = {r.get("libtorch_path") for r in results}
+        row["libtorch_same"] = (paths <= {None, ""} and not (reg and reg.uses_torch)) or all(
+            p and Path(p).resolve().parent == TORCH_LIB for p in paths
+        )
+        if not row["threads_ok"]:
+            problems.append("thread counts read back differ from the suite's")
+        if not row["libtorch_same"]:
+            problems.append(f"loaded another libtorch: {', '.join(sorted(map(str, paths)))}")
+        row["_repeat_medians"] = stats.repeat_medians(samples)
+        row["noisy"] = "; ".join(stats.noise_flags(row))
     if not row["outputs_ok"] and checks:
         row["status"] = "FAILED"
     elif worst or len(results) < suite["run"]["repeats"]:
@@ -94,16 +121,22 @@ def collect(run_dir: Path) -> pd.DataFrame:
         suite["run"]["calls"], suite["model"]["layers"][-1]
     )
     rows = [_runner_row(run_dir, c["id"], builds[c["id"]], suite, reference) for c in suite["runners"]]
-    df = pd.DataFrame(rows).reindex(columns=CSV_COLUMNS)
-    ok = df["status"].eq("ok")
+    medians = {r["runner"]: r.pop("_repeat_medians") for r in rows if "_repeat_medians" in r}
     for base, col in (("python-eager", "ratio_to_python_eager"), ("cpp-raw", "ratio_to_cpp_raw")):
-        ref = df.loc[ok & df["runner"].eq(base), "median_us"]
-        df[col] = df["median_us"] / ref.iloc[0] if len(ref) else np.nan
+        base_row = next((r for r in rows if r["runner"] == base and r["status"] == "ok"), None)
+        for r in rows:
+            if base_row is None or r["runner"] not in medians:
+                continue
+            r[col] = r["median_us"] / base_row["median_us"]
+            a, b = medians[r["runner"]], medians[base]
+            r[f"{col}_ci_low"], r[f"{col}_ci_high"] = stats.ratio_ci(a, b, paired=a.size == b.size)
+    df = pd.DataFrame(rows).reindex(columns=CSV_COLUMNS)
     seed = {rid: r.seed_seconds for rid, r in RUNNERS.items() if r.seed_seconds}
     df["seed_ratio_to_python"] = df["runner"].map(lambda r: seed[r] / seed["python-eager"] if r in seed else np.nan)
     write_atomic(run_dir / "results.csv", df.to_csv(index=False, float_format="%.6g"))
     write_json(run_dir / "summary.json", {
         "suite": suite["name"],
+        "repeat_medians_us": {k: v.tolist() for k, v in medians.items()},
         "runners": json.loads(df.to_json(orient="records")),
         "tolerance": {"atol": verify.ATOL, "rtol": verify.RTOL},
     })

@@ -36,16 +36,24 @@ def _outputs_cell(r: pd.Series) -> str:
     return f"{'✓' if r['outputs_ok'] else '✗'} {r['max_abs_err']:.1e}"
 
 
+def _with_ci(value: Any, low: Any, high: Any) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(low)}–{_fmt(high)}]"
+
+
 def headline_table(df: pd.DataFrame) -> str:
     rows = []
     for _, r in df.iterrows():
         rows.append({
             "runner": r["runner"],
             "language": r["language"],
-            "µs/call median": _fmt(r["median_us"]),
+            "µs/call median [95 % CI]": _with_ci(r["median_us"], r["median_ci_low_us"], r["median_ci_high_us"]),
             "p99": _fmt(r["p99_us"]),
             "max": _fmt(r["max_us"]),
-            "× py-eager": _fmt(r["ratio_to_python_eager"]),
+            "× py-eager [95 % CI]": _with_ci(
+                r["ratio_to_python_eager"], r["ratio_to_python_eager_ci_low"], r["ratio_to_python_eager_ci_high"]
+            ),
             "seed ×": _fmt(r["seed_ratio_to_python"]),
             "× cpp-raw": _fmt(r["ratio_to_cpp_raw"]),
             "load ms": _fmt(r["load_ms"]),
@@ -57,13 +65,35 @@ def headline_table(df: pd.DataFrame) -> str:
 
 
 def details_table(df: pd.DataFrame) -> str:
-    cols = ["runner", "method", "grad_mode", "threads", "interop_threads", "block", "min_us", "mean_us", "p90_us",
-            "p999_us", "std_us", "iqr_us", "mad_us", "spikes", "cv_repeat_medians", "timer_overhead_ns",
-            "peak_rss_mb", "repeats_ok"]
+    cols = ["runner", "method", "grad_mode", "block", "min_us", "mean_us", "p90_us", "p999_us", "std_us", "iqr_us",
+            "mad_us", "spikes", "peak_rss_mb", "repeats_ok"]
     out = df[cols].copy()
-    for c in cols[6:]:
+    for c in cols[4:]:
         out[c] = out[c].map(_fmt)
     return out.to_markdown(index=False, disable_numparse=True)
+
+
+def _yes(v: Any) -> str:
+    return "–" if pd.isna(v) else ("yes" if bool(v) else "**NO**")
+
+
+def quality_table(df: pd.DataFrame) -> str:
+    """What a skeptical reader checks first: spread, clock cost, warm-up, parity of threads and libtorch."""
+    rows = []
+    for _, r in df.iterrows():
+        rows.append({
+            "runner": r["runner"],
+            "CV of repeat medians": "–" if pd.isna(r["cv_repeat_medians"]) else f"{r['cv_repeat_medians']:.1%}",
+            "IQR / median": "–" if pd.isna(r["iqr_us"]) else f"{r['iqr_us'] / r['median_us']:.0%}",
+            "clock cost % of block": _fmt(r["timer_overhead_pct"]),
+            "calls to steady": _fmt(r["calls_to_steady"]),
+            "threads read back (intra/inter)": "–" if pd.isna(r["threads"])
+            else f"{int(r['threads'])}/{int(r['interop_threads'])}",
+            "threads as set": _yes(r["threads_ok"]),
+            "same libtorch": _yes(r["libtorch_same"]),
+            "noise flags": r["noisy"] if isinstance(r["noisy"], str) and r["noisy"] else "none",
+        })
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
 def _samples(run_dir: Path, runner: str, name: str, block: int = 1) -> list[np.ndarray]:
@@ -92,6 +122,9 @@ def plot_latency(df: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 0.5 + 0.55 * max(len(ok), 1)))
     y = np.arange(len(ok))
     ax.barh(y, ok["median_us"], color="#4c72b0", label="median")
+    lo = (ok["median_us"] - ok["median_ci_low_us"]).fillna(0).clip(lower=0)
+    hi = (ok["median_ci_high_us"] - ok["median_us"]).fillna(0).clip(lower=0)
+    ax.errorbar(ok["median_us"], y, xerr=[lo, hi], fmt="none", ecolor="black", capsize=4, label="95 % CI")
     ax.errorbar(ok["p99_us"], y, fmt="|", color="#c44e52", markersize=14, label="p99", linestyle="none")
     ax.set_yticks(y, ok["runner"])
     ax.invert_yaxis()
@@ -177,6 +210,8 @@ def write_report(run_dir: Path) -> Path:
         env_rows=env_rows,
         headline=headline_table(df),
         details=details_table(df),
+        quality=quality_table(df),
+        torch_lib=env.get("torch_lib"),
         problems=problems,
         tolerance=summary["tolerance"],
     )

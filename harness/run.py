@@ -82,15 +82,29 @@ def _last_line(path: Path) -> str:
     return lines[-1][:300] if lines else ""
 
 
+def _peak_rss_mb(pid: int, known: float | None) -> float | None:
+    """VmHWM of the process: its own peak (ru_maxrss would carry the parent's from before exec)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return max(known or 0.0, int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return known
+
+
 def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, timeout: float) -> Outcome:
-    """Start the runner in its own process group; reap it with wait4 to get its own peak RSS."""
+    """Start the runner in its own process group; poll it for its peak RSS until it ends or times out."""
     stdout, stderr = out_dir / "stdout.txt", out_dir / "stderr.txt"
     start = time.perf_counter()
     with stdout.open("wb") as out, stderr.open("wb") as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
+        rss: float | None = None
         try:
             while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                rss = _peak_rss_mb(proc.pid, rss)
+                pid, status = os.waitpid(proc.pid, os.WNOHANG)
                 if pid:
                     proc.returncode = os.waitstatus_to_exitcode(status)
                     break
@@ -106,7 +120,6 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, 
                 proc.wait()
             raise
     wall = time.perf_counter() - start
-    rss = usage.ru_maxrss / 1024
     code = proc.returncode
     result_path = out_dir / "result.json"
     if code != 0:

@@ -1,12 +1,21 @@
-"""All statistics, computed once, centrally: per-call figures over repeats, spread across repeats."""
+"""All statistics, computed once, centrally: per-call figures over repeats, spread across repeats.
+
+The unit of independence is the process (a repeat): confidence intervals resample repeats, not calls,
+because calls within one process share its warm caches, JIT state and memory layout.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as sps
 
 SPIKE_FACTOR = 10.0  # a call slower than 10x the median is a spike (seed 001)
+NOISY_CV = 0.05  # repeat-to-repeat coefficient of variation above this: flagged
+NOISY_IQR = 0.10  # IQR over median above this: flagged
+TIMER_LIMIT = 0.01  # clock reads costing over 1 % of a block: flagged
+BOOTSTRAP_RESAMPLES = 5000
 
 
 def per_call_ns(timings_path: Path, block: int) -> np.ndarray:
@@ -18,11 +27,14 @@ def summarize(samples_by_repeat: list[np.ndarray]) -> dict[str, float]:
     """Per-call statistics pooled over repeats, in µs, plus the repeat-to-repeat variation."""
     pooled = np.concatenate(samples_by_repeat) / 1000.0
     q = np.percentile(pooled, [10, 25, 50, 75, 90, 99, 99.9])
-    medians = np.array([np.median(s) / 1000.0 for s in samples_by_repeat])
+    medians = repeat_medians(samples_by_repeat)
     median = float(q[2])
+    lo, hi = bootstrap_ci(medians)
     return {
         "min_us": float(pooled.min()),
         "median_us": median,
+        "median_ci_low_us": lo,
+        "median_ci_high_us": hi,
         "mean_us": float(pooled.mean()),
         "p90_us": float(q[4]),
         "p99_us": float(q[5]),
@@ -32,5 +44,68 @@ def summarize(samples_by_repeat: list[np.ndarray]) -> dict[str, float]:
         "iqr_us": float(q[3] - q[1]),
         "mad_us": float(np.median(np.abs(pooled - median))),
         "spikes": int((pooled > SPIKE_FACTOR * median).sum()),
-        "cv_repeat_medians": float(medians.std(ddof=1) / medians.mean()) if medians.size > 1 else 0.0,
+        "cv_repeat_medians": float(medians.std(ddof=1) / medians.mean()) if medians.size > 1 else float("nan"),
     }
+
+
+def repeat_medians(samples_by_repeat: list[np.ndarray]) -> np.ndarray:
+    """The median per-call time of each process, in µs."""
+    return np.array([np.median(s) / 1000.0 for s in samples_by_repeat])
+
+
+def bootstrap_ci(medians: np.ndarray) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval for the median over repeats (NaN with fewer than 3)."""
+    if medians.size < 3 or np.ptp(medians) == 0:
+        m = float(np.median(medians)) if medians.size else float("nan")
+        return (m, m) if medians.size >= 3 else (float("nan"), float("nan"))
+    res = sps.bootstrap((medians,), np.median, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+                        random_state=np.random.default_rng(0))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def ratio_ci(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
+    """95 % bootstrap interval of median(a) / median(b); paired when repeat k of both ran side by side."""
+    if min(a.size, b.size) < 3 or (paired and a.size != b.size):
+        return float("nan"), float("nan")
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        r = float(np.median(a) / np.median(b))
+        return r, r
+    res = sps.bootstrap((a, b), lambda x, y, axis=-1: np.median(x, axis=axis) / np.median(y, axis=axis),
+                        paired=paired, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+                        random_state=np.random.default_rng(0))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def calls_to_steady(warmup_us: np.ndarray, steady_median_us: float, window: int = 10) -> int:
+    """First call after which every rolling mean of `window` calls stays within 1.5x the steady median.
+
+    Returns the number of calls it took (0: steady from the first call; len: never within the warm-up).
+    """
+    if warmup_us.size < window:
+        return int(warmup_us.size)
+    rolling = np.convolve(warmup_us, np.ones(window) / window, mode="valid")
+    bad = np.nonzero(rolling > 1.5 * steady_median_us)[0]
+    if bad.size == 0:
+        return 0
+    return int(warmup_us.size) if bad[-1] == rolling.size - 1 else int(bad[-1] + 1)
+
+
+def noise_flags(row: dict[str, float]) -> list[str]:
+    """Why a runner's figures deserve less trust, in words for the report."""
+    flags = []
+    cv, iqr, med = row.get("cv_repeat_medians"), row.get("iqr_us"), row.get("median_us")
+    if cv is not None and cv > NOISY_CV:
+        flags.append(f"repeat medians vary by {cv:.1%} (CV > {NOISY_CV:.0%})")
+    if iqr is not None and med and iqr / med > NOISY_IQR:
+        flags.append(f"IQR is {iqr / med:.0%} of the median (> {NOISY_IQR:.0%})")
+    over = row.get("timer_overhead_pct")
+    if over is not None and over > 100 * TIMER_LIMIT:
+        flags.append(f"clock reads cost {over:.1f} % of the timed work: raise `block`")
+    return flags
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value that two sets of repeat medians come from the same distribution."""
+    if min(a.size, b.size) < 2:
+        return float("nan")
+    return float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.stats import per_call_ns, summarize
+from harness.stats import (
+    bootstrap_ci,
+    calls_to_steady,
+    mann_whitney,
+    noise_flags,
+    per_call_ns,
+    ratio_ci,
+    summarize,
+)
 from harness.verify import ATOL, check_outputs
 
 
@@ -62,3 +70,24 @@ def test_summary_figures() -> None:
     assert s["spikes"] == 2
     assert s["cv_repeat_medians"] == pytest.approx(np.std([1.0, 2.0], ddof=1) / 1.5)
     assert s["iqr_us"] == pytest.approx(np.percentile(pooled, 75) - np.percentile(pooled, 25))
+
+
+def test_calls_to_steady() -> None:
+    slow_start = np.array([5000.0, 900.0] + [10.0] * 200)
+    assert calls_to_steady(slow_start, 10.0) == 2
+    assert calls_to_steady(np.full(100, 10.0), 10.0) == 0
+    assert calls_to_steady(np.full(100, 100.0), 10.0) == 100
+
+
+def test_confidence_intervals_and_flags() -> None:
+    a = np.array([10.0, 10.2, 9.9, 10.1, 10.05])
+    lo, hi = bootstrap_ci(a)
+    assert 9.9 <= lo <= np.median(a) <= hi <= 10.2
+    rlo, rhi = ratio_ci(a, 2 * a, paired=True)
+    assert rlo == pytest.approx(0.5) and rhi == pytest.approx(0.5)
+    assert np.isnan(bootstrap_ci(a[:2])[0])
+    flags = noise_flags({"cv_repeat_medians": 0.08, "iqr_us": 1.0, "median_us": 2.0, "timer_overhead_pct": 3.0})
+    assert len(flags) == 3 and "8.0%" in flags[0]
+    assert noise_flags({"cv_repeat_medians": 0.01, "iqr_us": 0.1, "median_us": 2.0, "timer_overhead_pct": 0.1}) == []
+    assert mann_whitney(a, a + 5) < 0.01
+    assert mann_whitney(a, a) > 0.5
