@@ -112,3 +112,12 @@ def compare(c, run_a, run_b):
     out = b / f"compare-{a.name}.md"
     print(write_comparison(a, b, out))
     print(out)
+
+
+@task
+@user_errors
+def doctor(c):
+    """Check each toolchain, print its version, and say which runners would be skipped and why."""
+    from harness.doctor import render
+
+    print(render())

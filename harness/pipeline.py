@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import os
 import shutil
 import socket
@@ -11,6 +13,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -65,7 +68,30 @@ class Reporter:
 
 
 def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = False) -> Path:
-    """Do the whole job; on Ctrl-C or an error the run folder is kept and marked, nothing else touched."""
+    """Do the whole job; on Ctrl-C or an error the run folder is kept and marked, nothing else touched.
+
+    One run at a time per machine (a lock in the build folder): two runs would share two cores and
+    distort each other's timings.
+    """
+    build_root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(build_root / ".run.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UserError(
+            f"another run is in progress on this machine (lock {lock.lock_file}): wait for it to finish; "
+            "two runs at once would distort each other's timings"
+        ) from None
+    try:
+        return _run_locked(suite, results_root, build_root, quiet)
+    finally:
+        lock.release()
+
+
+_WRITE_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
+
+
+def _run_locked(suite: Suite, results_root: Path, build_root: Path, quiet: bool) -> Path:
     out = Reporter(quiet)
     run_dir = new_run_dir(results_root)
     set_status(run_dir, "running", "started")
@@ -80,6 +106,13 @@ def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = 
     except UserError as exc:
         set_status(run_dir, "failed", str(exc))
         raise
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRORS:
+            raise
+        message = f"cannot write {exc.filename or 'a file'} ({exc.strerror}): free disk space or pass --results DIR"
+        with contextlib.suppress(OSError):  # the disk may refuse this too; the error line still says it
+            set_status(run_dir, "failed", message)
+        raise UserError(message) from None
     except Exception as exc:
         set_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
         raise
