@@ -15,7 +15,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness.cmake import BuildError, cmake_build
-from harness.config import ModelSpec
+from harness.config import ModelSpec, RunnerChoice, Suite
 from harness.render import render_runner
 from harness.runners import Runner
 
@@ -75,8 +75,14 @@ def build_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Built:
 
 
 def _build_java(runner: Runner, src: Path, build_root: Path, log: Path) -> Built:
+    """The shared JNI bridge (CMake), then the runner's Maven project; threads and grad mode go by env."""
     from harness import java_build
 
-    bridge = java_build.build_bridge(build_root, build_root / "logs")
+    bridge = java_build.build_bridge(build_root, src.parent)
     java_build.build_runner_jar(src, log)
-    return Built(runner.id, "ok", argv=java_build.java_command(src, bridge, Path("JOB"))[:-1], source_dir=src, log=log)
+
+    def env_for(suite: Suite, choice: RunnerChoice) -> dict[str, str]:
+        return java_build.java_env(suite.run.threads, suite.run.interop_threads, choice.grad_mode)
+
+    argv = java_build.java_command(src, bridge, Path("JOB"))[:-1]
+    return Built(runner.id, "ok", argv=argv, source_dir=src, log=log, env_for=env_for)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.java_build import JAVA_ARTIFACTS, RUNNER_TEMPLATES
+
 
 @dataclass(frozen=True)
 class Runner:
@@ -24,6 +26,7 @@ class Runner:
 
 _PY = (("python/runner_common.py", "runner_common.py"),)
 _PY_MODEL = ("python/model.py.j2", "model.py")
+_JAVA = RUNNER_TEMPLATES
 _CPP = (("cpp/CMakeLists.txt.j2", "CMakeLists.txt"), ("cpp/runner_common.hpp", "runner_common.hpp"))
 
 RUNNERS: dict[str, Runner] = {
@@ -37,6 +40,16 @@ RUNNERS: dict[str, Runner] = {
             "python-torchscript", "Python", "traced TorchScript, torch.jit.load, model(x) per sample",
             "python", (*_PY, ("python/torchscript.py.j2", "runner.py")), "torchscript", "default",
             seed_seconds=54.0,
+        ),
+        Runner(
+            "java-torchscript", "Java", "pytorch_java_only Module.forward, Tensor.fromBlob(float[]) per call",
+            "java", _JAVA, "fromblob", "inference", seed_seconds=35.0,
+            options=(("reuse_buffer", False), ("java_artifacts", JAVA_ARTIFACTS)),
+        ),
+        Runner(
+            "java-torchscript-reuse", "Java", "pytorch_java_only Module.forward, one direct buffer refilled per call",
+            "java", _JAVA, "reuse", "inference",
+            options=(("reuse_buffer", True), ("java_artifacts", JAVA_ARTIFACTS)),
         ),
         Runner(
             "cpp-torchscript", "C++", "torch::jit::load, from_blob per call, forward",

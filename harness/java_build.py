@@ -1,0 +1,173 @@
+"""Build the Java side: the JNI bridge (java/bridge) and the Maven runner projects, and say how to run them."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from filelock import FileLock
+
+from harness.cmake import BuildError, cmake_build, tree_hash
+
+REPO = Path(__file__).resolve().parent.parent
+BRIDGE_SOURCE = REPO / "java" / "bridge"
+
+POM = "pom.xml"
+RUNNER_SOURCE = "src/main/java/bench/Runner.java"
+MAIN_CLASS = "bench.Runner"
+# (template path under the repository, rendered file name inside a runner project)
+RUNNER_TEMPLATES: tuple[tuple[str, str], ...] = (
+    ("java/runner/pom.xml.j2", POM),
+    ("java/runner/Runner.java.j2", RUNNER_SOURCE),
+)
+# the versions the runner templates take as `java_artifacts` (Maven Central serves no newer
+# pytorch_java_only than 1.13.1; its NativePeer interface is the one the bridge implements)
+JAVA_ARTIFACTS: dict[str, str] = {"pytorch_java_only": "1.13.1", "gson": "2.10.1"}
+JAR = "target/runner.jar"
+CLASSPATH_FILE = "target/classpath.txt"
+BUILD_STAMP = "target/.build-id"
+MAVEN_TIMEOUT_S = 900  # a first build downloads plugins and dependencies
+
+# The runner's fixed JVM options besides -Djava.library.path and -cp: none, the JVM runs on
+# its defaults (no heap, GC or JIT tuning), so the figures are what a plain `java` gives.
+JVM_OPTIONS: tuple[str, ...] = ()
+
+GRAD_MODES = ("inference", "no_grad", "default")
+
+_TOOLS: tuple[tuple[str, str], ...] = (
+    ("java", "install a JDK 17 (apt-get install openjdk-17-jdk-headless)"),
+    ("javac", "install a JDK 17, not only a JRE (apt-get install openjdk-17-jdk-headless)"),
+    ("mvn", "install Maven (apt-get install maven)"),
+    ("cmake", "install CMake (apt-get install cmake)"),
+    ("c++", "install a C++ compiler (apt-get install g++)"),
+)
+
+_COORDS = r"([\w.\-]+:[\w.\-]+(?::[\w.\-]+){1,3})"
+_UNRESOLVED = [
+    re.compile(r"Could not find artifact " + _COORDS),
+    re.compile(r"Failure to find " + _COORDS),
+    re.compile(r"Could not transfer artifact " + _COORDS),
+    re.compile(r"Could not resolve artifact " + _COORDS),
+    re.compile(r"the artifact " + _COORDS + r" has not been downloaded"),
+    re.compile(r"The following artifacts could not be resolved: " + _COORDS),
+    re.compile(_COORDS + r" was not found in "),
+    re.compile(_COORDS + r" was cached in the local repository"),
+    re.compile(r"Plugin " + _COORDS + r" or one of its dependencies could not be resolved"),
+]
+
+
+def java_toolchain_problem() -> str | None:
+    """None if java, javac, mvn, cmake and c++ are on PATH, else a one-line reason naming the missing tool and fix."""
+    for tool, fix in _TOOLS:
+        if shutil.which(tool) is None:
+            return f"{tool} not found on PATH: {fix}"
+    return None
+
+
+def build_bridge(build_root: Path, log_dir: Path) -> Path:
+    """Build java/bridge into `build_root/java-bridge` (cached); return the directory holding both .so files."""
+    build_dir = build_root / "java-bridge"
+    build_root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(build_root / "java-bridge.lock")):  # both Java runners share this build
+        cmake_build(BRIDGE_SOURCE, build_dir, log_dir / "java-bridge.log")
+    lib_dir = build_dir / "lib"
+    for name in ("libpytorch_jni.so", "libfbjni.so"):
+        if not (lib_dir / name).is_file():
+            raise BuildError(f"bridge build left no {lib_dir / name}: see {log_dir / 'java-bridge.log'}")
+    return lib_dir
+
+
+def unresolved_artifact(maven_output: str) -> str | None:
+    """The first artifact (group:artifact[:type]:version) Maven says it could not resolve, if any."""
+    for pattern in _UNRESOLVED:
+        match = pattern.search(maven_output)
+        if match:
+            return match.group(1)
+    return None
+
+
+def runner_build_id(project_dir: Path) -> str:
+    """Hash of the rendered pom and runner source (plus the java and mvn in use): the jar's cache key."""
+    sources = [project_dir / POM, project_dir / RUNNER_SOURCE]
+    for path in sources:
+        if not path.is_file():
+            raise BuildError(f"runner project {project_dir} lacks {path.relative_to(project_dir)}: render it first")
+    return tree_hash(sources, extra=f"{shutil.which('java')}|{shutil.which('mvn')}")
+
+
+def build_runner_jar(project_dir: Path, log_path: Path) -> Path:
+    """`mvn -B -q package` the rendered runner project unless its hash is unchanged; return target/runner.jar.
+
+    The package phase also writes the runtime classpath to target/classpath.txt. Maven's output
+    goes to `log_path`; a failure raises BuildError naming the log (and the unresolved artifact, if any).
+    """
+    jar = project_dir / JAR
+    classpath = project_dir / CLASSPATH_FILE
+    stamp = project_dir / BUILD_STAMP
+    build_id = runner_build_id(project_dir)
+    if stamp.is_file() and stamp.read_text() == build_id and jar.is_file() and classpath.is_file():
+        return jar
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BuildError("mvn not found on PATH: install Maven (apt-get install maven)")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [mvn, "-B", "-q", "package"]
+    try:
+        proc = subprocess.run(
+            cmd, cwd=project_dir, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        partial = "".join(x.decode() if isinstance(x, bytes) else x for x in (exc.stdout, exc.stderr) if x)
+        log_path.write_text(f"$ (cd {project_dir} && {' '.join(cmd)})\n{partial}")
+        raise BuildError(f"Maven build in {project_dir} timed out after {MAVEN_TIMEOUT_S} s: see {log_path}") from exc
+    output = proc.stdout + proc.stderr
+    log_path.write_text(f"$ (cd {project_dir} && {' '.join(cmd)})\n{output}")
+    if proc.returncode != 0:
+        artifact = unresolved_artifact(output)
+        if artifact:
+            raise BuildError(f"Maven could not resolve {artifact} (is it on Maven Central?): see {log_path}")
+        raise BuildError(f"Maven build in {project_dir} failed (exit {proc.returncode}): see {log_path}")
+    if not jar.is_file() or not classpath.is_file():
+        raise BuildError(f"Maven build in {project_dir} left no {JAR} or {CLASSPATH_FILE}: see {log_path}")
+    stamp.write_text(build_id)
+    return jar
+
+
+def runtime_classpath(project_dir: Path) -> str:
+    """The runner jar followed by its runtime dependencies (one class loader for all of them)."""
+    listing = project_dir / CLASSPATH_FILE
+    if not listing.is_file():
+        raise BuildError(f"{listing} does not exist: build the runner first (build_runner_jar)")
+    deps = listing.read_text().strip()
+    return os.pathsep.join(p for p in (str(project_dir / JAR), deps) if p)
+
+
+def java_command(project_dir: Path, bridge_dir: Path, job_path: Path) -> list[str]:
+    """The argv that runs a built runner project on one job file."""
+    java = shutil.which("java") or "java"
+    return [
+        java,
+        *JVM_OPTIONS,
+        f"-Djava.library.path={bridge_dir}",
+        "-cp",
+        runtime_classpath(project_dir),
+        MAIN_CLASS,
+        str(job_path),
+    ]
+
+
+def java_env(threads: int, interop_threads: int, grad_mode: str, graph_optimizer: bool = False) -> dict[str, str]:
+    """The PYTORCH_JNI_* variables through which the bridge takes the job's settings (add them to the child's env)."""
+    if threads < 1 or interop_threads < 1:
+        raise ValueError(f"threads and interop_threads must be >= 1, got {threads} and {interop_threads}")
+    if grad_mode not in GRAD_MODES:
+        raise ValueError(f"grad_mode must be one of {', '.join(GRAD_MODES)}, got {grad_mode!r}")
+    return {
+        "PYTORCH_JNI_NUM_THREADS": str(threads),
+        "PYTORCH_JNI_NUM_INTEROP_THREADS": str(interop_threads),
+        "PYTORCH_JNI_GRAD_MODE": grad_mode,
+        "PYTORCH_JNI_GRAPH_OPTIMIZER": "1" if graph_optimizer else "0",
+    }
