@@ -214,16 +214,18 @@ inline void check_layers(const Job& job, const std::vector<std::int64_t>& render
 // ---------------------------------------------------------------------------------------------
 // Binary files
 
-// Reads a whole float32 LE file, which must hold exactly `expected` floats.
-inline std::vector<float> read_floats(const std::string& path, std::int64_t expected, const std::string& what) {
+// Reads a whole float32 LE file, which must hold exactly `expected` floats; `why` says where that
+// count comes from, for the error message.
+inline std::vector<float> read_floats(const std::string& path, std::int64_t expected, const std::string& what,
+                                      const std::string& why) {
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
   if (ec) throw Error("cannot read " + what + " file " + path + ": " + ec.message());
   const auto want = static_cast<std::uintmax_t>(expected) * sizeof(float);
   if (bytes != want)
-    throw Error(what + " file " + path + " has " + std::to_string(bytes) + " bytes but the job implies " +
+    throw Error(what + " file " + path + " has " + std::to_string(bytes) + " bytes, but " + why + " = " +
                 std::to_string(expected) + " float32 = " + std::to_string(want) +
-                " bytes: regenerate it or fix the job");
+                " bytes: regenerate the file or fix the job");
   std::vector<float> data(static_cast<std::size_t>(expected));
   std::ifstream f(path, std::ios::binary);
   if (!f.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(want)))
@@ -232,7 +234,9 @@ inline std::vector<float> read_floats(const std::string& path, std::int64_t expe
 }
 
 inline std::vector<float> read_inputs(const Job& job) {
-  return read_floats(job.inputs, job.input_count * job.sample_size, "inputs");
+  return read_floats(job.inputs, job.input_count * job.sample_size, "inputs",
+                     "the job's input_count x sample_size = " + std::to_string(job.input_count) + " x " +
+                         std::to_string(job.sample_size));
 }
 
 // weights.bin: per linear layer, weight [out, in] row-major then bias [out] (docs/runner-contract.md).
@@ -243,7 +247,8 @@ inline std::int64_t weight_count(const std::vector<std::int64_t>& layers) {
 }
 
 inline std::vector<float> read_weights(const Job& job) {
-  return read_floats(job.weights, weight_count(job.layers), "weights (layers " + join(job.layers) + ")");
+  return read_floats(job.weights, weight_count(job.layers), "weights",
+                     "layers " + join(job.layers) + " need (per layer: weight [out, in], bias [out])");
 }
 
 template <class T>
@@ -328,7 +333,13 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
     for (std::size_t b = 0; b < blocks; ++b) {
       const auto t0 = Clock::now();
       barrier();
-      for (std::size_t j = 0; j < block; ++j, ++i) call(in + i * S, out + i * O);
+      for (std::size_t j = 0; j < block; ++j, ++i) {
+        call(in + i * S, out + i * O);
+        // Calls stay separate calls: without this the compiler may interleave the raw runner's
+        // inlined calls and vectorise *across* samples, which is batching (measured: ~3 ns per
+        // sample instead of ~9), not the per-call cost every other runner pays. Emits no code.
+        barrier();
+      }
       barrier();
       const auto t1 = Clock::now();
       timings[b] = elapsed_ns(t0, t1);
