@@ -336,8 +336,9 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
       for (std::size_t j = 0; j < block; ++j, ++i) {
         call(in + i * S, out + i * O);
         // Calls stay separate calls: without this the compiler may interleave the raw runner's
-        // inlined calls and vectorise *across* samples, which is batching (measured: ~3 ns per
-        // sample instead of ~9), not the per-call cost every other runner pays. Emits no code.
+        // inlined calls and vectorise *across* samples, which is batching (micro-benchmark at
+        // 2-8-8-1: ~3 ns per sample instead of ~9), not the per-call cost every other runner pays.
+        // Emits no instruction.
         barrier();
       }
       barrier();

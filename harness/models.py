@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from filelock import FileLock
 
 from harness.config import InputSpec, ModelSpec
+from harness.errors import UserError
 from harness.files import sha256_file, spec_hash, write_json
 from harness.render import render_model_module
 
@@ -69,6 +71,7 @@ def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> M
     d.mkdir(parents=True, exist_ok=True)
     with FileLock(str(d / ".lock")):
         if files.meta.exists():
+            check_model_files(files)
             return files
         net_cls = load_net_class(model, d)
         torch.manual_seed(model.training.seed)
@@ -96,6 +99,17 @@ def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> M
             "sha256": {p.name: sha256_file(p) for p in (files.torchscript, files.state_dict, files.weights)},
         })
     return files
+
+
+def check_model_files(files: ModelFiles) -> None:
+    """Refuse a missing or altered export: every runner must load exactly what was trained."""
+    fix = f"delete {files.dir} and rerun to retrain and export it"
+    recorded = json.loads(files.meta.read_text())["sha256"]
+    for path in (files.torchscript, files.state_dict, files.weights):
+        if not path.exists():
+            raise UserError(f"model file {path} is missing: {fix}")
+        if sha256_file(path) != recorded[path.name]:
+            raise UserError(f"model file {path} does not match its recorded sha256 (altered or corrupt): {fix}")
 
 
 def reference_outputs(model: ModelSpec, files: ModelFiles, x: np.ndarray) -> np.ndarray:

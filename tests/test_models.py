@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from harness.config import InputSpec, ModelSpec, Training
+from harness.errors import UserError
 from harness.models import load_net_class, raw_weights, reference_outputs, train_and_export
 
 SPEC = ModelSpec("MyNN", (2, 8, 8, 1), training=Training(steps=300))
@@ -65,3 +67,14 @@ def test_raw_weight_layout() -> None:
     w = raw_weights(net)
     assert w.size == 3 * 4 + 4 + 4 * 2 + 2
     assert np.array_equal(w[:12], net.fc0.weight.detach().numpy().ravel())
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_altered_model_files_are_refused(tmp_path: Path, damage: str) -> None:
+    files = train_and_export(SPEC, INPUTS, tmp_path)
+    if damage == "truncate":
+        files.weights.write_bytes(files.weights.read_bytes()[:-4])
+    else:
+        files.torchscript.unlink()
+    with pytest.raises(UserError, match=r"(does not match its recorded sha256|is missing): delete .* to retrain"):
+        train_and_export(SPEC, INPUTS, tmp_path)
