@@ -20,7 +20,7 @@ from harness.runners import RUNNERS
 TORCH_LIB = Path(torch.__file__).resolve().parent / "lib"
 
 CSV_COLUMNS = [
-    "runner", "language", "method", "status", "grad_mode", "calls", "repeats", "repeats_ok", "block",
+    "runner", "runner_id", "language", "method", "status", "grad_mode", "calls", "repeats", "repeats_ok", "block",
     "median_us", "median_ci_low_us", "median_ci_high_us", "mean_us", "min_us", "p90_us", "p99_us", "p999_us",
     "max_us", "std_us", "iqr_us", "mad_us", "spikes", "cv_repeat_medians", "noisy",
     "ratio_to_python_eager", "ratio_to_python_eager_ci_low", "ratio_to_python_eager_ci_high",
@@ -31,12 +31,13 @@ CSV_COLUMNS = [
 ]
 
 
-def _runner_row(run_dir: Path, rid: str, build: dict[str, Any], suite: dict[str, Any],
+def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], suite: dict[str, Any],
                 reference: np.ndarray) -> dict[str, Any]:
-    reg = RUNNERS.get(rid)
-    choice = next(c for c in suite["runners"] if c["id"] == rid)
+    reg = RUNNERS.get(choice["id"])
+    rid = choice["name"]
     row: dict[str, Any] = {
         "runner": rid,
+        "runner_id": choice["id"],
         "language": reg.language if reg else "?",
         "method": reg.method if reg else "?",
         "grad_mode": choice["grad_mode"],
@@ -120,7 +121,7 @@ def collect(run_dir: Path) -> pd.DataFrame:
     reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4").reshape(
         suite["run"]["calls"], suite["model"]["layers"][-1]
     )
-    rows = [_runner_row(run_dir, c["id"], builds[c["id"]], suite, reference) for c in suite["runners"]]
+    rows = [_runner_row(run_dir, c, builds[c["name"]], suite, reference) for c in suite["runners"]]
     medians = {r["runner"]: r.pop("_repeat_medians") for r in rows if "_repeat_medians" in r}
     for base, col in (("python-eager", "ratio_to_python_eager"), ("cpp-raw", "ratio_to_cpp_raw")):
         base_row = next((r for r in rows if r["runner"] == base and r["status"] == "ok"), None)
@@ -132,7 +133,11 @@ def collect(run_dir: Path) -> pd.DataFrame:
             r[f"{col}_ci_low"], r[f"{col}_ci_high"] = stats.ratio_ci(a, b, paired=a.size == b.size)
     df = pd.DataFrame(rows).reindex(columns=CSV_COLUMNS)
     seed = {rid: r.seed_seconds for rid, r in RUNNERS.items() if r.seed_seconds}
-    df["seed_ratio_to_python"] = df["runner"].map(lambda r: seed[r] / seed["python-eager"] if r in seed else np.nan)
+    # the seed's ratio belongs to the seed's setting only, i.e. the runner under its default grad mode
+    seed_rows = df["runner"].eq(df["runner_id"]) & df["runner_id"].isin(list(seed))
+    df["seed_ratio_to_python"] = np.where(
+        seed_rows, df["runner_id"].map(lambda r: seed.get(r, np.nan) / seed["python-eager"]), np.nan
+    )
     write_atomic(run_dir / "results.csv", df.to_csv(index=False, float_format="%.6g"))
     write_json(run_dir / "summary.json", {
         "suite": suite["name"],

@@ -87,6 +87,7 @@ SCHEMA: dict[str, Any] = {
                 "required": ["id"],
                 "properties": {
                     "id": {"type": "string", "pattern": IDENT},
+                    "name": {"type": "string", "pattern": IDENT},
                     "grad_mode": {"enum": list(GRAD_MODES)},
                     "block": {**_INT, "minimum": 1, "maximum": 1_000_000},
                 },
@@ -134,9 +135,12 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class RunnerChoice:
+    """One row of the results: a registered runner (`id`) with its settings, under a unique `name`."""
+
     id: str
     grad_mode: str
     block: int
+    name: str
 
 
 @dataclass(frozen=True)
@@ -238,14 +242,16 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         rid = entry["id"]
         if rid not in RUNNERS:
             raise bad(f"runners[{k}].id", f"unknown runner '{rid}'", "use one of " + ", ".join(RUNNERS))
-        if rid in seen:
-            raise bad(f"runners[{k}].id", f"runner '{rid}' listed twice", "list each runner once")
-        seen.add(rid)
+        name = entry.get("name", rid)
+        if name in seen:
+            raise bad(f"runners[{k}]", f"runner '{name}' listed twice",
+                      "list each runner once, or give each variant its own `name`")
+        seen.add(name)
         reg = RUNNERS[rid]
         grad = entry.get("grad_mode", reg.grad_mode)
         if not reg.uses_torch and grad != reg.grad_mode:
             raise bad(f"runners[{k}].grad_mode", f"{rid} uses no libtorch", "leave grad_mode out for it")
-        choices.append(RunnerChoice(rid, grad, entry.get("block", reg.block)))
+        choices.append(RunnerChoice(rid, grad, entry.get("block", reg.block), name))
     suite = Suite(
         name=data["name"], description=data.get("description", ""), source=source,
         model=model, inputs=inputs, run=run, runners=tuple(choices),
@@ -259,7 +265,7 @@ def check_blocks(suite: Suite) -> None:
     for c in suite.runners:
         if suite.run.calls % c.block:
             raise UserError(
-                f"{suite.source}: runners.{c.id}.block: {suite.run.calls} calls do not split into blocks of "
+                f"{suite.source}: runners.{c.name}.block: {suite.run.calls} calls do not split into blocks of "
                 f"{c.block}: choose a call count that is a multiple of {c.block}"
             )
 
@@ -280,13 +286,13 @@ def with_overrides(
         run = dataclasses.replace(run, repeats=repeats)
     if only:
         wanted = [w.strip() for w in only.split(",") if w.strip()]
-        listed = {c.id for c in runners}
+        listed = {c.name for c in runners}
         for w in wanted:
             if w not in listed:
                 raise UserError(
                     f"--only {w}: not a runner of suite '{suite.name}': use one of " + ", ".join(sorted(listed))
                 )
-        runners = tuple(c for c in runners if c.id in wanted)
+        runners = tuple(c for c in runners if c.name in wanted)
     out = dataclasses.replace(suite, run=run, inputs=inputs, runners=runners)
     check_blocks(out)
     return out

@@ -21,6 +21,7 @@ from harness import collect, environment, report
 from harness.build import Built, build_runner
 from harness.config import Suite
 from harness.errors import UserError
+from harness.exports import ensure_exports
 from harness.files import write_json
 from harness.inputs import check_inputs, make_inputs
 from harness.models import reference_outputs, train_and_export
@@ -152,15 +153,18 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     built: dict[str, Built] = {}
     logs = run_dir / "logs"
     logs.mkdir()
-    for choice in suite.runners:
-        out.say(f"build {choice.id} …")
-        b = build_runner(RUNNERS[choice.id], suite.model, build_root)
+    for rid in dict.fromkeys(c.id for c in suite.runners):  # each runner once, however many variants
+        out.say(f"build {rid} …")
+        problem = ensure_exports(RUNNERS[rid].needs, suite.model, model_files)
+        b = Built(rid, "skipped", problem) if problem else build_runner(RUNNERS[rid], suite.model, build_root)
         if b.log and b.log.exists():
-            shutil.copy(b.log, logs / f"{choice.id}.build.log")
+            shutil.copy(b.log, logs / f"{rid}.build.log")
         if b.status != "ok":
             out.say(f"  [yellow]{b.status}[/]: {b.reason}")
-        built[choice.id] = b
-    write_json(run_dir / "builds.json", {k: {"status": b.status, "reason": b.reason} for k, b in built.items()})
+        built[rid] = b
+    write_json(run_dir / "builds.json", {
+        c.name: {"status": built[c.id].status, "reason": built[c.id].reason} for c in suite.runners
+    })
     out.say(f"ready in {time.perf_counter() - t0:.0f} s")
 
     files = {"torchscript": model_files.torchscript, "state_dict": model_files.state_dict,

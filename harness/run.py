@@ -55,7 +55,8 @@ def child_env(suite: Suite, extra: dict[str, str]) -> dict[str, str]:
 def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir: Path) -> dict[str, Any]:
     """The job file of docs/runner-contract.md: every path absolute, every value validated."""
     return {
-        "runner": choice.id,
+        "runner": choice.name,
+        "model_dir": str(files["torchscript"].parent),
         "torchscript": str(files["torchscript"]),
         "state_dict": str(files["state_dict"]),
         "weights": str(files["weights"]),
@@ -149,13 +150,13 @@ def run_all(
     for k in range(suite.run.repeats):
         for choice in ready:
             b = built[choice.id]
-            out_dir = raw_dir / choice.id / str(k)
+            out_dir = raw_dir / choice.name / str(k)
             out_dir.mkdir(parents=True, exist_ok=False)
             job = job_for(suite, choice, files, out_dir)
             write_json(out_dir / "job.json", job)
             env = child_env(suite, b.env_for(suite, choice) if b.env_for else {})
             o = run_process([*b.argv, str(out_dir / "job.json")], env, b.source_dir or out_dir, out_dir, timeout)
-            o.runner, o.repeat = choice.id, k
+            o.runner, o.repeat = choice.name, k
             write_json(out_dir / "outcome.json", {
                 "status": o.status, "message": o.message, "wall_s": round(o.wall_s, 3), "peak_rss_mb": o.peak_rss_mb,
             })

@@ -22,6 +22,7 @@ class Runner:
     uses_torch: bool = True
     seed_seconds: float | None = None  # BRIEF.md 000: seconds for 1M calls, for the report's seed column
     options: tuple[tuple[str, object], ...] = ()  # extra template values for this variant
+    needs: tuple[str, ...] = ()  # further model exports it loads from the model folder (harness/exports.py)
 
 
 _PY = (("python/runner_common.py", "runner_common.py"),)

@@ -87,3 +87,19 @@ def test_overrides(suite_dict: dict[str, Any]) -> None:
     with pytest.raises(UserError, match="multiple of 1000"):
         with_overrides(s, calls=1234)
     assert with_overrides(s, calls=1234, only="cpp-api").run.calls == 1234
+
+
+def test_one_runner_under_several_names(suite_dict: dict[str, Any]) -> None:
+    suite_dict["runners"] = [
+        {"id": "python-eager"},
+        {"id": "python-eager", "name": "python-eager-inference", "grad_mode": "inference"},
+    ]
+    s = parse_suite(suite_dict, "x.toml")
+    assert [(c.name, c.id, c.grad_mode) for c in s.runners] == [
+        ("python-eager", "python-eager", "default"),
+        ("python-eager-inference", "python-eager", "inference"),
+    ]
+    assert [c.name for c in with_overrides(s, only="python-eager-inference").runners] == ["python-eager-inference"]
+    suite_dict["runners"][1].pop("name")
+    with pytest.raises(UserError, match=r"listed twice.*own `name`"):
+        parse_suite(suite_dict, "x.toml")
