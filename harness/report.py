@@ -132,8 +132,10 @@ def plot_latency(df: pd.DataFrame, path: Path) -> None:
     ax.set_xlabel("µs per call (log scale)")
     ax.set_title("Per-call latency by runner")
     ax.legend(loc="lower right")
-    for yi, v in zip(y, ok["median_us"], strict=True):
-        ax.annotate(_fmt(float(v)), (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    right = np.fmax(ok["p99_us"].to_numpy(), ok["median_ci_high_us"].fillna(0).to_numpy())
+    for yi, v, x in zip(y, ok["median_us"], right, strict=True):
+        ax.annotate(_fmt(float(v)), (x, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_xlim(right=float(right.max()) * 4)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -76,18 +76,18 @@ def ratio_ci(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float]:
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def calls_to_steady(warmup_us: np.ndarray, steady_median_us: float, window: int = 10) -> int:
-    """First call after which every rolling mean of `window` calls stays within 1.5x the steady median.
+def calls_to_steady(warmup_us: np.ndarray, steady_us: float, window: int = 3) -> int:
+    """Calls in a fresh process before the first run of `window` calls whose median is within 1.5x steady.
 
-    Returns the number of calls it took (0: steady from the first call; len: never within the warm-up).
+    A median of three ignores a lone interrupt but not the systematic slowness of a cold start
+    (TorchScript's profiling runs, a JIT compiling); 0 means steady from the first call, and the
+    warm-up length means it never got there.
     """
     if warmup_us.size < window:
         return int(warmup_us.size)
-    rolling = np.convolve(warmup_us, np.ones(window) / window, mode="valid")
-    bad = np.nonzero(rolling > 1.5 * steady_median_us)[0]
-    if bad.size == 0:
-        return 0
-    return int(warmup_us.size) if bad[-1] == rolling.size - 1 else int(bad[-1] + 1)
+    windows = np.lib.stride_tricks.sliding_window_view(warmup_us, window)
+    ok = np.nonzero(np.median(windows, axis=1) <= 1.5 * steady_us)[0]
+    return int(ok[0]) if ok.size else int(warmup_us.size)
 
 
 def noise_flags(row: dict[str, float]) -> list[str]:

@@ -73,7 +73,7 @@ def test_summary_figures() -> None:
 
 
 def test_calls_to_steady() -> None:
-    slow_start = np.array([5000.0, 900.0] + [10.0] * 200)
+    slow_start = np.array([5000.0, 900.0, 300.0] + [10.0] * 200 + [900.0, 10.0])
     assert calls_to_steady(slow_start, 10.0) == 2
     assert calls_to_steady(np.full(100, 10.0), 10.0) == 0
     assert calls_to_steady(np.full(100, 100.0), 10.0) == 100
