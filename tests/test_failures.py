@@ -6,14 +6,20 @@ import errno
 import hashlib
 import json
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
 from harness import doctor, pipeline
-from harness.config import load_suite
+from harness.config import load_suite, parse_suite
 from harness.errors import UserError
+from harness.inputs import make_inputs
+from harness.models import train_and_export
+from harness.paths import ROOT
 from tests.conftest import TINY
 
 
@@ -77,3 +83,61 @@ def test_doctor_names_missing_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert re.search(r"^  cpp-api +cmake not found on PATH: install it \(apt-get install cmake\)$", text, re.M)
     assert re.search(r"^  java-torchscript +java not found on PATH: install a JDK 17", text, re.M)
     assert re.search(r"^  python-eager +ready$", text, re.M)
+
+
+INVOKE = [sys.executable, "-m", "invoke"]
+BAD_SUITES = {
+    "malformed TOML": ("[run\ncalls = 1", r"not valid TOML .*fix the syntax"),
+    "wrong type": (("calls = 2000", "calls = 'many'"), r"run\.calls: 'many' is not of type 'integer'"),
+    "negative count": (("calls = 2000", "calls = -3"), r"run\.calls: -3 is less than the minimum of 1"),
+    "absurd count": (("repeats = 2", "repeats = 100000"), r"run\.repeats: 100000 is greater than the maximum"),
+    "unknown runner": (('id = "cpp-raw"', 'id = "fortran-raw"'), r"unknown runner 'fortran-raw': use one of"),
+    "code in a name": (('name = "MyNN"', 'name = "x\\"); import os; os.system(\\"id"'), r"model\.name: .*letters"),
+    "code in a layer spec": (("layers = [2, 8, 8, 1]", 'layers = [2, "8); system(\\"id\\")", 1]'),
+                             r"model\.layers\[1\]: .* is not of type 'integer'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SUITES))
+def test_bad_suite_from_the_command_line(case: str, tmp_path: Path, earlier: Path) -> None:
+    edit, pattern = BAD_SUITES[case]
+    text = edit if isinstance(edit, str) else TINY.read_text().replace(*edit)
+    assert text != TINY.read_text()
+    suite = tmp_path / "bad.toml"
+    suite.write_text(text)
+    before = _snapshot(earlier)
+    p = subprocess.run([*INVOKE, "all", "--suite", str(suite), "--results", str(earlier)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {suite}: ")
+    assert re.search(pattern, lines[0]), lines[0]
+    assert _snapshot(earlier) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated inputs", "altered inputs", "altered model", "missing model"])
+def test_damaged_files_stop_the_run_and_touch_nothing(damage: str, tmp_path: Path, earlier: Path) -> None:
+    data = tomllib.loads(TINY.read_text())
+    data["model"]["training"]["steps"] = 20
+    data["runners"] = [{"id": "python-eager"}]
+    suite = parse_suite(data, "t.toml")
+    build = tmp_path / "build"
+    model = train_and_export(suite.model, suite.inputs, build)
+    inputs = make_inputs(suite.inputs, 2, build)
+    target = {"truncated inputs": inputs.data, "altered inputs": inputs.data,
+              "altered model": model.weights, "missing model": model.torchscript}[damage]
+    if damage == "truncated inputs":
+        target.write_bytes(target.read_bytes()[:-8])
+    elif damage == "missing model":
+        target.unlink()
+    else:
+        raw = bytearray(target.read_bytes())
+        raw[-1] ^= 0xFF
+        target.write_bytes(bytes(raw))
+    before = _snapshot(earlier)
+    with pytest.raises(UserError, match=r"(truncated|sha256|is missing).*: delete .* and rerun") as info:
+        pipeline.run_suite(suite, earlier, build, quiet=True)
+    assert "\n" not in str(info.value)
+    assert {k: v for k, v in _snapshot(earlier).items() if k.startswith("20200101")} == before
+    (new,) = [p for p in earlier.iterdir() if not p.name.startswith("20200101")]
+    assert json.loads((new / "status.json").read_text())["status"] == "failed"
