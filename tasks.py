@@ -62,9 +62,9 @@ def build(c, suite="", only=""):
     from harness.runners import RUNNERS
 
     s = config.with_overrides(config.load_suite(suite or None), only=only or None)
-    for choice in s.runners:
-        b = build_runner(RUNNERS[choice.id], s.model, paths.BUILD_DIR)
-        print(f"{choice.id:24} {b.status:8} {b.reason}")
+    for rid in dict.fromkeys(choice.id for choice in s.runners):
+        b = build_runner(RUNNERS[rid], s.model, paths.BUILD_DIR)
+        print(f"{rid:24} {b.status:8} {b.reason}")
 
 
 @task(help={"run": "run folder name under results/ or a path; default: the newest run"})

@@ -17,6 +17,7 @@ import pandas as pd
 from harness import stats
 from harness.files import write_atomic
 from harness.render import environment
+from harness.runtimes import runtime_table
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
@@ -213,6 +214,7 @@ def write_report(run_dir: Path) -> Path:
         headline=headline_table(df),
         details=details_table(df),
         quality=quality_table(df),
+        runtimes=runtime_table(run_dir),
         torch_lib=env.get("torch_lib"),
         problems=problems,
         tolerance=summary["tolerance"],

@@ -50,6 +50,7 @@ def test_results_csv_and_report(tiny_run: Path) -> None:
     for png in ("latency.png", "distribution.png", "warmup.png"):
         assert (tiny_run / png).stat().st_size > 1000
     assert "## Environment and method" in report and "torch" in report
+    assert "compile_flags: -std=c++20 -O3" in report and "jvm_input_arguments: -Djava.library.path=" in report
     assert json.loads((tiny_run / "status.json").read_text())["status"] == "complete"
     eager = df.set_index("runner").loc["python-eager"]
     assert eager["ratio_to_python_eager"] == pytest.approx(1.0)

@@ -17,6 +17,7 @@ from tests.conftest import TINY
 BEHAVIOURS = {
     "segfault": "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
     "hang": "import time; time.sleep(600)",
+    "sigkill": "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
     "error": (
         "import sys; print('loading', file=sys.stderr); print('model.pt: bad magic', file=sys.stderr); sys.exit(3)"
     ),
@@ -40,7 +41,7 @@ def fake(tmp_path: Path):
 
 def test_failures_are_recorded_and_the_rest_runs(tmp_path: Path, fake) -> None:
     suite = load_suite(str(TINY))
-    plan = ["segfault", "hang", "error", "silent", "good"]
+    plan = ["segfault", "hang", "error", "silent", "good", "sigkill"]
     suite = dataclasses.replace(suite, run=dataclasses.replace(suite.run, timeout_s=2.0, repeats=1),
                                 runners=suite.runners[: len(plan)])
     ids = [c.id for c in suite.runners]
@@ -57,6 +58,7 @@ def test_failures_are_recorded_and_the_rest_runs(tmp_path: Path, fake) -> None:
     assert outcomes[by["error"]].message == "exit status 3: model.pt: bad magic"
     assert outcomes[by["silent"]].message == "exited 0 without writing result.json"
     assert outcomes[by["good"]].status == "ok" and outcomes[by["good"]].peak_rss_mb > 1
+    assert outcomes[by["sigkill"]].message == "killed by SIGKILL"
     # every process's output is kept beside its job
     err = raw / by["error"] / "0" / "stderr.txt"
     assert "bad magic" in err.read_text()
