@@ -76,5 +76,6 @@ def test_altered_model_files_are_refused(tmp_path: Path, damage: str) -> None:
         files.weights.write_bytes(files.weights.read_bytes()[:-4])
     else:
         files.torchscript.unlink()
-    with pytest.raises(UserError, match=r"(does not match its recorded sha256 \(altered or corrupt\)|is missing): delete .* to retrain"):
+    pattern = r"(does not match its recorded sha256 \(altered or corrupt\)|is missing): delete .* to retrain"
+    with pytest.raises(UserError, match=pattern):
         train_and_export(SPEC, INPUTS, tmp_path)
