@@ -110,6 +110,19 @@ struct JavaRefs {
 
   jfieldID ivalue_type_code, tensor_shape;
 
+  // Direct field reads for the per-call input path, instead of calling IValue.toTensor,
+  // Tensor.dtypeJniCode, memoryFormatJniCode and getRawDataBuffer (each a JNI call into Java).
+  // Field reads run no Java code. Used only when every field was found (fields_ok), and only
+  // for the six concrete Tensor classes of the jar; anything else takes the getters.
+  struct TensorClass {
+    jclass cls;     // org.pytorch.Tensor$Tensor_<dtype>, a global ref
+    jfieldID data;  // its `data` buffer field
+    jint dtype;     // what its dtypeJniCode() returns
+  };
+  bool fields_ok;
+  jfieldID ivalue_data, tensor_memory_format, memory_format_jni_code;
+  TensorClass tensor_classes[6];
+
   jmethodID to_tensor, to_bool, to_long, to_double, to_str, to_tuple, to_list, to_bool_list,
       to_long_list, to_double_list, to_tensor_list, to_dict_string_key, to_dict_long_key;
   jmethodID optional_null, from_tensor, from_bool, from_long, from_double, from_string,
@@ -138,6 +151,60 @@ jclass uninitialised_class(JNIEnv* env, const char* name) {
   auto global = static_cast<jclass>(env->NewGlobalRef(cls.get()));
   check(env);
   return global;
+}
+
+// The fields behind the getters (see JavaRefs::fields_ok). A missing one (another jar version)
+// is not an error: the getters are used instead.
+void cache_fields(JNIEnv* env) {
+  auto optional_field = [env](jclass cls, const char* name, const char* signature) -> jfieldID {
+    jfieldID id = cls == nullptr ? nullptr : env->GetFieldID(cls, name, signature);
+    if (env->ExceptionCheck()) {
+      env->ExceptionClear();
+      return nullptr;
+    }
+    return id;
+  };
+  auto optional_class = [env](const char* name) -> jclass {
+    Local<jclass> local(env, env->FindClass(name));
+    if (env->ExceptionCheck()) {
+      env->ExceptionClear();
+      return nullptr;
+    }
+    return static_cast<jclass>(env->NewGlobalRef(local.get()));
+  };
+  bool ok = true;
+  J.ivalue_data = optional_field(J.ivalue, "mData", "Ljava/lang/Object;");
+  J.tensor_memory_format = optional_field(J.tensor, "memoryFormat", "Lorg/pytorch/MemoryFormat;");
+  {
+    Local<jclass> memory_format(env, env->FindClass("org/pytorch/MemoryFormat"));
+    if (env->ExceptionCheck()) {
+      env->ExceptionClear();
+    }
+    J.memory_format_jni_code = optional_field(memory_format.get(), "jniCode", "I");
+  }
+  ok = J.ivalue_data && J.tensor_memory_format && J.memory_format_jni_code;
+  const struct {
+    const char* cls;
+    const char* buffer;
+    jint dtype;
+  } classes[] = {
+      // most frequent first: the lookup tries them in order
+      {"org/pytorch/Tensor$Tensor_float32", "Ljava/nio/FloatBuffer;", kFloat32},
+      {"org/pytorch/Tensor$Tensor_int64", "Ljava/nio/LongBuffer;", kInt64},
+      {"org/pytorch/Tensor$Tensor_int32", "Ljava/nio/IntBuffer;", kInt32},
+      {"org/pytorch/Tensor$Tensor_float64", "Ljava/nio/DoubleBuffer;", kFloat64},
+      {"org/pytorch/Tensor$Tensor_uint8", "Ljava/nio/ByteBuffer;", kUInt8},
+      {"org/pytorch/Tensor$Tensor_int8", "Ljava/nio/ByteBuffer;", kInt8},
+  };
+  static_assert(std::size(classes) == std::size(JavaRefs{}.tensor_classes));
+  for (size_t i = 0; i < std::size(classes); ++i) {
+    JavaRefs::TensorClass& c = J.tensor_classes[i];
+    c.cls = optional_class(classes[i].cls);
+    c.data = optional_field(c.cls, "data", classes[i].buffer);
+    c.dtype = classes[i].dtype;
+    ok = ok && c.cls != nullptr && c.data != nullptr;
+  }
+  J.fields_ok = ok;
 }
 
 void cache_java(JNIEnv* env) {
@@ -172,6 +239,7 @@ void cache_java(JNIEnv* env) {
   check(env);
 
   J.ivalue_type_code = field_id(env, J.ivalue, "mTypeCode", "I");
+  cache_fields(env);
   J.tensor_shape = field_id(env, J.tensor, "shape", "[J");
 
   const jclass iv = J.ivalue;
@@ -343,10 +411,32 @@ at::Tensor tensor_from_java(JNIEnv* env, jobject jtensor) {
   if (jtensor == nullptr) {
     null_pointer("Tensor is null");
   }
-  const jint dtype = env->CallIntMethod(jtensor, J.dtype_code);
-  check(env);
-  const jint format = env->CallIntMethod(jtensor, J.memory_format_code);
-  check(env);
+  const JavaRefs::TensorClass* known = nullptr;
+  if (J.fields_ok) {
+    for (const auto& c : J.tensor_classes) {
+      if (env->IsInstanceOf(jtensor, c.cls)) {
+        known = &c;
+        break;
+      }
+    }
+  }
+  jint dtype = 0;
+  jint format = 0;
+  if (known != nullptr) {
+    // What dtypeJniCode(), memoryFormatJniCode() and getRawDataBuffer() return, read directly
+    // (no Java code runs, so no exception can be pending).
+    dtype = known->dtype;
+    Local<jobject> memory_format(env, env->GetObjectField(jtensor, J.tensor_memory_format));
+    if (!memory_format) {
+      null_pointer("Tensor memory format is null");
+    }
+    format = env->GetIntField(memory_format.get(), J.memory_format_jni_code);
+  } else {
+    dtype = env->CallIntMethod(jtensor, J.dtype_code);
+    check(env);
+    format = env->CallIntMethod(jtensor, J.memory_format_code);
+    check(env);
+  }
   const at::ScalarType type = scalar_type_of(dtype);
 
   Local<jlongArray> jshape(env, static_cast<jlongArray>(env->GetObjectField(jtensor, J.tensor_shape)));
@@ -364,7 +454,8 @@ at::Tensor tensor_from_java(JNIEnv* env, jobject jtensor) {
     }
   }
 
-  Local<jobject> buffer(env, call_object(env, jtensor, J.raw_data_buffer));
+  Local<jobject> buffer(env, known != nullptr ? env->GetObjectField(jtensor, known->data)
+                                                  : call_object(env, jtensor, J.raw_data_buffer));
   if (!buffer) {
     null_pointer("Tensor data buffer is null");
   }
@@ -544,7 +635,8 @@ at::IValue ivalue_from_java(JNIEnv* env, jobject jvalue) {
     case kNull:
       return {};
     case kTensor: {
-      Local<jobject> t(env, call_object(env, jvalue, J.to_tensor));
+      // toTensor() returns mData once it has checked the type code, as done here.
+      Local<jobject> t(env, J.fields_ok ? env->GetObjectField(jvalue, J.ivalue_data) : call_object(env, jvalue, J.to_tensor));
       return tensor_from_java(env, t.get());
     }
     case kBool: {

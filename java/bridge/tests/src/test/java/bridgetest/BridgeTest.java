@@ -59,6 +59,28 @@ class BridgeTest {
     return times2.forward(IValue.from(t)).toTensor();
   }
 
+  // ---- inputs are read in place, outputs are new ----
+
+  @Test
+  void reusedInputTensorIsReadInPlaceAndOutputsAreFresh() {
+    // The bridge reads the input tensor's fields directly (no getters): one Tensor over one
+    // direct buffer, refilled between calls, must be seen as refilled, and each output must
+    // own its own buffer.
+    FloatBuffer buffer = Tensor.allocateFloatBuffer(2);
+    Tensor input = Tensor.fromBlob(buffer, new long[] {2});
+    buffer.put(0, 1f).put(1, 2f);
+    Tensor first = doubled(input);
+    buffer.put(0, 3f).put(1, -4f);
+    Tensor second = doubled(input);
+    assertArrayEquals(new float[] {2f, 4f}, first.getDataAsFloatArray());
+    assertArrayEquals(new float[] {6f, -8f}, second.getDataAsFloatArray());
+    assertArrayEquals(new float[] {3f, -4f}, id(input).getDataAsFloatArray());
+    for (int i = 1; i <= 10_000; i++) {
+      buffer.put(0, i).put(1, -i);
+      assertArrayEquals(new float[] {2f * i, -2f * i}, doubled(input).getDataAsFloatArray());
+    }
+  }
+
   // ---- dtypes, both ways ----
 
   @Test
