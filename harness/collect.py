@@ -50,6 +50,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         row.update(status=build["status"].upper(), message=build["reason"], outputs_ok=False)
         return row
     samples, warmups, results, checks, problems, rss = [], [], [], [], [], []
+    atol, rtol = tolerance_of(choice["id"])
     for rep_dir in sorted((run_dir / "raw" / rid).glob("*"), key=lambda p: int(p.name)):
         outcome_path = rep_dir / "outcome.json"
         if not outcome_path.exists():
@@ -63,7 +64,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
             row.setdefault("_worst", outcome["status"].upper())
             continue
         result = json.loads((rep_dir / "result.json").read_text())
-        check = verify.check_outputs(rep_dir / "outputs.bin", reference)
+        check = verify.check_outputs(rep_dir / "outputs.bin", reference, atol, rtol)
         checks.append(check)
         if not check.ok:
             problems.append(f"repeat {rep_dir.name}: outputs wrong: {check.message}")
@@ -110,8 +111,16 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         row["status"] = worst or "INCOMPLETE"
     else:
         row["status"] = "ok"
+    if (atol, rtol) != (verify.ATOL, verify.RTOL):
+        problems.append(f"outputs checked with this runner's looser tolerance atol {atol:g} + rtol {rtol:g}")
     row["message"] = "; ".join(problems)
     return row
+
+
+def tolerance_of(runner_id: str) -> tuple[float, float]:
+    """(atol, rtol) for a runner's outputs: its registry entry's own, else the harness default."""
+    reg = RUNNERS.get(runner_id)
+    return reg.tolerance if reg and reg.tolerance else (verify.ATOL, verify.RTOL)
 
 
 def collect(run_dir: Path) -> pd.DataFrame:
@@ -143,6 +152,9 @@ def collect(run_dir: Path) -> pd.DataFrame:
         "suite": suite["name"],
         "repeat_medians_us": {k: v.tolist() for k, v in medians.items()},
         "runners": json.loads(df.to_json(orient="records")),
-        "tolerance": {"atol": verify.ATOL, "rtol": verify.RTOL},
+        "tolerance": {"atol": verify.ATOL, "rtol": verify.RTOL, "per_runner": {
+            c["name"]: dict(zip(("atol", "rtol"), tolerance_of(c["id"]), strict=True))
+            for c in suite["runners"] if tolerance_of(c["id"]) != (verify.ATOL, verify.RTOL)
+        }},
     })
     return df

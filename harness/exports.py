@@ -6,6 +6,7 @@ files. An export this torch build cannot make is reported as the reason its runn
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,9 +25,45 @@ def _scripted(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
     torch.jit.script(net).save(str(path))
 
 
+def _frozen(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
+    """Scripted, frozen (parameters become constants) and optimize_for_inference'd: BRIEF.md's fastest Python form."""
+    frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(net).eval()))
+    frozen.save(str(path))
+
+
+def _lite(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
+    """The scripted module for the lite (mobile) interpreter: same model as model.scripted.pt, another format."""
+    scripted = torch.jit.script(net)
+    save = getattr(scripted, "_save_for_lite_interpreter", None)
+    if save is None:
+        raise ExportUnavailable("this torch build has no lite interpreter (_save_for_lite_interpreter)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "consider ExecuTorch": the point is to measure it
+        try:
+            save(str(path))
+        except RuntimeError as exc:
+            raise ExportUnavailable(f"this torch build cannot save for the lite interpreter: {exc}") from None
+
+
+def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
+    """ONNX with the seed's input shape [n]; the TorchScript-based exporter, which needs no onnxscript."""
+    try:
+        import onnx
+    except ImportError:
+        raise ExportUnavailable("the onnx package is not installed: pip install onnx") from None
+    example = torch.zeros(model.layers[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (example,), str(path), input_names=["x"], output_names=["y"], dynamo=False)
+    onnx.checker.check_model(str(path))
+
+
 # file name (relative to the model folder) → function writing it from the eager module in eval mode
 EXPORTERS: dict[str, Callable[[torch.nn.Module, ModelSpec, Path], None]] = {
     "model.scripted.pt": _scripted,
+    "model.frozen.pt": _frozen,
+    "model.scripted.ptl": _lite,
+    "model.onnx": _onnx,
 }
 
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from harness import stats
+from harness import recipes, stats
 from harness.files import write_atomic
 from harness.render import environment
 from harness.runtimes import runtime_table
@@ -94,6 +94,14 @@ def quality_table(df: pd.DataFrame) -> str:
             "same libtorch": _yes(r["libtorch_same"]),
             "noise flags": r["noisy"] if isinstance(r["noisy"], str) and r["noisy"] else "none",
         })
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def recipes_table(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None = None) -> str:
+    """The sources' claims that this run's runners can test, with our figures and a verdict ("" if none)."""
+    rows = recipes.verdicts(df, repeat_medians)
+    if not rows:
+        return ""
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
@@ -214,6 +222,8 @@ def write_report(run_dir: Path) -> Path:
         headline=headline_table(df),
         details=details_table(df),
         quality=quality_table(df),
+        recipes=recipes_table(df, summary.get("repeat_medians_us")),
+        recipes_rule=recipes.RULE,
         runtimes=runtime_table(run_dir),
         torch_lib=env.get("torch_lib"),
         problems=problems,
