@@ -101,8 +101,3 @@ RUNNERS: dict[str, Runner] = {
 }
 
 GRAD_MODES = ("default", "no_grad", "inference")
-
-
-def get(runner_id: str) -> Runner:
-    """Look a runner up by id; the caller has validated the id already."""
-    return RUNNERS[runner_id]
