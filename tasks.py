@@ -48,8 +48,14 @@ def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False):  # n
     """Train, render, build, run, verify and report a suite (default: the seed experiment)."""
     from harness import config, paths, pipeline
 
-    s = config.with_overrides(config.load_suite(suite or None), calls or None, repeats or None, only or None)
-    run_dir = pipeline.run_suite(s, Path(results) if results else paths.RESULTS_DIR, paths.BUILD_DIR, _quiet(quiet))
+    loaded = config.load_suite(suite or None)
+    root = Path(results) if results else paths.RESULTS_DIR
+    if isinstance(loaded, config.Collection):
+        coll = config.collection_with_overrides(loaded, calls or None, repeats or None, only or None)
+        run_dir = pipeline.run_collection(coll, root, paths.BUILD_DIR, _quiet(quiet))
+    else:
+        s = config.with_overrides(loaded, calls or None, repeats or None, only or None)
+        run_dir = pipeline.run_suite(s, root, paths.BUILD_DIR, _quiet(quiet))
     print(run_dir / "report.md")
 
 
@@ -61,10 +67,13 @@ def build(c, suite="", only=""):
     from harness.build import build_runner
     from harness.runners import RUNNERS
 
-    s = config.with_overrides(config.load_suite(suite or None), only=only or None)
-    for rid in dict.fromkeys(choice.id for choice in s.runners):
-        b = build_runner(RUNNERS[rid], s.model, paths.BUILD_DIR)
-        print(f"{rid:24} {b.status:8} {b.reason}")
+    loaded = config.load_suite(suite or None)
+    parts = loaded.parts if isinstance(loaded, config.Collection) else (loaded,)
+    for part in parts:
+        s = config.with_overrides(part, only=only or None) if not isinstance(loaded, config.Collection) else part
+        for rid in dict.fromkeys(RUNNERS[choice.id].build_id for choice in s.runners):
+            b = build_runner(RUNNERS[rid], s.model, paths.BUILD_DIR)
+            print(f"{s.name:16} {rid:28} {b.status:8} {b.reason}")
 
 
 @task(help={"run": "run folder name under results/ or a path; default: the newest run"})
@@ -75,6 +84,12 @@ def report(c, run=""):
     from harness import report as rep
 
     run_dir = pipeline.resolve_run(run or None, paths.RESULTS_DIR)
+    if (run_dir / "collection.json").exists():
+        for part in pipeline.collection_parts(run_dir):
+            collect.collect(part)
+            rep.write_report(part)
+        print(rep.write_collection_report(run_dir))
+        return
     collect.collect(run_dir)
     print(rep.write_report(run_dir))
 
@@ -86,7 +101,7 @@ def suites(c):
     from harness import config, paths
 
     for p in sorted(paths.SUITES_DIR.glob("*.toml")):
-        print(f"{p.stem:12} {config.load_suite(str(p)).description}")
+        print(f"{p.stem:16} {config.load_suite(str(p)).description}")
 
 
 @task
@@ -109,6 +124,13 @@ def compare(c, run_a, run_b):
 
     a = pipeline.resolve_run(run_a, paths.RESULTS_DIR)
     b = pipeline.resolve_run(run_b, paths.RESULTS_DIR)
+    for run in (a, b):
+        if (run / "collection.json").exists():
+            part = next(iter(pipeline.collection_parts(run)), run / "PART").name
+            raise UserError(f"{run.name} holds several suites (a collection): compare one of its parts, "
+                            f"e.g. {run.name}/{part}")
+        if not (run / "summary.json").exists():
+            raise UserError(f"{run.name} has no summary.json (the run did not get that far): pick a completed run")
     out = b / f"compare-{a.name}.md"
     print(write_comparison(a, b, out))
     print(out)

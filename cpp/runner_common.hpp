@@ -84,6 +84,18 @@ inline std::string join(const std::vector<std::int64_t>& v) {
   return s + "]";
 }
 
+inline std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
+  return s;
+}
+
+inline std::int64_t product(const std::vector<std::int64_t>& v) {
+  std::int64_t n = 1;
+  for (const auto x : v) n *= x;
+  return n;
+}
+
 // The file a loaded symbol lives in (e.g. the libtorch_cpu.so actually loaded), resolved to a real
 // path; empty if the loader cannot tell.
 inline std::string shared_object_of(const void* symbol) {
@@ -99,12 +111,19 @@ inline std::string shared_object_of(const void* symbol) {
 
 struct Job {
   std::string path;  // of the job file itself, for error messages
-  std::string runner, torchscript, state_dict, weights, inputs, outputs, timings, warmup_timings,
-      result, grad_mode;
-  std::vector<std::int64_t> layers;
-  std::int64_t input_count = 0, sample_size = 0, output_size = 0, calls = 0, warmup_calls = 0,
-               block = 0, threads = 0, interop_threads = 0;
+  std::string runner, model_kind, torchscript, model_file, state_dict, weights, inputs, outputs, timings,
+      warmup_timings, artifacts, result, grad_mode;
+  std::vector<std::int64_t> layers;  // MLP kinds only; [] for the others
+  std::vector<std::int64_t> sample_shape, output_shape, input_shape;
+  std::int64_t input_count = 0, sample_size = 0, output_size = 0, batch = 0, slots = 0, calls = 0,
+               warmup_calls = 0, block = 0, threads = 0, interop_threads = 0;
+  json options = json::object();  // already checked against the keys the runner supports
+
+  bool is_mlp() const { return model_kind == "mlp" || model_kind == "mlp_branch"; }
 };
+
+// The model kinds of docs/runner-contract.md ("Model kinds").
+inline const std::vector<std::string> kModelKinds{"mlp", "mlp_branch", "op_chain", "conv_bn_relu"};
 
 namespace detail {
 
@@ -135,11 +154,30 @@ inline std::int64_t get_int(const json& j, const std::string& job_path, const ch
   return x;
 }
 
+// A list of positive integers (a shape or the layer widths); `min_size` elements at least.
+inline std::vector<std::int64_t> get_ints(const json& j, const std::string& job_path, const char* key,
+                                          std::size_t min_size) {
+  const json& v = field(j, job_path, key);
+  std::vector<std::int64_t> out;
+  if (v.is_array())
+    for (const auto& x : v) {
+      if (!x.is_number_integer() || x.get<std::int64_t>() < 1) break;
+      out.push_back(x.get<std::int64_t>());
+    }
+  if (!v.is_array() || out.size() != v.size() || out.size() < min_size)
+    throw Error("job " + job_path + ": '" + key + "' must be a list of " +
+                (min_size ? "at least " + std::to_string(min_size) + " " : "") + "positive integers, got " +
+                v.dump());
+  return out;
+}
+
 }  // namespace detail
 
 // Reads and checks the job: every key present with the right type, and the sizes consistent with
-// each other, so that nothing later has to guess.
-inline Job read_job(const std::string& path) {
+// each other, so that nothing later has to guess. `supported_options` are the keys of `options` this
+// runner (`rendered_as`) implements; any other key is an error rather than a switch silently ignored.
+inline Job read_job(const std::string& path, const std::vector<std::string>& supported_options,
+                    const std::string& rendered_as) {
   std::ifstream f(path);
   if (!f) throw Error("cannot open job file " + path + ": check the path passed as the only argument");
   json j;
@@ -154,9 +192,12 @@ inline Job read_job(const std::string& path) {
   Job job;
   job.path = path;
   job.runner = get_string(j, path, "runner");
+  job.model_kind = get_string(j, path, "model_kind");
   // Paths the runner does not use (state_dict for C++, torchscript for raw, ...) are still part of
   // the contract, so they are required like the others; a missing one means a stale harness.
   job.torchscript = get_string(j, path, "torchscript");
+  job.model_file = get_string(j, path, "model_file");
+  job.artifacts = get_string(j, path, "artifacts");
   job.state_dict = get_string(j, path, "state_dict");
   job.weights = get_string(j, path, "weights");
   job.inputs = get_string(j, path, "inputs");
@@ -168,34 +209,63 @@ inline Job read_job(const std::string& path) {
   job.input_count = get_int(j, path, "input_count", 1);
   job.sample_size = get_int(j, path, "sample_size", 1);
   job.output_size = get_int(j, path, "output_size", 1);
+  job.batch = get_int(j, path, "batch", 1);
+  job.slots = get_int(j, path, "slots", 0);  // >= 1 follows from the check against input_count / batch below
   job.calls = get_int(j, path, "calls", 1);
   job.warmup_calls = get_int(j, path, "warmup_calls", 1);  // the first call is always measured
   job.block = get_int(j, path, "block", 1);
   job.threads = get_int(j, path, "threads", 1);
   job.interop_threads = get_int(j, path, "interop_threads", 1);
 
-  const json& layers = field(j, path, "layers");
-  if (!layers.is_array() || layers.size() < 2)
-    throw Error("job " + path + ": 'layers' must be a list of at least two widths, got " + layers.dump());
-  for (const auto& w : layers) {
-    if (!w.is_number_integer() || w.get<std::int64_t>() < 1)
-      throw Error("job " + path + ": 'layers' must hold positive integers, got " + layers.dump());
-    job.layers.push_back(w.get<std::int64_t>());
-  }
+  if (std::find(kModelKinds.begin(), kModelKinds.end(), job.model_kind) == kModelKinds.end())
+    throw Error("job " + path + ": 'model_kind' is '" + job.model_kind + "', expected one of " + join(kModelKinds));
+  // An MLP kind needs its widths (input and output at least); the other kinds have none, so [].
+  job.layers = get_ints(j, path, "layers", job.is_mlp() ? 2 : 0);
+  job.sample_shape = get_ints(j, path, "sample_shape", 1);
+  job.output_shape = get_ints(j, path, "output_shape", 1);
+  job.input_shape = get_ints(j, path, "input_shape", 1);
+
+  job.options = field(j, path, "options");
+  if (!job.options.is_object())
+    throw Error("job " + path + ": 'options' must be a JSON object (use {} for none), got " + job.options.dump());
+  for (const auto& [key, value] : job.options.items())
+    if (std::find(supported_options.begin(), supported_options.end(), key) == supported_options.end())
+      throw Error("job " + path + ": option '" + key + "' is not supported by " + rendered_as + ": supported: " +
+                  (supported_options.empty() ? std::string("none") : join(supported_options)) +
+                  " (remove it from the runner's options)");
 
   if (job.grad_mode != "default" && job.grad_mode != "no_grad" && job.grad_mode != "inference" &&
       job.grad_mode != "n/a")
     throw Error("job " + path + ": 'grad_mode' is '" + job.grad_mode +
                 "', expected default, no_grad or inference");
-  if (job.sample_size != job.layers.front())
+  if (job.sample_size != product(job.sample_shape))
+    throw Error("job " + path + ": sample_size = " + std::to_string(job.sample_size) +
+                " but the product of sample_shape " + join(job.sample_shape) + " is " +
+                std::to_string(product(job.sample_shape)) + ": they must describe the same sample");
+  if (job.output_size != product(job.output_shape))
+    throw Error("job " + path + ": output_size = " + std::to_string(job.output_size) +
+                " but the product of output_shape " + join(job.output_shape) + " is " +
+                std::to_string(product(job.output_shape)) + ": they must describe the same output");
+  if (job.is_mlp() && job.sample_size != job.layers.front())
     throw Error("job " + path + ": sample_size = " + std::to_string(job.sample_size) +
                 " but layers[0] = " + std::to_string(job.layers.front()));
-  if (job.output_size != job.layers.back())
+  if (job.is_mlp() && job.output_size != job.layers.back())
     throw Error("job " + path + ": output_size = " + std::to_string(job.output_size) +
                 " but layers[-1] = " + std::to_string(job.layers.back()));
-  if (job.calls > job.input_count)
-    throw Error("job " + path + ": calls = " + std::to_string(job.calls) + " exceeds input_count = " +
-                std::to_string(job.input_count) + " (timed call i uses sample i)");
+  if (product(job.input_shape) != job.batch * job.sample_size)
+    throw Error("job " + path + ": input_shape " + join(job.input_shape) + " holds " +
+                std::to_string(product(job.input_shape)) + " floats but batch x sample_size = " +
+                std::to_string(job.batch) + " x " + std::to_string(job.sample_size) +
+                ": input_shape must be sample_shape or [batch, *sample_shape]");
+  if (job.input_count < job.batch)
+    throw Error("job " + path + ": input_count = " + std::to_string(job.input_count) + " is less than batch = " +
+                std::to_string(job.batch) + ": every call needs a whole batch, so give at least one batch of inputs");
+  const std::int64_t slots = std::min(job.calls, job.input_count / job.batch);
+  if (job.slots != slots)
+    throw Error("job " + path + ": slots = " + std::to_string(job.slots) +
+                " but min(calls, input_count / batch) = min(" + std::to_string(job.calls) + ", " +
+                std::to_string(job.input_count) + " / " + std::to_string(job.batch) + ") = " + std::to_string(slots) +
+                ": set slots to " + std::to_string(slots));
   if (job.calls % job.block != 0)
     throw Error("job " + path + ": calls = " + std::to_string(job.calls) +
                 " is not a multiple of block = " + std::to_string(job.block));
@@ -209,6 +279,38 @@ inline void check_layers(const Job& job, const std::vector<std::int64_t>& render
     throw Error("job " + job.path + " is for layers " + join(job.layers) +
                 " but this runner was rendered for layers " + join(rendered) +
                 ": re-render and rebuild the runner for this model");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options (docs/runner-contract.md, "Options"): read before anything is timed; read_job has already
+// rejected the keys the runner does not support, these check the values.
+
+// A string option that must be one of `allowed`; absent means allowed[0], the default.
+inline std::string option_choice(const Job& job, const char* key, const std::vector<std::string>& allowed) {
+  const auto it = job.options.find(key);
+  if (it == job.options.end()) return allowed.front();
+  if (!it->is_string() || std::find(allowed.begin(), allowed.end(), it->get<std::string>()) == allowed.end())
+    throw Error("job " + job.path + ": option '" + key + "' is " + it->dump() + ", expected one of " +
+                join(allowed));
+  return it->get<std::string>();
+}
+
+// A boolean option; absent means false.
+inline bool option_flag(const Job& job, const char* key) {
+  const auto it = job.options.find(key);
+  if (it == job.options.end()) return false;
+  if (!it->is_boolean())
+    throw Error("job " + job.path + ": option '" + key + "' is " + it->dump() + ", expected true or false");
+  return it->get<bool>();
+}
+
+// A free-form string option; absent means "".
+inline std::string option_string(const Job& job, const char* key) {
+  const auto it = job.options.find(key);
+  if (it == job.options.end()) return {};
+  if (!it->is_string() || it->get<std::string>().empty())
+    throw Error("job " + job.path + ": option '" + key + "' is " + it->dump() + ", expected a non-empty string");
+  return it->get<std::string>();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -246,8 +348,9 @@ inline std::int64_t weight_count(const std::vector<std::int64_t>& layers) {
   return n;
 }
 
+// Read from model_file, the file the job says this runner loads (weights.bin for cpp-api and cpp-raw).
 inline std::vector<float> read_weights(const Job& job) {
-  return read_floats(job.weights, weight_count(job.layers), "weights",
+  return read_floats(job.model_file, weight_count(job.layers), "weights",
                      "layers " + join(job.layers) + " need (per layer: weight [out, in], bias [out])");
 }
 
@@ -267,7 +370,7 @@ struct Measurement {
   std::int64_t load_ns = 0;
   std::int64_t first_call_ns = 0;
   std::int64_t timer_overhead_ns = 0;
-  std::vector<float> outputs;               // calls × output_size
+  std::vector<float> outputs;               // slots × batch × output_size
   std::vector<std::int64_t> timings;        // calls / block
   std::vector<std::int64_t> warmup_timings;  // warmup_calls
 };
@@ -288,25 +391,27 @@ inline std::int64_t timer_overhead_ns() {
 
 // Runs one benchmark: `load()` builds the model (timed as load_ns), then inside `scope(body)` (the
 // grad-mode guard, so it covers input creation and forward alike) the warm-up calls, each timed
-// alone, and the timed loop with one clock read per block. `call(const float* sample, float* out)`
-// computes one sample and writes output_size floats to `out`. Load and call are templates so the
-// raw runner's arithmetic inlines into the loop, as a hand-written loop would.
+// alone, and the timed loop with one clock read per block. `call(const float* batch_in, float* out)`
+// computes one whole batch: batch × sample_size floats in, batch × output_size floats written to
+// `out`. Load and call are templates so the raw runner's arithmetic inlines into the loop, as a
+// hand-written loop would.
 template <class Load, class Call, class Scope>
 Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& load, Call&& call, Scope&& scope) {
-  const std::size_t S = static_cast<std::size_t>(job.sample_size);
-  const std::size_t O = static_cast<std::size_t>(job.output_size);
+  // Floats per batch in and out: batch s starts at s × BS in the inputs and s × BO in the outputs.
+  const std::size_t BS = static_cast<std::size_t>(job.batch * job.sample_size);
+  const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
+  const std::size_t slots = static_cast<std::size_t>(job.slots);
   const std::size_t calls = static_cast<std::size_t>(job.calls);
   const std::size_t block = static_cast<std::size_t>(job.block);
   const std::size_t warmups = static_cast<std::size_t>(job.warmup_calls);
-  const std::size_t n_inputs = static_cast<std::size_t>(job.input_count);
   const float* in = inputs.data();
 
   Measurement m;
   // Allocated (and zero-filled, so the pages are touched) before anything is timed.
-  m.outputs.assign(calls * O, 0.0f);
+  m.outputs.assign(slots * BO, 0.0f);
   m.timings.assign(calls / block, 0);
   m.warmup_timings.assign(warmups, 0);
-  std::vector<float> scratch(O, 0.0f);  // warm-up outputs are not part of the compared outputs
+  std::vector<float> scratch(BO, 0.0f);  // warm-up outputs are not part of the compared outputs
 
   {
     const auto t0 = Clock::now();
@@ -317,29 +422,40 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
 
   scope([&] {
     for (std::size_t w = 0; w < warmups; ++w) {
-      const float* sample = in + (w % n_inputs) * S;
+      const float* batch_in = in + (w % slots) * BS;
       const auto t0 = Clock::now();
       barrier();
-      call(sample, scratch.data());
+      call(batch_in, scratch.data());
       barrier();
       const auto t1 = Clock::now();
       m.warmup_timings[w] = elapsed_ns(t0, t1);
     }
 
-    float* out = m.outputs.data();
+    float* const out = m.outputs.data();
     std::int64_t* timings = m.timings.data();
     const std::size_t blocks = calls / block;
-    std::size_t i = 0;
+    // Call i uses batch (and output slot) i % slots: kept as a wrapping counter with its two
+    // pointers rather than a division per call, which would cost the raw runner a few ns.
+    std::size_t slot = 0;
+    const float* x = in;
+    float* y = out;
     for (std::size_t b = 0; b < blocks; ++b) {
       const auto t0 = Clock::now();
       barrier();
-      for (std::size_t j = 0; j < block; ++j, ++i) {
-        call(in + i * S, out + i * O);
+      for (std::size_t j = 0; j < block; ++j) {
+        call(x, y);
         // Calls stay separate calls: without this the compiler may interleave the raw runner's
-        // inlined calls and vectorise *across* samples, which is batching (micro-benchmark at
+        // inlined calls and vectorise *across* calls, which is batching (micro-benchmark at
         // 2-8-8-1: ~3 ns per sample instead of ~9), not the per-call cost every other runner pays.
         // Emits no instruction.
         barrier();
+        x += BS;
+        y += BO;
+        if (++slot == slots) {
+          slot = 0;
+          x = in;
+          y = out;
+        }
       }
       barrier();
       const auto t1 = Clock::now();
@@ -352,15 +468,24 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
   return m;
 }
 
-// Copies one call's output tensor into the runner's output buffer. A template over the tensor type
-// so this header stays free of torch includes; data_ptr<float>() itself rejects a non-float dtype.
+// Copies one call's output tensor (the whole batch) into the runner's output buffer. A template over
+// the tensor type so this header stays free of torch includes; data_ptr<float>() itself rejects a
+// non-float dtype. A non-contiguous output (a channels-last model returns NHWC strides) is first made
+// contiguous, since the outputs file is row-major NCHW; a contiguous one is copied as it is.
 template <class Tensor>
-inline void copy_output(const Tensor& y, float* out, std::int64_t output_size) {
-  if (y.numel() != output_size || !y.is_contiguous())
-    throw Error("the model returned " + std::to_string(y.numel()) + " values" +
-                (y.is_contiguous() ? "" : " (non-contiguous)") + " but the job's output_size is " +
-                std::to_string(output_size) + ": the model file does not match the job's layers");
-  std::memcpy(out, y.template data_ptr<float>(), static_cast<std::size_t>(output_size) * sizeof(float));
+inline void copy_output(const Tensor& y, float* out, const Job& job) {
+  const std::int64_t count = job.batch * job.output_size;
+  if (y.numel() != count)
+    throw Error("the model returned " + std::to_string(y.numel()) + " values but the job's batch x output_size = " +
+                std::to_string(job.batch) + " x " + std::to_string(job.output_size) + " = " + std::to_string(count) +
+                ": the model file does not match the job's output_shape " + join(job.output_shape));
+  const auto bytes = static_cast<std::size_t>(count) * sizeof(float);
+  if (y.is_contiguous()) {
+    std::memcpy(out, y.template data_ptr<float>(), bytes);
+  } else {
+    const auto c = y.contiguous();
+    std::memcpy(out, c.template data_ptr<float>(), bytes);
+  }
 }
 
 // Runs `body` under the job's grad mode. The guard types are parameters so this header needs no
@@ -409,6 +534,7 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
   extra["compile_flags"] = RUNNER_COMPILE_FLAGS;
   extra["clock"] = "std::chrono::steady_clock";
   extra["clock_period_ns"] = 1e9 * Clock::period::num / Clock::period::den;
+  extra["options"] = job.options;
 
   const json result = {
       {"runner", job.runner},
@@ -424,6 +550,7 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
       {"calls", job.calls},
       {"warmup_calls", job.warmup_calls},
       {"block", job.block},
+      {"batch", job.batch},
       {"timer_overhead_ns", m.timer_overhead_ns},
       {"extra", extra},
   };
@@ -445,11 +572,13 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
 
 // Parses the single argument, runs `body(job)`, and turns any exception into one line on stderr
 // and exit status 1 (no result JSON is written, so the harness sees the run as failed).
+// `supported_options`: the keys of the job's `options` this runner implements.
 template <class Body>
-int run_main(int argc, char** argv, const char* rendered_as, Body&& body) {
+int run_main(int argc, char** argv, const char* rendered_as, const std::vector<std::string>& supported_options,
+             Body&& body) {
   try {
     if (argc != 2) throw Error(std::string("usage: ") + (argc > 0 ? argv[0] : "runner") + " JOB.json");
-    const Job job = read_job(argv[1]);
+    const Job job = read_job(argv[1], supported_options, rendered_as);
     body(job);
     return 0;
   } catch (const std::exception& e) {

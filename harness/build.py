@@ -82,7 +82,7 @@ def _build_java(runner: Runner, src: Path, build_root: Path, log: Path) -> Built
     java_build.build_runner_jar(src, log)
 
     def env_for(suite: Suite, choice: RunnerChoice) -> dict[str, str]:
-        return java_build.java_env(suite.run.threads, suite.run.interop_threads, choice.grad_mode)
+        return java_build.java_env(choice.threads, suite.run.interop_threads, choice.grad_mode)
 
     argv = java_build.java_command(src, bridge, Path("JOB"))[:-1]
     return Built(runner.id, "ok", argv=argv, source_dir=src, log=log, env_for=env_for)

@@ -18,16 +18,18 @@ from harness.files import write_atomic, write_json
 from harness.runners import RUNNERS
 
 TORCH_LIB = Path(torch.__file__).resolve().parent / "lib"
+FUSION_NODES = ("prim::TensorExprGroup", "prim::FusionGroup", "prim::CudaFusionGroup", "prim::oneDNNFusionGroup")
 
 CSV_COLUMNS = [
-    "runner", "runner_id", "language", "method", "status", "grad_mode", "calls", "repeats", "repeats_ok", "block",
-    "median_us", "median_ci_low_us", "median_ci_high_us", "mean_us", "min_us", "p90_us", "p99_us", "p999_us",
+    "runner", "runner_id", "family", "language", "method", "status", "grad_mode", "batch", "calls", "repeats",
+    "repeats_ok", "block", "per_sample_us", "median_us", "median_ci_low_us", "median_ci_high_us", "mean_us",
+    "min_us", "p90_us", "p99_us", "p999_us",
     "max_us", "std_us", "iqr_us", "mad_us", "spikes", "cv_repeat_medians", "noisy",
     "ratio_to_python_eager", "ratio_to_python_eager_ci_low", "ratio_to_python_eager_ci_high",
     "seed_ratio_to_python", "ratio_to_cpp_raw", "ratio_to_cpp_raw_ci_low", "ratio_to_cpp_raw_ci_high",
     "load_ms", "first_call_us", "calls_to_steady", "timer_overhead_ns", "timer_overhead_pct",
     "threads", "interop_threads", "threads_ok", "libtorch_version", "libtorch_path", "libtorch_same",
-    "peak_rss_mb", "outputs_ok", "max_abs_err", "runtime", "message",
+    "peak_rss_mb", "outputs_ok", "max_abs_err", "fusion_groups", "graph_nodes", "runtime", "message",
 ]
 
 
@@ -40,8 +42,10 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         "runner_id": choice["id"],
         "language": reg.language if reg else "?",
         "method": reg.method if reg else "?",
+        "family": choice.get("family") or rid,
         "grad_mode": choice["grad_mode"],
-        "calls": suite["run"]["calls"],
+        "batch": choice.get("batch", 1),
+        "calls": choice.get("calls", suite["run"]["calls"]),
         "repeats": suite["run"]["repeats"],
         "block": choice["block"],
         "repeats_ok": 0,
@@ -51,6 +55,8 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         return row
     samples, warmups, results, checks, problems, rss = [], [], [], [], [], []
     atol, rtol = tolerance_of(choice["id"])
+    compared = choice.get("slots", suite["run"]["calls"]) * choice.get("batch", 1)
+    reference = reference[:compared]
     for rep_dir in sorted((run_dir / "raw" / rid).glob("*"), key=lambda p: int(p.name)):
         outcome_path = rep_dir / "outcome.json"
         if not outcome_path.exists():
@@ -78,6 +84,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
     row["peak_rss_mb"] = max(rss, default=float("nan"))
     if results:
         row.update(stats.summarize(samples))
+        row["per_sample_us"] = row["median_us"] / row["batch"]
         row["load_ms"] = float(np.median([r["load_ns"] for r in results])) / 1e6
         row["first_call_us"] = float(np.median([r["first_call_ns"] for r in results])) / 1e3
         row["timer_overhead_ns"] = float(np.median([r["timer_overhead_ns"] for r in results]))
@@ -91,8 +98,15 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
                    libtorch_version=first.get("libtorch_version"), runtime=first.get("runtime"),
                    libtorch_path=first.get("libtorch_path"))
         row["grad_mode"] = first["grad_mode"]
+        if "no LLVM" in str(first.get("extra", {}).get("cpu_fuser", "")):
+            problems.append("CPU fuser " + first["extra"]["cpu_fuser"])
+        nodes = first.get("extra", {}).get("graph_nodes")
+        if isinstance(nodes, dict):
+            row["graph_nodes"] = sum(nodes.values())
+            row["fusion_groups"] = sum(v for k, v in nodes.items() if k in FUSION_NODES)
         row["threads_ok"] = all(
-            r["threads"] == suite["run"]["threads"] and r["interop_threads"] == suite["run"]["interop_threads"]
+            r["threads"] == choice.get("threads", suite["run"]["threads"])
+            and r["interop_threads"] == suite["run"]["interop_threads"]
             for r in results
         ) if (reg is None or reg.uses_torch) else True
         paths = {r.get("libtorch_path") for r in results}
@@ -100,7 +114,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
             p and Path(p).resolve().parent == TORCH_LIB for p in paths
         )
         if not row["threads_ok"]:
-            problems.append("thread counts read back differ from the suite's")
+            problems.append("thread counts read back differ from the ones asked")
         if not row["libtorch_same"]:
             problems.append(f"loaded another libtorch: {', '.join(sorted(map(str, paths)))}")
         row["_repeat_medians"] = stats.repeat_medians(samples)
@@ -127,9 +141,8 @@ def collect(run_dir: Path) -> pd.DataFrame:
     """Verify and summarise every runner of a run folder; write results.csv and summary.json."""
     suite = json.loads((run_dir / "suite.json").read_text())
     builds = json.loads((run_dir / "builds.json").read_text())
-    reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4").reshape(
-        suite["run"]["calls"], suite["model"]["layers"][-1]
-    )
+    output_size = int(np.prod(suite["model"].get("output_shape") or suite["model"]["layers"][-1:]))
+    reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4").reshape(-1, output_size)
     rows = [_runner_row(run_dir, c, builds[c["name"]], suite, reference) for c in suite["runners"]]
     medians = {r["runner"]: r.pop("_repeat_medians") for r in rows if "_repeat_medians" in r}
     for base, col in (("python-eager", "ratio_to_python_eager"), ("cpp-raw", "ratio_to_cpp_raw")):

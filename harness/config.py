@@ -21,9 +21,26 @@ from harness.runners import GRAD_MODES, RUNNERS
 
 IDENT = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
+MODEL_KINDS = ("mlp", "mlp_branch", "op_chain", "conv_bn_relu")
 TARGETS = ("abs_x1_plus_x2",)
 
 _INT = {"type": "integer"}
+MAX_BATCH = 65536
+MIN_BATCHED_CALLS = 100  # a batched runner times at least this many calls, however large its batch
+
+# A collection: several suites run one after another into one run folder (e.g. every recipe).
+COLLECTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "parts"],
+    "properties": {
+        "name": {"type": "string", "pattern": IDENT},
+        "description": {"type": "string", "maxLength": 500},
+        "parts": {"type": "array", "minItems": 1, "maxItems": 32, "uniqueItems": True,
+                  "items": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}(\.toml)?$"}},
+    },
+}
+
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -34,9 +51,17 @@ SCHEMA: dict[str, Any] = {
         "model": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["name", "layers"],
+            "required": ["name"],
             "properties": {
                 "name": {"type": "string", "pattern": IDENT},
+                "kind": {"enum": list(MODEL_KINDS)},
+                "length": {**_INT, "minimum": 1, "maximum": 100_000},
+                "size": {**_INT, "minimum": 1, "maximum": 1_000_000},
+                "channels": {"type": "array", "minItems": 2, "maxItems": 2,
+                             "items": {**_INT, "minimum": 1, "maximum": 1024}},
+                "kernel": {**_INT, "minimum": 1, "maximum": 15},
+                "image": {"type": "array", "minItems": 2, "maxItems": 2,
+                          "items": {**_INT, "minimum": 1, "maximum": 4096}},
                 "layers": {
                     "type": "array", "minItems": 2, "maxItems": 16,
                     "items": {**_INT, "minimum": 1, "maximum": 4096},
@@ -60,7 +85,7 @@ SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "count": {**_INT, "minimum": 1, "maximum": 100_000_000},
-                "distribution": {"enum": ["uniform"]},
+                "distribution": {"enum": ["uniform", "integers"]},
                 "low": {"type": "number"},
                 "high": {"type": "number"},
                 "seed": {**_INT, "minimum": 0, "maximum": 2**31 - 1},
@@ -76,6 +101,17 @@ SCHEMA: dict[str, Any] = {
                 "threads": {**_INT, "minimum": 1, "maximum": 256},
                 "interop_threads": {**_INT, "minimum": 1, "maximum": 256},
                 "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+                "batch": {**_INT, "minimum": 1, "maximum": MAX_BATCH},
+            },
+        },
+        "sweep": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "batch": {"type": "array", "minItems": 1, "maxItems": 16, "uniqueItems": True,
+                          "items": {**_INT, "minimum": 1, "maximum": MAX_BATCH}},
+                "threads": {"type": "array", "minItems": 1, "maxItems": 8, "uniqueItems": True,
+                            "items": {**_INT, "minimum": 1, "maximum": 256}},
             },
         },
         "runners": {
@@ -90,6 +126,8 @@ SCHEMA: dict[str, Any] = {
                     "name": {"type": "string", "pattern": IDENT},
                     "grad_mode": {"enum": list(GRAD_MODES)},
                     "block": {**_INT, "minimum": 1, "maximum": 1_000_000},
+                    "batch": {**_INT, "minimum": 1, "maximum": MAX_BATCH},
+                    "threads": {**_INT, "minimum": 1, "maximum": 256},
                 },
             },
         },
@@ -107,11 +145,53 @@ class Training:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """One model, described once; every language's runner is rendered or exported from this."""
+
     name: str
-    layers: tuple[int, ...]
+    layers: tuple[int, ...] = ()  # MLP kinds: widths, input first
     activation: str = "relu"
     target: str = "abs_x1_plus_x2"
     training: Training = Training()
+    kind: str = "mlp"  # one of MODEL_KINDS (docs/runner-contract.md, "Model kinds")
+    length: int = 1000  # op_chain: how many times the helper is applied
+    size: int = 2  # op_chain: floats per sample
+    channels: tuple[int, int] = (3, 5)  # conv_bn_relu: input and output channels
+    kernel: int = 3  # conv_bn_relu: square kernel, no padding, stride 1
+    image: tuple[int, int] = (224, 224)  # conv_bn_relu: input height and width
+
+    @property
+    def is_mlp(self) -> bool:
+        return self.kind in ("mlp", "mlp_branch")
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        if self.is_mlp:
+            return (self.layers[0],)
+        if self.kind == "op_chain":
+            return (self.size,)
+        return (self.channels[0], *self.image)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        if self.is_mlp:
+            return (self.layers[-1],)
+        if self.kind == "op_chain":
+            return (self.size,)
+        return (self.channels[1], self.image[0] - self.kernel + 1, self.image[1] - self.kernel + 1)
+
+    @property
+    def sample_size(self) -> int:
+        return math.prod(self.sample_shape)
+
+    @property
+    def output_size(self) -> int:
+        return math.prod(self.output_shape)
+
+    def input_shape(self, batch: int) -> tuple[int, ...]:
+        """The tensor shape of one call (docs/runner-contract.md): the seed's [n] for one MLP sample."""
+        if batch == 1 and self.kind != "conv_bn_relu":
+            return self.sample_shape
+        return (batch, *self.sample_shape)
 
 
 @dataclass(frozen=True)
@@ -121,6 +201,7 @@ class InputSpec:
     low: float = -10.0
     high: float = 10.0
     seed: int = 1
+    fixed_count: bool = False  # the suite gave `count` (calls then wrap over the samples); else it follows the calls
 
 
 @dataclass(frozen=True)
@@ -131,16 +212,23 @@ class RunSpec:
     threads: int = 1
     interop_threads: int = 1
     timeout_s: float | None = None  # None: derived from the call count
+    batch: int = 1  # samples per call, unless a runner entry or the sweep says otherwise
 
 
 @dataclass(frozen=True)
 class RunnerChoice:
-    """One row of the results: a registered runner (`id`) with its settings, under a unique `name`."""
+    """One row of the results: a registered runner (`id`) with its settings, under a unique `name`.
+
+    `family` is the name before any sweep suffix (`cpp-api` for `cpp-api-b64-t2`), for grouping rows.
+    """
 
     id: str
     grad_mode: str
     block: int
     name: str
+    batch: int = 1
+    threads: int = 1
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,6 +240,30 @@ class Suite:
     inputs: InputSpec
     run: RunSpec
     runners: tuple[RunnerChoice, ...]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Several suites measured one after another into one run folder (`invoke all --suite recipes`)."""
+
+    name: str
+    description: str
+    source: str
+    parts: tuple[Suite, ...]
+
+
+def calls_for(run: RunSpec, choice: RunnerChoice) -> int:
+    """Timed calls of one runner: the suite's count, or for a batch of b samples count // b (at least
+    MIN_BATCHED_CALLS), so every batch size costs about the same number of samples, in whole blocks."""
+    if choice.batch == 1:
+        return run.calls
+    n = max(run.calls // choice.batch, MIN_BATCHED_CALLS)
+    return -(-n // choice.block) * choice.block
+
+
+def samples_needed(suite_run: RunSpec, runners: tuple[RunnerChoice, ...]) -> int:
+    """Input samples for every timed call to see its own batch (the default input count)."""
+    return max((calls_for(suite_run, c) * c.batch for c in runners), default=suite_run.calls)
 
 
 def resolve_suite_path(name_or_path: str | None) -> Path:
@@ -167,16 +279,52 @@ def resolve_suite_path(name_or_path: str | None) -> Path:
     return candidate
 
 
-def load_suite(name_or_path: str | None = None) -> Suite:
-    """Read, validate and return a suite; any problem is a UserError naming file, field and fix."""
-    path = resolve_suite_path(name_or_path)
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc}): fix the syntax at that line") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text: save the suite as UTF-8 TOML") from None
+
+
+def load_suite(name_or_path: str | None = None) -> Suite | Collection:
+    """Read, validate and return a suite (or a collection of suites); any problem is a UserError naming
+    file, field and fix."""
+    path = resolve_suite_path(name_or_path)
+    data = _read_toml(path)
+    if "parts" in data:
+        return parse_collection(data, path)
     return parse_suite(data, str(path))
+
+
+def parse_collection(data: dict[str, Any], path: Path) -> Collection:
+    """A collection names its parts: suites beside it (`name` or `name.toml`), else in harness/suites."""
+    _validate(data, COLLECTION_SCHEMA, str(path))
+    parts = []
+    for k, part in enumerate(data["parts"]):
+        file = part if part.endswith(".toml") else f"{part}.toml"
+        candidates = [path.parent / file, SUITES_DIR / file]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise UserError(f"{path}: parts[{k}]: suite '{part}' not found beside it or in {SUITES_DIR}: "
+                            "give the name of a suite file")
+        sub = _read_toml(found)
+        if "parts" in sub:
+            raise UserError(f"{path}: parts[{k}]: '{part}' is itself a collection: list its parts instead")
+        parts.append(parse_suite(sub, str(found)))
+    names = [s.name for s in parts]
+    if len(set(names)) != len(names):
+        raise UserError(f"{path}: parts: two parts have the same suite name: give each suite its own name")
+    return Collection(data["name"], data.get("description", ""), str(path), tuple(parts))
+
+
+def _validate(data: dict[str, Any], schema: dict[str, Any], source: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        e = jsonschema.exceptions.best_match(errors)
+        raise UserError(f"{source}: {_field(e)}: {e.message}: {_fix(e)}")
 
 
 def _field(error: jsonschema.ValidationError) -> str:
@@ -203,55 +351,57 @@ def _fix(error: jsonschema.ValidationError) -> str:
 
 def parse_suite(data: dict[str, Any], source: str) -> Suite:
     """Validate a parsed suite dict (schema first, then the rules a schema cannot say)."""
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
-    if errors:
-        e = jsonschema.exceptions.best_match(errors)
-        raise UserError(f"{source}: {_field(e)}: {e.message}: {_fix(e)}")
+    _validate(data, SCHEMA, source)
 
     def bad(field: str, problem: str, fix: str) -> UserError:
         return UserError(f"{source}: {field}: {problem}: {fix}")
 
-    m = data["model"]
-    model = ModelSpec(
-        name=m["name"],
-        layers=tuple(m["layers"]),
-        activation=m.get("activation", "relu"),
-        target=m.get("target", "abs_x1_plus_x2"),
-        training=Training(**m.get("training", {})),
-    )
-    if model.target == "abs_x1_plus_x2" and model.layers[0] < 2:
-        raise bad("model.layers", "target abs_x1_plus_x2 needs at least 2 inputs", "make layers[0] ≥ 2")
-
+    model = _model(data["model"], bad)
     r = data["run"]
     run = RunSpec(**r)
-    i = data["inputs"]
-    for key in ("low", "high"):
-        if key in i and not math.isfinite(i[key]):
-            raise bad(f"inputs.{key}", f"{i[key]} is not finite", "give a finite number")
-    inputs = InputSpec(count=i.get("count", run.calls), **{k: v for k, v in i.items() if k != "count"})
-    if inputs.low >= inputs.high:
-        raise bad("inputs", f"low ({inputs.low}) must be below high ({inputs.high})", "swap or widen them")
-    if inputs.count < run.calls:
-        raise bad("inputs.count", f"{inputs.count} samples for {run.calls} calls",
-                  "make inputs.count ≥ run.calls (or leave it out: it defaults to run.calls)")
 
-    choices = []
+    sweep = data.get("sweep", {})
+    choices: list[RunnerChoice] = []
     seen: set[str] = set()
     for k, entry in enumerate(data["runners"]):
         rid = entry["id"]
         if rid not in RUNNERS:
             raise bad(f"runners[{k}].id", f"unknown runner '{rid}'", "use one of " + ", ".join(RUNNERS))
-        name = entry.get("name", rid)
-        if name in seen:
-            raise bad(f"runners[{k}]", f"runner '{name}' listed twice",
-                      "list each runner once, or give each variant its own `name`")
-        seen.add(name)
         reg = RUNNERS[rid]
+        if model.kind not in reg.model_kinds:
+            raise bad(f"runners[{k}].id", f"{rid} cannot run a {model.kind} model ({reg.method})",
+                      "remove it from this suite; it runs model kinds " + ", ".join(reg.model_kinds))
         grad = entry.get("grad_mode", reg.grad_mode)
         if not reg.uses_torch and grad != reg.grad_mode:
             raise bad(f"runners[{k}].grad_mode", f"{rid} uses no libtorch", "leave grad_mode out for it")
-        choices.append(RunnerChoice(rid, grad, entry.get("block", reg.block), name))
+        family = entry.get("name", rid)
+        batches = sweep.get("batch", [entry.get("batch", run.batch)])
+        threads = sweep.get("threads", [entry.get("threads", run.threads)])
+        for b in batches:
+            for th in threads:
+                name = family + (f"-b{b}" if "batch" in sweep else "") + (f"-t{th}" if "threads" in sweep else "")
+                if name in seen:
+                    raise bad(f"runners[{k}]", f"runner '{name}' listed twice",
+                              "list each runner once, or give each variant its own `name`")
+                seen.add(name)
+                block = entry.get("block", reg.block if b == 1 else -(-reg.block // b))
+                choices.append(RunnerChoice(rid, grad, block, name, b, th, family))
+        if model.kind == "mlp_branch" and any(b != 1 for b in batches):
+            raise bad(f"runners[{k}]", "an mlp_branch model decides its branch per call, not per sample",
+                      "run it with batch 1 only")
+
+    i = data["inputs"]
+    for key in ("low", "high"):
+        if key in i and not math.isfinite(i[key]):
+            raise bad(f"inputs.{key}", f"{i[key]} is not finite", "give a finite number")
+    count = i.get("count", samples_needed(run, tuple(choices)))
+    inputs = InputSpec(count=count, fixed_count="count" in i, **{k: v for k, v in i.items() if k != "count"})
+    if inputs.low >= inputs.high:
+        raise bad("inputs", f"low ({inputs.low}) must be below high ({inputs.high})", "swap or widen them")
+    biggest = max(c.batch for c in choices)
+    if inputs.count < biggest:
+        raise bad("inputs.count", f"{inputs.count} samples cannot fill a batch of {biggest}",
+                  f"make inputs.count ≥ {biggest} (or leave it out: it defaults to what the calls need)")
     suite = Suite(
         name=data["name"], description=data.get("description", ""), source=source,
         model=model, inputs=inputs, run=run, runners=tuple(choices),
@@ -260,10 +410,40 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     return suite
 
 
+def _model(m: dict[str, Any], bad: Any) -> ModelSpec:
+    """The model table: the keys of its kind only, checked against each other."""
+    kind = m.get("kind", "mlp")
+    allowed = {"mlp": {"layers", "activation", "target", "training"},
+               "mlp_branch": {"layers", "activation", "target", "training"},
+               "op_chain": {"length", "size"},
+               "conv_bn_relu": {"channels", "kernel", "image", "training"}}[kind]
+    for key in m:
+        if key not in allowed | {"name", "kind"}:
+            raise bad(f"model.{key}", f"not a setting of a {kind} model",
+                      "remove it; a " + kind + " model takes " + ", ".join(sorted(allowed)))
+    if kind in ("mlp", "mlp_branch") and "layers" not in m:
+        raise bad("model", f"a {kind} model needs 'layers'", "add layers = [inputs, hidden…, outputs]")
+    spec = ModelSpec(
+        name=m["name"], kind=kind,
+        layers=tuple(m.get("layers", ())),
+        activation=m.get("activation", "relu"),
+        target=m.get("target", "abs_x1_plus_x2"),
+        training=Training(**m.get("training", {})),
+        **{k: m[k] for k in ("length", "size", "kernel") if k in m},
+        **{k: tuple(m[k]) for k in ("channels", "image") if k in m},
+    )
+    if spec.is_mlp and spec.target == "abs_x1_plus_x2" and spec.layers[0] < 2:
+        raise bad("model.layers", "target abs_x1_plus_x2 needs at least 2 inputs", "make layers[0] ≥ 2")
+    if kind == "conv_bn_relu" and min(spec.image) < spec.kernel:
+        raise bad("model.image", f"{list(spec.image)} is smaller than the kernel {spec.kernel}",
+                  "make the image at least as large as the kernel")
+    return spec
+
+
 def check_blocks(suite: Suite) -> None:
-    """Each runner times whole blocks, so the call count must divide evenly."""
+    """Each runner times whole blocks, so its call count must divide evenly."""
     for c in suite.runners:
-        if suite.run.calls % c.block:
+        if calls_for(suite.run, c) % c.block:
             raise UserError(
                 f"{suite.source}: runners.{c.name}.block: {suite.run.calls} calls do not split into blocks of "
                 f"{c.block}: choose a call count that is a multiple of {c.block}"
@@ -279,7 +459,6 @@ def with_overrides(
         if not 1 <= calls <= 100_000_000:
             raise UserError(f"--calls {calls}: out of range: give a number from 1 to 100000000")
         run = dataclasses.replace(run, calls=calls)
-        inputs = dataclasses.replace(inputs, count=max(inputs.count, calls))
     if repeats is not None:
         if not 1 <= repeats <= 100:
             raise UserError(f"--repeats {repeats}: out of range: give a number from 1 to 100")
@@ -293,6 +472,28 @@ def with_overrides(
                     f"--only {w}: not a runner of suite '{suite.name}': use one of " + ", ".join(sorted(listed))
                 )
         runners = tuple(c for c in runners if c.name in wanted)
+    if calls is not None and not inputs.fixed_count:
+        inputs = dataclasses.replace(inputs, count=samples_needed(run, runners))
     out = dataclasses.replace(suite, run=run, inputs=inputs, runners=runners)
     check_blocks(out)
     return out
+
+
+def collection_with_overrides(
+    coll: Collection, calls: int | None = None, repeats: int | None = None, only: str | None = None
+) -> Collection:
+    """The overrides applied to every part; `--only` keeps the parts that have one of the runners named."""
+    parts = []
+    wanted = {w.strip() for w in (only or "").split(",") if w.strip()}
+    for part in coll.parts:
+        names = {c.name for c in part.runners}
+        if wanted and not wanted & names:
+            continue
+        parts.append(with_overrides(part, calls, repeats, ",".join(sorted(wanted & names)) or None))
+    if wanted:
+        known = {c.name for p in coll.parts for c in p.runners}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise UserError(f"--only {unknown[0]}: not a runner of any part of '{coll.name}': use one of "
+                            + ", ".join(sorted(known)))
+    return dataclasses.replace(coll, parts=tuple(parts))

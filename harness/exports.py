@@ -1,4 +1,4 @@
-"""Further exports of the trained model that some runners load (scripted, frozen, ONNX, …).
+"""Further exports of the model that some runners load (scripted, frozen, fused, int8, ONNX, …).
 
 Each export is made once, from the same state dict as every other form, beside the model's other
 files. An export this torch build cannot make is reported as the reason its runners are skipped.
@@ -7,74 +7,210 @@ files. An export this torch build cannot make is reported as the reason its runn
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 from filelock import FileLock
 
 from harness.config import ModelSpec
-from harness.models import ModelFiles, load_net_class
+from harness.models import ModelFiles, load_eager, trace, trace_example
 
 
 class ExportUnavailable(Exception):
     """This torch build cannot make the export (for example a backend it was built without)."""
 
 
-def _scripted(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
+Exporter = Callable[[torch.nn.Module, ModelSpec, Path, np.ndarray], None]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence deprecation notices ("consider ExecuTorch", …): measuring these paths is the point."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", "Please use quant_min and quant_max", UserWarning)
+        warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
+        yield
+
+
+def _only(model: ModelSpec, *kinds: str) -> None:
+    if model.kind not in kinds:
+        raise ExportUnavailable(f"this export is only for {' or '.join(kinds)}, not model kind {model.kind}")
+
+
+def _save_traced(net: torch.nn.Module, model: ModelSpec, path: Path, example: torch.Tensor | None = None) -> None:
+    """Traced exactly as model.ts.pt is, so only the transformation differs."""
+    traced, _ = trace(net, trace_example(model) if example is None else example)
+    traced.save(str(path))
+
+
+def _scripted(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
     torch.jit.script(net).save(str(path))
 
 
-def _frozen(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
-    """Scripted, frozen (parameters become constants) and optimize_for_inference'd: BRIEF.md's fastest Python form."""
+def _frozen(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """Scripted, frozen (parameters become constants) and optimize_for_inference'd: BRIEF.md's fastest Python form.
+
+    For a convolution, optimize_for_inference swaps in MKLDNN weight constants that TorchScript saves but
+    cannot load back (pytorch/pytorch#81085); saving a merely frozen model instead would mislabel the row.
+    """
     frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(net).eval()))
+    if "prim::ConstantMKLDNNTensor" in str(frozen.graph):
+        raise ExportUnavailable(
+            "optimize_for_inference turned the weights into MKLDNN constants, which a saved TorchScript file "
+            "cannot load back in this torch build (pytorch/pytorch#81085)"
+        )
     frozen.save(str(path))
 
 
-def _lite(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
+def _lite(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
     """The scripted module for the lite (mobile) interpreter: same model as model.scripted.pt, another format."""
-    scripted = torch.jit.script(net)
+    _save_lite(torch.jit.script(net), path, flatbuffer=False)
+
+
+def _flatbuffer(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """The lite-interpreter file in FlatBuffer format (BRIEF 003 tip 6: faster loads), checked to load back."""
+    _save_lite(torch.jit.script(net), path, flatbuffer=True)
+    try:
+        from torch.jit.mobile import _load_for_lite_interpreter
+
+        with _quiet():
+            _load_for_lite_interpreter(str(path))
+    except (ImportError, RuntimeError) as exc:
+        raise ExportUnavailable(f"this torch build cannot load a FlatBuffer lite-interpreter file: {exc}") from None
+
+
+def _save_lite(scripted: torch.jit.ScriptModule, path: Path, flatbuffer: bool) -> None:
     save = getattr(scripted, "_save_for_lite_interpreter", None)
     if save is None:
         raise ExportUnavailable("this torch build has no lite interpreter (_save_for_lite_interpreter)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # "consider ExecuTorch": the point is to measure it
+    with _quiet():
         try:
-            save(str(path))
-        except RuntimeError as exc:
-            raise ExportUnavailable(f"this torch build cannot save for the lite interpreter: {exc}") from None
+            save(str(path), _use_flatbuffer=flatbuffer)
+        except (RuntimeError, TypeError) as exc:
+            what = "in FlatBuffer format" if flatbuffer else "for the lite interpreter"
+            raise ExportUnavailable(f"this torch build cannot save {what}: {exc}") from None
 
 
-def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path) -> None:
-    """ONNX with the seed's input shape [n]; the TorchScript-based exporter, which needs no onnxscript."""
+def _fused(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """Conv+BN+ReLU folded into one module (BRIEF 003 step 1), traced like model.ts.pt."""
+    _only(model, "conv_bn_relu")
+    with _quiet():
+        fused = torch.ao.quantization.fuse_modules(net.eval(), [["conv", "bn", "relu"]])
+    _save_traced(fused, model, path)
+
+
+def quantize_static(net: torch.nn.Module, model: ModelSpec, calibration: np.ndarray, engine: str) -> torch.nn.Module:
+    """Post-training static int8 (BRIEF 003 step 2): fuse, observe the calibration samples, convert."""
+    _only(model, "conv_bn_relu")
+    supported = torch.backends.quantized.supported_engines
+    if engine not in supported:
+        raise ExportUnavailable(f"this torch build has no quantized engine {engine} (it has {', '.join(supported)})")
+    if calibration.shape[0] == 0:
+        raise ValueError("static quantization needs at least one calibration sample")
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        with _quiet():
+            fused = torch.ao.quantization.fuse_modules(net.eval(), [["conv", "bn", "relu"]])
+            fused.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+            prepared = torch.ao.quantization.prepare(fused)
+            with torch.no_grad():
+                prepared(torch.from_numpy(np.ascontiguousarray(calibration)).reshape(-1, *model.sample_shape))
+            return torch.ao.quantization.convert(prepared)
+    finally:
+        torch.backends.quantized.engine = previous
+
+
+def _int8(engine: str) -> Exporter:
+    def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+        quantized = quantize_static(net, model, calibration, engine)
+        previous = torch.backends.quantized.engine
+        torch.backends.quantized.engine = engine  # the packed weights are the engine's own format
+        try:
+            with _quiet():
+                _save_traced(quantized, model, path)
+        finally:
+            torch.backends.quantized.engine = previous
+
+    export.__doc__ = f"Static int8 with the {engine} engine, traced; its runner sets the same engine before loading."
+    return export
+
+
+def _channels_last(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """Weights and the trace example in channels-last (NHWC) memory format (BRIEF 003 step 4)."""
+    _only(model, "conv_bn_relu")
+    net = net.to(memory_format=torch.channels_last)
+    _save_traced(net, model, path, trace_example(model).contiguous(memory_format=torch.channels_last))
+
+
+def _mobile(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """optimize_for_mobile (BRIEF 003 step 3). Without XNNPACK it fails with an internal assert, so say why first."""
+    import torch.backends.xnnpack
+    from torch.utils.mobile_optimizer import optimize_for_mobile
+
+    if not torch.backends.xnnpack.enabled:
+        raise ExportUnavailable(
+            "this torch build has no XNNPACK (torch.backends.xnnpack.enabled is False): "
+            "optimize_for_mobile cannot apply its XNNPACK rewrites"
+        )
+    try:
+        with _quiet():
+            optimized = optimize_for_mobile(torch.jit.script(net))
+    except RuntimeError as exc:
+        raise ExportUnavailable(f"optimize_for_mobile failed in this torch build: {str(exc).splitlines()[0]}") from None
+    optimized.save(str(path))
+
+
+def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """ONNX with input [N, n] (any batch); the TorchScript-based exporter, which needs no onnxscript.
+
+    mlp_branch is exported scripted, so the ONNX graph keeps its If instead of the example's branch.
+    """
+    _only(model, "mlp", "mlp_branch")
     try:
         import onnx
     except ImportError:
         raise ExportUnavailable("the onnx package is not installed: pip install onnx") from None
-    example = torch.zeros(model.layers[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(net, (example,), str(path), input_names=["x"], output_names=["y"], dynamo=False)
+    module = torch.jit.script(net) if model.kind == "mlp_branch" else net
+    with _quiet():
+        torch.onnx.export(
+            module, (torch.zeros(1, model.layers[0]),), str(path), input_names=["x"], output_names=["y"],
+            dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False,
+        )
     onnx.checker.check_model(str(path))
 
 
 # file name (relative to the model folder) → function writing it from the eager module in eval mode
-EXPORTERS: dict[str, Callable[[torch.nn.Module, ModelSpec, Path], None]] = {
+EXPORTERS: dict[str, Exporter] = {
     "model.scripted.pt": _scripted,
     "model.frozen.pt": _frozen,
     "model.scripted.ptl": _lite,
+    "model.flatbuffer.ptl": _flatbuffer,
     "model.onnx": _onnx,
+    "model.fused.pt": _fused,
+    "model.int8.pt": _int8("fbgemm"),
+    "model.int8-qnnpack.pt": _int8("qnnpack"),
+    "model.cl.pt": _channels_last,
+    "model.mobile.pt": _mobile,
 }
 
 
 def eager_model(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:
-    net = load_net_class(model, files.dir)()
-    net.load_state_dict(torch.load(files.state_dict))
-    return net.eval()
+    return load_eager(model, files)
 
 
-def ensure_exports(needs: tuple[str, ...], model: ModelSpec, files: ModelFiles) -> str | None:
-    """Make the missing exports among `needs`; return None, or why one cannot be made here."""
+def ensure_exports(
+    needs: tuple[str, ...], model: ModelSpec, files: ModelFiles, calibration: np.ndarray
+) -> str | None:
+    """Make the missing exports among `needs`; return None, or why one cannot be made here.
+
+    `calibration` is float32 [k, sample_size], a few of the suite's inputs (static int8 observes them).
+    """
     for name in needs:
         path = files.dir / name
         with FileLock(str(files.dir / ".lock")):
@@ -82,9 +218,12 @@ def ensure_exports(needs: tuple[str, ...], model: ModelSpec, files: ModelFiles) 
                 continue
             tmp = path.with_name(f".{name}.tmp")
             try:
-                EXPORTERS[name](eager_model(model, files), model, tmp)
+                EXPORTERS[name](eager_model(model, files), model, tmp, calibration)
             except ExportUnavailable as exc:
                 tmp.unlink(missing_ok=True)
                 return f"cannot export {name}: {exc}"
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             tmp.replace(path)
     return None

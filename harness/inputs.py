@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,28 @@ class InputFiles:
     sample_size: int
 
 
+EXACT_INT = 2**24  # float32 holds every integer up to this magnitude exactly
+
+
 def generate(spec: InputSpec, sample_size: int) -> np.ndarray:
-    """Seeded, so the same spec gives the same bytes on any machine with this numpy."""
+    """Seeded, so the same spec gives the same bytes on any machine with this numpy.
+
+    "integers" draws whole numbers in [low, high] (both included), so sums of them, such as the op
+    chain's additions, are exact in float32 whatever order or fusion a runtime uses.
+    """
     rng = np.random.Generator(np.random.PCG64(spec.seed))
-    return rng.uniform(spec.low, spec.high, size=(spec.count, sample_size)).astype("<f4")
+    shape = (spec.count, sample_size)
+    if spec.distribution == "uniform":
+        return rng.uniform(spec.low, spec.high, size=shape).astype("<f4")
+    if spec.distribution == "integers":
+        low, high = math.ceil(spec.low), math.floor(spec.high)
+        if low > high:
+            raise UserError(f"inputs: no integer lies in [{spec.low}, {spec.high}]: widen low and high for 'integers'")
+        if max(abs(low), abs(high)) > EXACT_INT:
+            raise UserError(f"inputs: 'integers' beyond ±2^24 are not exact in float32: keep low and high within "
+                            f"±{EXACT_INT}")
+        return rng.integers(low, high, size=shape, endpoint=True).astype("<f4")
+    raise UserError(f"inputs.distribution: unknown '{spec.distribution}': use uniform or integers")
 
 
 def make_inputs(spec: InputSpec, sample_size: int, cache_root: Path) -> InputFiles:

@@ -1,7 +1,7 @@
 """Build the suite's model from its spec, train it (seeded), and export every form a runner loads.
 
 Exports, all from the same weights: the traced TorchScript file (as in the seed), the state dict
-(Python eager) and a raw float32 file (C++ API and the raw floor). Cached by a hash of the spec.
+(Python eager) and, for MLP kinds, a raw float32 file (C++ API and the raw floor). Cached by a hash of the spec.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ class ModelFiles:
     dir: Path
     torchscript: Path
     state_dict: Path
-    weights: Path
+    weights: Path  # written for MLP kinds only
     meta: Path
 
 
@@ -61,6 +62,51 @@ def raw_weights(net: torch.nn.Module) -> np.ndarray:
     return np.concatenate(parts).astype("<f4")
 
 
+def _train(net: torch.nn.Module, model: ModelSpec, inputs: InputSpec) -> dict[str, float]:
+    """The seed's training loop (seeded batches of the suite's input range)."""
+    gen = torch.Generator().manual_seed(model.training.seed)
+    opt = torch.optim.SGD(net.parameters(), lr=model.training.learning_rate)
+    t0 = time.perf_counter()
+    loss = torch.tensor(float("nan"))
+    for _ in range(model.training.steps):
+        x = torch.empty(model.training.batch_size, model.layers[0]).uniform_(inputs.low, inputs.high, generator=gen)
+        loss = torch.nn.functional.mse_loss(net(x), target(model.target, x, model.layers[-1]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {"final_loss": loss.item(), "train_seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _init_batch_norm(net: torch.nn.Module, seed: int) -> None:
+    """Seeded statistics and affine terms far from the defaults, so batch norm is not the identity."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in net.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                c = bn.num_features
+                bn.running_mean.copy_(torch.empty(c).uniform_(-0.5, 0.5, generator=gen))
+                bn.running_var.copy_(torch.empty(c).uniform_(0.5, 2.0, generator=gen))
+                bn.weight.copy_(torch.empty(c).uniform_(0.5, 1.5, generator=gen))
+                bn.bias.copy_(torch.empty(c).uniform_(-0.5, 0.5, generator=gen))
+
+
+def trace_example(model: ModelSpec) -> torch.Tensor:
+    """Ones: sum > 0, so a trace of mlp_branch records its `return y` branch."""
+    return torch.ones(model.input_shape(1))
+
+
+def trace(net: torch.nn.Module, example: torch.Tensor) -> tuple[torch.jit.ScriptModule, list[str]]:
+    """torch.jit.trace, returning the TracerWarnings it emitted (the branch it could not record)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, example)
+    for w in caught:
+        if not issubclass(w.category, torch.jit.TracerWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    messages = [str(w.message) for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+    return traced, list(dict.fromkeys(messages))
+
+
 def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> ModelFiles:
     """Train once per distinct spec; later calls find the exports in the cache."""
     key = spec_hash(
@@ -75,28 +121,28 @@ def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> M
             return files
         net_cls = load_net_class(model, d)
         torch.manual_seed(model.training.seed)
-        gen = torch.Generator().manual_seed(model.training.seed)
         net = net_cls()
-        opt = torch.optim.SGD(net.parameters(), lr=model.training.learning_rate)
-        t0 = time.perf_counter()
-        loss = torch.tensor(float("nan"))
-        for _ in range(model.training.steps):
-            x = torch.empty(model.training.batch_size, model.layers[0]).uniform_(inputs.low, inputs.high, generator=gen)
-            loss = torch.nn.functional.mse_loss(net(x), target(model.target, x, model.layers[-1]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        train_s = time.perf_counter() - t0
+        report: dict[str, float] = {}
+        if model.is_mlp:
+            report = _train(net, model, inputs)
+        elif model.kind == "conv_bn_relu":
+            _init_batch_norm(net, model.training.seed)
         net.eval()
         torch.save(net.state_dict(), files.state_dict)
-        torch.jit.trace(net, torch.zeros(model.layers[0])).save(str(files.torchscript))
-        raw_weights(net).tofile(files.weights)
+        traced, trace_warnings = trace(net, trace_example(model))
+        traced.save(str(files.torchscript))
+        written = [files.torchscript, files.state_dict]
+        if model.is_mlp:
+            raw_weights(net).tofile(files.weights)
+            written.append(files.weights)
         write_json(files.meta, {
             "spec": dataclasses.asdict(model),
-            "final_loss": loss.item(),
-            "train_seconds": round(train_s, 3),
+            **report,
             "torch": torch.__version__,
-            "sha256": {p.name: sha256_file(p) for p in (files.torchscript, files.state_dict, files.weights)},
+            "sample_shape": list(model.sample_shape),
+            "output_shape": list(model.output_shape),
+            "trace_warnings": trace_warnings,
+            "sha256": {p.name: sha256_file(p) for p in written},
         })
     return files
 
@@ -104,18 +150,51 @@ def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> M
 def check_model_files(files: ModelFiles) -> None:
     """Refuse a missing or altered export: every runner must load exactly what was trained."""
     fix = f"delete {files.dir} and rerun to retrain and export it"
-    recorded = json.loads(files.meta.read_text())["sha256"]
-    for path in (files.torchscript, files.state_dict, files.weights):
+    try:
+        recorded = json.loads(files.meta.read_text())["sha256"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"model record {files.meta} is unreadable ({exc!r}): {fix}") from None
+    for name, digest in recorded.items():
+        path = files.dir / name
         if not path.exists():
             raise UserError(f"model file {path} is missing: {fix}")
-        if sha256_file(path) != recorded[path.name]:
+        if sha256_file(path) != digest:
             raise UserError(f"model file {path} does not match its recorded sha256 (altered or corrupt): {fix}")
 
 
-def reference_outputs(model: ModelSpec, files: ModelFiles, x: np.ndarray) -> np.ndarray:
-    """The Python reference: the eager module with the exported state dict, batched, float32."""
+def load_eager(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:
+    """The eager module with the exported state dict, in eval mode."""
     net = load_net_class(model, files.dir)()
     net.load_state_dict(torch.load(files.state_dict))
-    net.eval()
+    return net.eval()
+
+
+def _chunk_rows(model: ModelSpec) -> int:
+    """Samples per eager call: large batches for speed, but a bounded activation size for images."""
+    if model.kind == "conv_bn_relu":
+        return 8
+    widest = max((*model.layers, *model.sample_shape))
+    return max(1, (64 << 20) // (4 * widest))
+
+
+def reference_outputs(model: ModelSpec, files: ModelFiles, x: np.ndarray) -> np.ndarray:
+    """The Python reference: the eager module with the exported state dict, float32 [n, output_size].
+
+    Row-wise kinds run in batches; mlp_branch runs one sample per call, since its branch depends on the
+    whole input tensor and a batch would change the answer.
+    """
+    net = load_eager(model, files)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    n = x.shape[0]
+    out = np.empty((n, model.output_size), dtype="<f4")
     with torch.no_grad():
-        return net(torch.from_numpy(x)).numpy().astype("<f4")
+        if model.kind == "mlp_branch":
+            shape = model.input_shape(1)
+            for i in range(n):
+                out[i] = net(torch.from_numpy(x[i]).reshape(shape)).reshape(-1).numpy()
+            return out
+        step = _chunk_rows(model)
+        for s in range(0, n, step):
+            chunk = torch.from_numpy(x[s : s + step]).reshape(-1, *model.sample_shape)
+            out[s : s + step] = net(chunk).reshape(chunk.shape[0], -1).numpy()
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import json
 import os
 import shutil
 import socket
@@ -19,14 +20,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import collect, environment, report
 from harness.build import Built, build_runner
-from harness.config import Suite
+from harness.config import Collection, Suite, calls_for
 from harness.errors import UserError
 from harness.exports import ensure_exports
 from harness.files import write_json
 from harness.inputs import check_inputs, make_inputs
 from harness.models import reference_outputs, train_and_export
+from harness.render import model_context
 from harness.run import Outcome, run_all
 from harness.runners import RUNNERS
+
+CALIBRATION_SAMPLES = 32  # inputs a static-int8 export calibrates on
 
 
 def new_run_dir(results_root: Path) -> Path:
@@ -68,13 +72,8 @@ class Reporter:
             self.console.print(text)
 
 
-def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = False) -> Path:
-    """Do the whole job; on Ctrl-C or an error the run folder is kept and marked, nothing else touched.
-
-    One run at a time per machine (a lock in the build folder): two runs would share two cores and
-    distort each other's timings.
-    """
-    build_root.mkdir(parents=True, exist_ok=True)
+def _acquire_lock(build_root: Path) -> FileLock:
+    """One run at a time per machine: two runs would share two cores and distort each other's timings."""
     lock = FileLock(str(build_root / ".run.lock"))
     try:
         lock.acquire(timeout=0)
@@ -83,8 +82,21 @@ def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = 
             f"another run is in progress on this machine (lock {lock.lock_file}): wait for it to finish; "
             "two runs at once would distort each other's timings"
         ) from None
+    return lock
+
+
+def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = False) -> Path:
+    """Do the whole job; on Ctrl-C or an error the run folder is kept and marked, nothing else touched."""
+    build_root.mkdir(parents=True, exist_ok=True)
+    lock = _acquire_lock(build_root)
     try:
-        return _run_locked(suite, results_root, build_root, quiet)
+        out = Reporter(quiet)
+        run_dir = new_run_dir(results_root)
+        set_status(run_dir, "running", "started")
+        write_json(run_dir / "suite.json", _suite_record(suite))
+        out.say(f"run folder: {run_dir}")
+        _run_guarded(suite, run_dir, build_root, out)
+        return run_dir
     finally:
         lock.release()
 
@@ -92,12 +104,8 @@ def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = 
 _WRITE_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM)
 
 
-def _run_locked(suite: Suite, results_root: Path, build_root: Path, quiet: bool) -> Path:
-    out = Reporter(quiet)
-    run_dir = new_run_dir(results_root)
-    set_status(run_dir, "running", "started")
-    write_json(run_dir / "suite.json", _suite_record(suite))
-    out.say(f"run folder: {run_dir}")
+def _run_guarded(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
+    """_run, with the run folder marked incomplete or failed on any way out but success."""
     try:
         _run(suite, run_dir, build_root, out)
     except KeyboardInterrupt:
@@ -117,7 +125,6 @@ def _run_locked(suite: Suite, results_root: Path, build_root: Path, quiet: bool)
     except Exception as exc:
         set_status(run_dir, "failed", f"{type(exc).__name__}: {exc}")
         raise
-    return run_dir
 
 
 def _try_report(run_dir: Path) -> None:
@@ -132,33 +139,52 @@ def _try_report(run_dir: Path) -> None:
 
 def _suite_record(suite: Suite) -> dict:
     d = dataclasses.asdict(suite)
-    d["model"]["layers"] = list(suite.model.layers)
+    d["model"] = model_context(suite.model) | {
+        "sample_shape": list(suite.model.sample_shape), "output_shape": list(suite.model.output_shape),
+    }
+    for entry, choice in zip(d["runners"], suite.runners, strict=True):
+        entry["calls"] = calls_for(suite.run, choice)
+        entry["slots"] = min(entry["calls"], suite.inputs.count // choice.batch)
     return d
+
+
+def samples_compared(suite: Suite) -> int:
+    """How many samples' outputs some runner keeps (the reference covers these, in input order)."""
+    return max(min(calls_for(suite.run, c), suite.inputs.count // c.batch) * c.batch for c in suite.runners)
 
 
 def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     t0 = time.perf_counter()
-    out.say(f"model {suite.model.name} {'-'.join(map(str, suite.model.layers))}: training / loading from cache")
+    out.say(f"model {suite.model.name} ({suite.model.kind}): training / loading from cache")
     model_files = train_and_export(suite.model, suite.inputs, build_root)
-    inputs = make_inputs(suite.inputs, suite.model.layers[0], build_root)
+    inputs = make_inputs(suite.inputs, suite.model.sample_size, build_root)
     x = check_inputs(inputs.manifest)
     raw = run_dir / "raw"
     raw.mkdir()
-    reference = reference_outputs(suite.model, model_files, x[: suite.run.calls])
+    out.say("reference outputs …")
+    reference = reference_outputs(suite.model, model_files, x[: samples_compared(suite)])
     reference.tofile(raw / "reference.bin")
     shutil.copy(inputs.manifest, run_dir / "inputs.manifest.json")
     shutil.copy(model_files.meta, run_dir / "model.json")
     write_json(run_dir / "environment.json", environment.collect())
 
     built: dict[str, Built] = {}
+    builds: dict[str, Built] = {}
     logs = run_dir / "logs"
     logs.mkdir()
+    calibration = x[:CALIBRATION_SAMPLES]
     for rid in dict.fromkeys(c.id for c in suite.runners):  # each runner once, however many variants
+        reg = RUNNERS[rid]
         out.say(f"build {rid} …")
-        problem = ensure_exports(RUNNERS[rid].needs, suite.model, model_files)
-        b = Built(rid, "skipped", problem) if problem else build_runner(RUNNERS[rid], suite.model, build_root)
+        problem = ensure_exports(reg.needs, suite.model, model_files, calibration)
+        if problem:
+            b = Built(rid, "skipped", problem)
+        else:
+            if reg.build_id not in builds:
+                builds[reg.build_id] = build_runner(RUNNERS[reg.build_id], suite.model, build_root)
+            b = builds[reg.build_id]
         if b.log and b.log.exists():
-            shutil.copy(b.log, logs / f"{rid}.build.log")
+            shutil.copy(b.log, logs / f"{reg.build_id}.build.log")
         if b.status != "ok":
             out.say(f"  [yellow]{b.status}[/]: {b.reason}")
         built[rid] = b
@@ -191,6 +217,51 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
         out.console.print(report.headline_table(df))
 
 
+def run_collection(coll: Collection, results_root: Path, build_root: Path, quiet: bool = False) -> Path:
+    """Every part of a collection, one after another, each in its own sub-folder of one new run folder.
+
+    A part that fails (bad input, a crash of the harness) is marked failed and the others still run;
+    the collection's report says which.
+    """
+    build_root.mkdir(parents=True, exist_ok=True)
+    lock = _acquire_lock(build_root)
+    try:
+        out = Reporter(quiet)
+        run_dir = new_run_dir(results_root)
+        set_status(run_dir, "running", "started")
+        write_json(run_dir / "collection.json", {
+            "name": coll.name, "description": coll.description, "source": coll.source,
+            "parts": [p.name for p in coll.parts],
+        })
+        out.say(f"run folder: {run_dir}")
+        failed = []
+        try:
+            for k, part in enumerate(coll.parts, 1):
+                out.say(f"[bold]part {k}/{len(coll.parts)}: {part.name}[/] ({part.description})")
+                part_dir = run_dir / part.name
+                part_dir.mkdir()
+                set_status(part_dir, "running", "started")
+                write_json(part_dir / "suite.json", _suite_record(part))
+                try:
+                    _run_guarded(part, part_dir, build_root, out)
+                except UserError as exc:
+                    failed.append(part.name)
+                    out.say(f"  [red]part {part.name} failed[/]: {exc}")
+        except KeyboardInterrupt:
+            set_status(run_dir, "incomplete", "interrupted (Ctrl-C) before the end")
+            report.write_collection_report(run_dir)
+            raise
+        if failed:
+            set_status(run_dir, "incomplete", "parts failed: " + ", ".join(failed))
+        else:
+            set_status(run_dir, "complete", f"{len(coll.parts)} parts")
+        path = report.write_collection_report(run_dir)
+        out.say(f"report: {path}")
+        return run_dir
+    finally:
+        lock.release()
+
+
 def latest_run(results_root: Path) -> Path:
     runs = sorted(p for p in results_root.iterdir() if (p / "status.json").exists()) if results_root.exists() else []
     if not runs:
@@ -209,3 +280,9 @@ def resolve_run(name: str | None, results_root: Path) -> Path:
     return p
 
 
+
+
+def collection_parts(run_dir: Path) -> list[Path]:
+    """The part folders of a collection run that got as far as a builds.json (so they can be collected)."""
+    names = json.loads((run_dir / "collection.json").read_text())["parts"]
+    return [run_dir / n for n in names if (run_dir / n / "builds.json").exists()]

@@ -11,6 +11,7 @@ margin; anything in between is "mixed", not a verdict either way.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -305,11 +306,257 @@ CLAIMS: tuple[Callable[[list[Figure]], dict[str, str] | None], ...] = (
     _ort_vs_torchscript, _cpp_api_vs_python, _overhead_dominates,
 )
 
+# ---------------------------------------------------------------------------------------------------------
+# Seed 002: the op chain and the tracing pitfall
 
-def verdicts(df: pd.DataFrame, repeat_medians: Mapping[str, Sequence[float]] | None = None) -> list[dict[str, str]]:
+
+def _named(figs: list[Figure], name: str) -> Figure | None:
+    return next((f for f in figs if f.name == name), None)
+
+
+def _int(row: dict[str, Any], key: str) -> int | None:
+    v = _float(row, key)
+    return None if math.isnan(v) else int(v)
+
+
+def _chain_traced(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    eager, fused = _find(figs, "python-eager"), _find(figs, "python-torchscript-nnc")
+    traced = _find(figs, "python-torchscript")
+    if not (eager and (fused or traced)):
+        return None
+    best = min((f for f in (fused, traced) if f), key=lambda f: f.median)
+    speedup = eager.median / best.median
+    verdict = HOLDS if compare(best, eager) == "faster" and speedup >= 10 else (
+        MIXED if compare(best, eager) == "faster" else NOT)
+    groups = _int(best.row, "fusion_groups")
+    ours = f"{eager.text()} vs {best.text()} ({speedup:.3g}×)"
+    if traced and fused and best is fused:
+        ours += f"; traced without the CPU fuser {traced.text()}"
+    return _row("Tracing and fusing the add chain makes it ~100× faster than eager",
+                "seed 002: 1.74 ms eager vs ~11 µs traced and fused (≈100×)", ours, verdict,
+                f"{best.name} is {_phrase(best, eager)}" + (f"; its optimized graph has {groups} fusion group(s)"
+                                                           if groups is not None else "") + ".")
+
+
+def _chain_fusion(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    found = [(r["runner"], _int(r, "fusion_groups")) for r in rows
+             if r.get("runner_id") in ("python-torchscript", "python-torchscript-nnc")
+             and _int(r, "fusion_groups") is not None]
+    if not found:
+        return None
+    fused = [name for name, n in found if n]
+    ours = "; ".join(f"{name}: {n} fusion group(s)" for name, n in found)
+    verdict = HOLDS if fused else NOT
+    llvm = [r for r in rows if "no LLVM" in str(r.get("message", ""))]
+    why = (f"fusion groups only where TorchScript's CPU fuser is switched on ({', '.join(fused)}): it is off by "
+           "default on CPU" + ("; this torch build has no LLVM, so the groups run on NNC's IR interpreter"
+                               if llvm else "") if fused and len(fused) < len(found) else
+           "fusion groups in every traced graph" if fused else "no fusion group in any traced graph")
+    return _row("The traced chain's graph is fused (prim::FusionGroup in graph_for(x); today prim::TensorExprGroup)",
+                "seed 002 (0.4.0 era, fuser on by default)", ours, verdict, why + " (graphs in the appendix).")
+
+
+def _chain_scripted(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    eager, scripted = _find(figs, "python-eager"), _find(figs, "python-torchscript-scripted")
+    if not (eager and scripted):
+        return None
+    return _row("Scripting the chain is slower than eager: the loop is interpreted",
+                "seed 002: 13.4 ms scripted vs 1.74 ms eager", f"{scripted.text()} vs {eager.text()}",
+                _slower(scripted, eager), f"{scripted.name} is {_phrase(scripted, eager)}.")
+
+
+def _chain_compiled(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    eager, comp = _find(figs, "python-eager"), _find(figs, "python-compile")
+    if not (eager and comp):
+        return None
+    first = _float(comp.row, "first_call_us")
+    return _row("torch.compile of the chain (not in the sources) is faster than eager per call",
+                "seed 002 predates torch.compile", f"{comp.text()} vs {eager.text()}; first call "
+                f"{first / 1e6:.1f} s", _faster(comp, eager), f"{comp.name} is {_phrase(comp, eager)}.")
+
+
+def _pitfall(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    traced = [r for r in rows if RUNNERS.get(str(r.get("runner_id"))) and
+              RUNNERS[str(r["runner_id"])].model_file == "model.ts.pt" and r.get("runner_id") != "python-eager"]
+    scripted = [r for r in rows if r.get("runner_id") == "python-torchscript-scripted"]
+    if not traced:
+        return None
+    caught = [r for r in traced if r.get("outputs_ok") is False or str(r.get("outputs_ok")) == "False"]
+    right = [r for r in scripted if str(r.get("outputs_ok")) == "True"]
+    ours = "; ".join(f"{r['runner']}: " + ("outputs wrong: " + re.sub(r"^repeat \d+: outputs wrong: ", "", str(
+        r.get("message", "")).split("; ")[0]) if r in caught else "outputs right") for r in traced)
+    if scripted:
+        ours += "; " + "; ".join(f"{r['runner']}: outputs {'right' if r in right else 'wrong'}" for r in scripted)
+    verdict = HOLDS if len(caught) == len(traced) and len(right) == len(scripted) else NOT
+    return _row("Tracing silently breaks data-dependent control flow; scripting keeps it (the output check catches it)",
+                "seed 002: a trace records one run; control flow that depends on data is lost", ours, verdict,
+                "every traced file took the example's branch for all inputs and the output check flagged it; "
+                "the scripted file matched the reference" if verdict == HOLDS
+                else "the traced and scripted outputs did not split as the claim says.")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Seed 001: libtorch tips in C++
+
+
+def _vstack(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    vstack = _find(figs, "cpp-api-vstack")
+    base = next((f for f in figs if f.row.get("runner_id") == "cpp-api" and vstack
+                 and _float(f.row, "batch") == _float(vstack.row, "batch")), None)
+    if not (vstack and base):
+        return None
+    return _row(f"Joining {int(_float(base.row, 'batch'))} small tensors with vstack is much slower than one from_blob",
+                "seed 001 tip 2: \"very slow\" (no figure)", f"{vstack.text()} vs {base.text()} per call",
+                _slower(vstack, base), f"{vstack.name} is {_phrase(vstack, base)}.")
+
+
+def _mask(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    mask, index = _find(figs, "cpp-api-mask"), _find(figs, "cpp-api-index")
+    if not (mask and index):
+        return None
+    return _row("Boolean-mask indexing in the hot loop is slower than indices computed once",
+                "seed 001 tip 3: the mask is converted to indices (and allocates) in every call",
+                f"{mask.text()} vs {index.text()} per call", _slower(mask, index),
+                f"{mask.name} is {_phrase(mask, index)}.")
+
+
+def _tails(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    ts = next((f for f in figs if f.row.get("runner_id") == "cpp-torchscript" and _float(f.row, "batch") in (1, 1.0)),
+              None)
+    api = next((f for f in figs if f.name == "cpp-api"), None)
+    if not (ts and api):
+        return None
+
+    def tail(f: Figure) -> str:
+        return (f"{f.name}: median {_num(f.median)}, p99.9 {_num(_float(f.row, 'p999_us'))}, "
+                f"max {_num(_float(f.row, 'max_us'))} µs, {int(_float(f.row, 'spikes'))} spikes > 10× median "
+                f"in {int(_float(f.row, 'calls')) * int(_float(f.row, 'repeats_ok'))} calls")
+
+    worse = [_float(ts.row, k) / ts.median > _float(api.row, k) / api.median for k in ("p999_us", "max_us")]
+    stalls = _float(ts.row, "max_us") / ts.median >= 50
+    more_spikes = _float(ts.row, "spikes") > _float(api.row, "spikes")
+    if all(worse) and stalls and more_spikes:
+        verdict, why = HOLDS, "TorchScript's tail is longer relative to its median and it stalls ≥ 50× its median."
+    elif any(worse) or more_spikes:
+        verdict, why = MIXED, ("TorchScript's tail is somewhat longer relative to its median, but no second-long "
+                               "stalls like the source's" if not stalls else "the tails differ in part")
+    else:
+        verdict, why = NOT, "the C++ API's tail is as long as TorchScript's, relative to their medians."
+    return _row("TorchScript from C++ has a long tail (occasional stalls); the C++ API is stably fast",
+                "seed 001 tip 1: TorchScript ~20 ms usually, occasionally ~1 s; the C++ API stable",
+                f"{tail(ts)}; {tail(api)}", verdict, why)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Seed 003: the mobile recipe (ConvBnReLU)
+
+
+def _pairs(figs: list[Figure], variant: str, base: str, what: str, claim: str, source: str,
+           rows: list[dict[str, Any]], faster: bool = True) -> dict[str, str] | None:
+    """One claim over the Python and the C++ pair (variant vs base runner), whichever ran."""
+    pairs = []
+    for lang in ("python", "cpp"):
+        a, b = _find(figs, f"{lang}-{variant}"), _find(figs, f"{lang}-{base}")
+        if a and b:
+            pairs.append((a, b))
+    skipped = [r for r in rows if str(r.get("runner_id", "")).endswith(variant) and r.get("status") == "SKIPPED"]
+    if not pairs:
+        if skipped:
+            return _row(claim, source, f"{skipped[0]['runner']} SKIPPED: {skipped[0].get('message', '')}",
+                        "not testable here", "this build cannot make the export (see the row's reason).")
+        return None
+    verdict = _combine([(_faster if faster else _slower)(a, b) for a, b in pairs])
+    return _row(claim, source, "; ".join(f"{a.text()} vs {b.text()}" for a, b in pairs), verdict,
+                "; ".join(f"{a.name} is {_phrase(a, b)}" for a, b in pairs) + f" ({what}).")
+
+
+def _fuse(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    return _pairs(figs, "torchscript-fused", "torchscript", "Conv+BN+ReLU folded into one module",
+                  "fuse_modules (Conv+BN+ReLU) makes the call faster", "seed 003 recipe 1 (no figure)", rows)
+
+
+def _int8(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    return _pairs(figs, "torchscript-int8", "torchscript", "fbgemm, outputs within the runner's int8 tolerance",
+                  "Static int8 quantization makes the call faster than float32",
+                  "seed 003 recipe 2 (qnnpack on mobile, fbgemm on x86; no figure)", rows)
+
+
+def _qnnpack(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    q, f = _find(figs, "python-torchscript-int8-qnnpack"), _find(figs, "python-torchscript-int8")
+    if not q:
+        skipped = [r for r in rows if r.get("runner_id") == "python-torchscript-int8-qnnpack"]
+        if skipped and skipped[0].get("status") == "SKIPPED":
+            return _row("The qnnpack engine (mobile) runs static int8 here too", "seed 003 recipe 2",
+                        f"SKIPPED: {skipped[0].get('message', '')}", "not testable here", "see the row's reason.")
+        return None
+    base = _find(figs, "python-torchscript")
+    ours = f"{q.text()}" + (f" vs fbgemm {f.text()}" if f else "") + (f" vs float32 {base.text()}" if base else "")
+    return _row("The qnnpack engine (mobile) runs static int8 here too; on x86 fbgemm is the faster engine",
+                "seed 003 recipe 2: qconfig qnnpack on mobile, fbgemm on x86", ours,
+                _faster(f, q) if f else MIXED, f"{f.name} is {_phrase(f, q)}." if f else "no fbgemm row to compare.")
+
+
+def _channels_last(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    return _pairs(figs, "torchscript-cl", "torchscript", "input converted to channels_last in every call",
+                  "channels_last memory format makes the call faster",
+                  "seed 003 recipe 4: 3× faster than NCHW on MobileNetV2", rows)
+
+
+def _mobile(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    return _pairs(figs, "torchscript-mobile", "torchscript", "optimize_for_mobile's rewrites",
+                  "optimize_for_mobile makes the call faster (needs XNNPACK)",
+                  "seed 003 recipe 3: some builds lack XNNPACK and must say so clearly", rows)
+
+
+def _load_times(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    fb, lite = _find(figs, "python-lite-flatbuffer"), _find(figs, "python-lite")
+    if not (fb and lite):
+        return None
+    a, b = _float(fb.row, "load_ms"), _float(lite.row, "load_ms")
+    pt = _find(figs, "python-torchscript")
+    ours = f"load {fb.name} {_num(a)} ms vs {lite.name} {_num(b)} ms" + (
+        f" vs .pt (torch.jit.load) {_num(_float(pt.row, 'load_ms'))} ms" if pt else "") + " (median of the repeats)"
+    verdict = HOLDS if a < (1 - MARGIN) * b else NOT
+    return _row("A FlatBuffer .ptl loads faster than the classic lite .ptl",
+                "seed 003 recipe 6: 20 loads of DeepLabV3 0.539 s vs 0.039 s; 3–6× on devices", ours, verdict,
+                f"FlatBuffer load is {b / a:.2g}× faster." if a < b else f"FlatBuffer load is {a / b:.2g}× slower.")
+
+
+def _java_reuse(figs: list[Figure], rows: list[dict[str, Any]]) -> dict[str, str] | None:
+    reuse, alloc = _find(figs, "java-torchscript-reuse"), _find(figs, "java-torchscript")
+    if not (reuse and alloc):
+        return None
+    return _row("In Java, reusing one input buffer beats allocating one per call",
+                "seed 003 recipe 5: Tensor.allocateFloatBuffer once + Tensor.fromBlob(buffer, shape)",
+                f"{reuse.text()} vs {alloc.text()}", _faster(reuse, alloc), f"{reuse.name} is {_phrase(reuse, alloc)}.")
+
+
+KIND_CLAIMS: dict[str, tuple[Callable[[list[Figure], list[dict[str, Any]]], dict[str, str] | None], ...]] = {
+    "op_chain": (_chain_traced, _chain_fusion, _chain_scripted, _chain_compiled),
+    "mlp_branch": (_pitfall,),
+    "mlp": (_vstack, _mask, _tails, _java_reuse),
+    "conv_bn_relu": (_fuse, _int8, _qnnpack, _channels_last, _mobile, _load_times, _java_reuse),
+}
+
+
+def _swept(df: pd.DataFrame) -> bool:
+    """Rows that are sweep variants (a batch or thread suffix): the single-setting claims do not apply."""
+    if "family" not in df.columns:
+        return False
+    return bool((df["family"].fillna(df["runner"]) != df["runner"]).any())
+
+
+def verdicts(df: pd.DataFrame, repeat_medians: Mapping[str, Sequence[float]] | None = None,
+             kind: str = "mlp") -> list[dict[str, str]]:
     """One row {claim, source, ours, verdict, why} per claim the run's ok runners can test, in a fixed order.
 
-    `repeat_medians` (summary.json's, runner name → µs per repeat) allows paired comparisons.
+    `repeat_medians` (summary.json's, runner name → µs per repeat) allows paired comparisons; `kind` is the
+    model kind of the run (each kind's own claims).
     """
+    if _swept(df):
+        return []
     figs = _figures(df, repeat_medians or {})
-    return [row for claim in CLAIMS if (row := claim(figs)) is not None]
+    rows = df.to_dict("records")
+    out = [row for claim in CLAIMS if kind == "mlp" and (row := claim(figs)) is not None]
+    out += [row for claim in KIND_CLAIMS.get(kind, ()) if (row := claim(figs, rows)) is not None]
+    return out

@@ -33,9 +33,14 @@ def context(runner: Runner, model: ModelSpec) -> dict[str, Any]:
         "runner": runner.id,
         "kind": runner.kind,
         "uses_torch": runner.uses_torch,
-        "model": {"name": model.name, "layers": list(model.layers), "activation": model.activation},
+        "model": model_context(model),
         **dict(runner.options),
     }
+
+
+def model_context(model: ModelSpec) -> dict[str, Any]:
+    """The model spec as plain values (lists, not tuples) for templates."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(model).items()}
 
 
 def render_files(runner: Runner, model: ModelSpec) -> dict[str, bytes]:
@@ -72,7 +77,7 @@ def render_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Path:
 def render_model_module(model: ModelSpec, dest: Path) -> Path:
     """The Python model class alone (the same template the eager runner uses), for training."""
     text = environment().get_template("python/model.py.j2").render(
-        model=dataclasses.asdict(model) | {"layers": list(model.layers)}
+        model=model_context(model)
     )
     path = dest / "model.py"
     write_atomic(path, text)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from harness import recipes, stats
+from harness import recipes, stats, sweep
 from harness.files import write_atomic
 from harness.render import environment
 from harness.runtimes import runtime_table
@@ -49,6 +49,7 @@ def headline_table(df: pd.DataFrame) -> str:
         rows.append({
             "runner": r["runner"],
             "language": r["language"],
+            **({"batch": str(int(r["batch"]))} if sweep.has_batches(df) else {}),
             "µs/call median [95 % CI]": _with_ci(r["median_us"], r["median_ci_low_us"], r["median_ci_high_us"]),
             "p99": _fmt(r["p99_us"]),
             "max": _fmt(r["max_us"]),
@@ -97,12 +98,43 @@ def quality_table(df: pd.DataFrame) -> str:
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
-def recipes_table(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None = None) -> str:
+def verdict_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None = None,
+                 kind: str = "mlp") -> list[dict[str, str]]:
+    """Every claim this run can test: the recipes' and the sweeps'."""
+    return recipes.verdicts(df, repeat_medians, kind) + sweep.sweep_verdicts(df, repeat_medians or {}, kind)
+
+
+def recipes_table(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None = None, kind: str = "mlp") -> str:
     """The sources' claims that this run's runners can test, with our figures and a verdict ("" if none)."""
-    rows = recipes.verdicts(df, repeat_medians)
+    rows = verdict_rows(df, repeat_medians, kind)
     if not rows:
         return ""
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+IR_EXCERPT_LINES = 60
+
+
+def graphs(run_dir: Path, df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The optimized TorchScript graphs runners left behind: copied to ir/, with node counts and an excerpt."""
+    found = []
+    for _, r in df[df["status"].eq("ok")].iterrows():
+        reps = sorted((run_dir / "raw" / r["runner"]).glob("*/artifacts/graph.txt"))
+        if not reps:
+            continue
+        text = reps[0].read_text(errors="replace")
+        out = run_dir / "ir" / f"{r['runner']}.txt"
+        write_atomic(out, text)
+        result = json.loads((reps[0].parent.parent / "result.json").read_text())
+        counts = result.get("extra", {}).get("graph_nodes") or {}
+        lines = text.splitlines()
+        excerpt = "\n".join(lines[:IR_EXCERPT_LINES]) + (
+            f"\n… ({len(lines) - IR_EXCERPT_LINES} more lines in ir/{r['runner']}.txt)" if len(lines) > IR_EXCERPT_LINES
+            else "")
+        top = sorted(counts.items(), key=lambda kv: -kv[1])[:8]
+        found.append({"runner": r["runner"], "file": f"ir/{r['runner']}.txt", "lines": len(lines),
+                      "counts": ", ".join(f"{k} × {v}" for k, v in top), "excerpt": excerpt})
+    return found
 
 
 def _samples(run_dir: Path, runner: str, name: str, block: int = 1) -> list[np.ndarray]:
@@ -206,6 +238,11 @@ def write_report(run_dir: Path) -> Path:
     plot_latency(df, run_dir / "latency.png")
     plot_distribution(run_dir, df, run_dir / "distribution.png")
     plot_warmup(run_dir, df, run_dir / "warmup.png")
+    kind = suite["model"].get("kind", "mlp")
+    batch_rows = sweep.batch_rows(df)
+    if batch_rows:
+        sweep.plot_batches(df, run_dir / "batch.png")
+    medians = summary.get("repeat_medians_us") or {}
     if status["status"] == "complete":
         status_line = f"Run `{run_dir.name}`, complete ({status.get('finished', '')})."
     else:
@@ -222,7 +259,14 @@ def write_report(run_dir: Path) -> Path:
         headline=headline_table(df),
         details=details_table(df),
         quality=quality_table(df),
-        recipes=recipes_table(df, summary.get("repeat_medians_us")),
+        recipes=recipes_table(df, medians, kind),
+        batch_table=sweep.batch_table(batch_rows),
+        language_table=sweep.language_table(batch_rows),
+        thread_table=sweep.thread_table(sweep.thread_rows(df, medians)),
+        overhead_limit=sweep.OVERHEAD_LIMIT,
+        graphs=graphs(run_dir, df),
+        kind=kind,
+        batches=sorted({int(c.get("batch", 1)) for c in suite["runners"]}),
         recipes_rule=recipes.RULE,
         runtimes=runtime_table(run_dir),
         torch_lib=env.get("torch_lib"),
@@ -231,4 +275,49 @@ def write_report(run_dir: Path) -> Path:
     )
     out = run_dir / "report.md"
     write_atomic(out, text)
+    return out
+
+
+def write_collection_report(run_dir: Path) -> Path:
+    """report.md of a collection run: its parts, and every verdict of every part in one table."""
+    coll = json.loads((run_dir / "collection.json").read_text())
+    status = json.loads((run_dir / "status.json").read_text())
+    parts, claims = [], []
+    for name in coll["parts"]:
+        d = run_dir / name
+        st = json.loads((d / "status.json").read_text()) if (d / "status.json").exists() else {"status": "not run"}
+        row = {"part": f"[{name}]({name}/report.md)" if (d / "report.md").exists() else name,
+               "status": st["status"], "runners ok": "–", "what": ""}
+        if (d / "suite.json").exists():
+            row["what"] = json.loads((d / "suite.json").read_text()).get("description", "")
+        if (d / "results.csv").exists():
+            df = pd.read_csv(d / "results.csv")
+            summary = json.loads((d / "summary.json").read_text())
+            suite = json.loads((d / "suite.json").read_text())
+            row["runners ok"] = f"{int(df['status'].eq('ok').sum())} / {len(df)}"
+            for v in verdict_rows(df, summary.get("repeat_medians_us"), suite["model"].get("kind", "mlp")):
+                claims.append({"part": name, **v})
+        parts.append(row)
+    if status["status"] == "complete":
+        status_line = f"Run `{run_dir.name}`, complete ({status.get('finished', '')})."
+    else:
+        status_line = (f"**This run is {status['status'].upper()}**: {status.get('message', '')}. "
+                       "Figures below cover only what finished.")
+    counts = pd.Series([c["verdict"] for c in claims]).value_counts().to_dict() if claims else {}
+    lines = [
+        f"# Inference cost per call: {coll['name']}", "", status_line, "",
+        f"Collection **{coll['name']}**: {coll['description']}. Each part ran as its own suite into its own "
+        "folder, with its own report (linked); this page gathers their verdicts.", "",
+        "## What the sources claim, and whether it holds here", "",
+        "Verdicts: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none") + ".", "",
+        pd.DataFrame(claims).to_markdown(index=False, disable_numparse=True) if claims else "No verdicts.", "",
+        f"- *verdict*: {recipes.RULE}; *mixed*: part of the claim holds, or the medians differ but not clearly beyond "
+        "the noise; *not testable here*: this build cannot make what the claim needs (the row says why).",
+        "- Figures are µs per call, median [95 % CI] over the part's repeats; each part's report has the full "
+        "tables, plots and the environment.", "",
+        "## Parts", "",
+        pd.DataFrame(parts).to_markdown(index=False, disable_numparse=True), "",
+    ]
+    out = run_dir / "report.md"
+    write_atomic(out, "\n".join(lines))
     return out

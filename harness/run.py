@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.build import Built
-from harness.config import RunnerChoice, Suite
+from harness.config import RunnerChoice, Suite, calls_for
 from harness.files import write_json
+from harness.runners import RUNNERS
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -36,44 +37,60 @@ class Outcome:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-def timeout_for(suite: Suite) -> float:
-    """The suite's limit, or a generous one from the call count (2 ms a call plus start-up)."""
+def timeout_for(suite: Suite, choice: RunnerChoice) -> float:
+    """The suite's limit, or a generous one from the work asked (2 ms a call of 256 floats, plus start-up)."""
     if suite.run.timeout_s is not None:
         return suite.run.timeout_s
-    return 120.0 + 0.002 * (suite.run.calls + suite.run.warmup_calls)
+    floats = choice.batch * suite.model.sample_size
+    return 120.0 + 0.002 * (calls_for(suite.run, choice) + suite.run.warmup_calls) * max(1.0, floats / 256)
 
 
-def child_env(suite: Suite, extra: dict[str, str]) -> dict[str, str]:
+def child_env(threads: int, extra: dict[str, str]) -> dict[str, str]:
     """The parent's environment with the thread settings every runtime honours, set the same for all."""
     env = dict(os.environ)
     for name in THREAD_ENV:
-        env[name] = str(suite.run.threads)
+        env[name] = str(threads)
     env.update(extra)
     return env
 
 
 def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir: Path) -> dict[str, Any]:
     """The job file of docs/runner-contract.md: every path absolute, every value validated."""
+    reg = RUNNERS[choice.id]
+    model = suite.model
+    model_dir = files["torchscript"].parent
+    calls = calls_for(suite.run, choice)
+    artifacts = out_dir / "artifacts"
+    artifacts.mkdir(exist_ok=True)
     return {
         "runner": choice.name,
-        "model_dir": str(files["torchscript"].parent),
+        "model_kind": model.kind,
+        "model_dir": str(model_dir),
         "torchscript": str(files["torchscript"]),
+        "model_file": str(model_dir / reg.model_file),
         "state_dict": str(files["state_dict"]),
         "weights": str(files["weights"]),
-        "layers": list(suite.model.layers),
+        "layers": list(model.layers),
+        "sample_shape": list(model.sample_shape),
+        "output_shape": list(model.output_shape),
         "inputs": str(files["inputs"]),
         "input_count": suite.inputs.count,
-        "sample_size": suite.model.layers[0],
-        "output_size": suite.model.layers[-1],
-        "calls": suite.run.calls,
+        "sample_size": model.sample_size,
+        "output_size": model.output_size,
+        "batch": choice.batch,
+        "input_shape": list(model.input_shape(choice.batch)),
+        "slots": min(calls, suite.inputs.count // choice.batch),
+        "calls": calls,
         "warmup_calls": suite.run.warmup_calls,
         "block": choice.block,
-        "threads": suite.run.threads,
+        "threads": choice.threads,
         "interop_threads": suite.run.interop_threads,
         "grad_mode": choice.grad_mode,
+        "options": dict(reg.job_options),
         "outputs": str(out_dir / "outputs.bin"),
         "timings": str(out_dir / "timings.bin"),
         "warmup_timings": str(out_dir / "warmup_timings.bin"),
+        "artifacts": str(artifacts),
         "result": str(out_dir / "result.json"),
     }
 
@@ -145,16 +162,16 @@ def run_all(
 ) -> list[Outcome]:
     """Interleave runners within each repeat so slow drifts of the machine hit all of them alike."""
     outcomes = []
-    timeout = timeout_for(suite)
     ready = [c for c in suite.runners if built[c.id].status == "ok"]
     for k in range(suite.run.repeats):
         for choice in ready:
             b = built[choice.id]
+            timeout = timeout_for(suite, choice)
             out_dir = raw_dir / choice.name / str(k)
             out_dir.mkdir(parents=True, exist_ok=False)
             job = job_for(suite, choice, files, out_dir)
             write_json(out_dir / "job.json", job)
-            env = child_env(suite, b.env_for(suite, choice) if b.env_for else {})
+            env = child_env(choice.threads, b.env_for(suite, choice) if b.env_for else {})
             o = run_process([*b.argv, str(out_dir / "job.json")], env, b.source_dir or out_dir, out_dir, timeout)
             o.runner, o.repeat = choice.name, k
             write_json(out_dir / "outcome.json", {

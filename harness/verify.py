@@ -38,5 +38,6 @@ def check_outputs(path: Path, reference: np.ndarray, atol: float = ATOL, rtol: f
     bad = err > atol + rtol * np.abs(reference.astype(np.float64))
     if bad.any():
         first = int(np.argmax(bad.any(axis=1) if bad.ndim > 1 else bad))
-        return Check(False, max_err, f"{int(bad.sum())} outputs differ from the reference (first at call {first})")
+        return Check(False, max_err, f"{int(bad.sum())} of {bad.size} outputs differ from the reference "
+                                     f"(first at sample {first}, largest difference {max_err:.3g})")
     return Check(True, max_err)

@@ -2,19 +2,22 @@
 
 Importing this file does not import torch: the ONNX Runtime runner uses the same sequence with its own
 `Backend` and must not load libtorch, or its figure would not be pure ONNX Runtime. Every other runner
-gets `TorchBackend`, which imports torch when it is made.
+gets `TorchBackend`, which imports torch when it is made; the job's torch options (channels_last,
+qengine, cpu_fuser, dump_graph) live there, so every TorchScript-style runner handles them the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, Protocol
 
 import numpy as np
@@ -26,11 +29,64 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+JOB_KEYS = (
+    "runner", "model_kind", "model_file", "sample_shape", "output_shape", "inputs", "input_count", "sample_size",
+    "output_size", "batch", "input_shape", "slots", "calls", "warmup_calls", "block", "threads", "interop_threads",
+    "grad_mode", "options", "outputs", "timings", "warmup_timings", "artifacts", "result",
+)
+
+
 def read_job() -> dict[str, Any]:
     if len(sys.argv) != 2:
         fail("usage: runner.py JOB.json")
     with open(sys.argv[1], encoding="utf-8") as f:
-        return json.load(f)
+        job = json.load(f)
+    missing = [k for k in JOB_KEYS if k not in job]
+    if missing:
+        fail(f"the job file lacks {', '.join(missing)} (docs/runner-contract.md): is the harness older?")
+    return job
+
+
+def check_job(job: dict[str, Any]) -> None:
+    """The sizes must agree with each other before anything is loaded: a mismatch would only show as wrong outputs."""
+    for key in ("sample", "output"):
+        shape, size = job[f"{key}_shape"], job[f"{key}_size"]
+        if math.prod(shape) != size:
+            fail(f"{key}_shape {shape} holds {math.prod(shape)} floats but {key}_size is {size}")
+    batch, calls, count = job["batch"], job["calls"], job["input_count"]
+    if batch < 1 or calls < 1 or job["block"] < 1 or job["warmup_calls"] < 1:
+        fail(f"batch ({batch}), calls ({calls}), block ({job['block']}) and warmup_calls ({job['warmup_calls']}) "
+             "must all be at least 1")
+    if math.prod(job["input_shape"]) != batch * job["sample_size"]:
+        fail(f"input_shape {job['input_shape']} holds {math.prod(job['input_shape'])} floats, not batch x sample_size"
+             f" = {batch} x {job['sample_size']}")
+    if count < batch:
+        fail(f"input_count {count} is less than one batch of {batch}: generate more inputs")
+    if job["slots"] != min(calls, count // batch):
+        fail(f"slots is {job['slots']}, expected min(calls, input_count // batch) = {min(calls, count // batch)}")
+    if calls % job["block"]:
+        fail(f"calls ({calls}) is not a multiple of block ({job['block']})")
+
+
+# the job's `options` (docs/runner-contract.md): key → the JSON type it takes
+OPTION_TYPES: dict[str, type] = {"channels_last": bool, "qengine": str, "cpu_fuser": bool, "dump_graph": bool}
+
+
+def job_options(job: dict[str, Any], supported: Iterable[str]) -> dict[str, Any]:
+    """The job's options, each one this runner supports and of the right type; anything else fails naming it."""
+    supported = tuple(supported)
+    options = job["options"]
+    if not isinstance(options, dict):
+        fail(f"options must be an object, got {options!r}")
+    for key, value in options.items():
+        if key not in supported:
+            fail(f"option '{key}' is not supported by {job['runner']}: supported: {', '.join(supported) or 'none'}")
+        kind = OPTION_TYPES[key]
+        if type(value) is not kind:  # not isinstance: true must not pass as a number or the reverse
+            fail(f"option '{key}' takes a {'boolean' if kind is bool else 'string'}, got {value!r}")
+    if options.get("channels_last") and len(job["input_shape"]) != 4:
+        fail(f"option 'channels_last' needs a 4-D input (N, C, H, W), the job's input_shape is {job['input_shape']}")
+    return options
 
 
 def read_input_array(job: dict[str, Any]) -> np.ndarray:
@@ -67,20 +123,52 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else '(no message)'}"[:300]
 
 
+def check_output_size(slot: int, size: int, job: dict[str, Any]) -> None:
+    expected = job["batch"] * job["output_size"]
+    if size != expected:
+        fail(f"the output of batch {slot} has {size} values, expected batch x output_size = "
+             f"{job['batch']} x {job['output_size']} = {expected}")
+
+
 class Backend(Protocol):
-    """What differs between runtimes: thread settings, the form of a sample, grad mode, outputs, facts."""
+    """What differs between runtimes: settings, the form of a batch, grad mode, outputs, facts."""
 
     detach: bool  # outputs carry autograd history that must be cut before they are kept
 
-    def setup(self, job: dict[str, Any]) -> None: ...
+    def setup(self, job: dict[str, Any], options: dict[str, Any], extra: dict[str, Any]) -> None: ...
 
-    def samples(self, data: np.ndarray) -> Any: ...
+    def samples(self, data: np.ndarray, job: dict[str, Any]) -> list[Any]: ...
+
+    def prepare(self, model: Callable[[Any], Any], options: dict[str, Any]) -> Callable[[Any], Any]: ...
 
     def grad(self, mode: str) -> contextlib.AbstractContextManager[Any]: ...
 
-    def outputs(self, outs: list[Any]) -> np.ndarray: ...
+    def finish(self, job: dict[str, Any], options: dict[str, Any], extra: dict[str, Any]) -> None: ...
+
+    def outputs(self, outs: list[Any], job: dict[str, Any]) -> np.ndarray: ...
 
     def facts(self, job: dict[str, Any]) -> dict[str, Any]: ...
+
+
+# node kinds always listed in the graph summary, 0 when absent, so runs compare at a glance
+GRAPH_KINDS = ("prim::TensorExprGroup", "prim::FusionGroup", "prim::DifferentiableGraph", "prim::Loop")
+
+
+def graph_node_counts(graph: Any) -> dict[str, int]:
+    """Node kinds of a TorchScript graph, counted through nested blocks and fusion/autodiff subgraphs."""
+    counts: Counter[str] = Counter(dict.fromkeys(GRAPH_KINDS, 0))
+
+    def walk(block: Any) -> None:
+        for node in block.nodes():
+            counts[node.kind()] += 1
+            for inner in node.blocks():
+                walk(inner)
+            for name in node.attributeNames():
+                if node.kindOf(name) == "g":  # prim::TensorExprGroup, prim::DifferentiableGraph: 'Subgraph'
+                    walk(node.g(name))
+
+    walk(graph)
+    return dict(sorted(counts.items()))
 
 
 class TorchBackend:
@@ -93,13 +181,44 @@ class TorchBackend:
 
         self.torch = torch
 
-    def setup(self, job: dict[str, Any]) -> None:
-        """Threads first, before any tensor work (inter-op threads can only be set once)."""
-        self.torch.set_num_threads(job["threads"])
-        self.torch.set_num_interop_threads(job["interop_threads"])
+    def setup(self, job: dict[str, Any], options: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Threads first, before any tensor work (inter-op threads can only be set once); then what the load needs."""
+        torch = self.torch
+        torch.set_num_threads(job["threads"])
+        torch.set_num_interop_threads(job["interop_threads"])
+        if "qengine" in options:
+            engines = torch.backends.quantized.supported_engines
+            if options["qengine"] not in engines:
+                fail(f"option qengine '{options['qengine']}' is not supported by this torch build: "
+                     f"torch.backends.quantized.supported_engines is {engines}")
+            torch.backends.quantized.engine = options["qengine"]
+            extra["quantized_engine"] = torch.backends.quantized.engine
+        if options.get("cpu_fuser"):
+            torch._C._jit_override_can_fuse_on_cpu(True)
+            if torch._C._llvm_enabled():
+                extra["cpu_fuser"] = "on: NNC fusion groups compiled by LLVM"
+            else:
+                # Without LLVM the first optimized call fails with "LLVM Backend not found"; NNC's own IR
+                # interpreter still runs its fusion groups, so the row measures what this build can fuse.
+                torch._C._jit_set_te_must_use_llvm_cpu(False)
+                extra["cpu_fuser"] = ("on, but this torch build has no LLVM: NNC fusion groups run on its IR "
+                                      "interpreter (te_must_use_llvm_cpu off), not as compiled code")
 
-    def samples(self, data: np.ndarray) -> Any:
-        return self.torch.from_numpy(data)
+    def samples(self, data: np.ndarray, job: dict[str, Any]) -> list[Any]:
+        """One tensor per slot, each a view of the inputs shaped exactly input_shape, all made before timing."""
+        x = self.torch.from_numpy(data)
+        b, shape = job["batch"], job["input_shape"]
+        return [x[s * b:(s + 1) * b].view(shape) for s in range(job["slots"])]
+
+    def prepare(self, model: Callable[[Any], Any], options: dict[str, Any]) -> Callable[[Any], Any]:
+        if not options.get("channels_last"):
+            return model
+        channels_last = self.torch.channels_last
+
+        def call(x: Any) -> Any:
+            return model(x.contiguous(memory_format=channels_last))  # the conversion is part of each call
+
+        return call
 
     def grad(self, mode: str) -> contextlib.AbstractContextManager[Any]:
         if mode == "inference":
@@ -110,8 +229,28 @@ class TorchBackend:
             return contextlib.nullcontext()
         fail(f"unknown grad_mode '{mode}': use default, no_grad or inference")
 
-    def outputs(self, outs: list[Any]) -> np.ndarray:
-        return self.torch.stack(outs).numpy()
+    def finish(self, job: dict[str, Any], options: dict[str, Any], extra: dict[str, Any]) -> None:
+        """Right after the timed loop, while the model's forward is still the last graph this thread ran."""
+        if not options.get("dump_graph"):
+            return
+        graph = self.torch.jit.last_executed_optimized_graph()
+        path = os.path.join(job["artifacts"], "graph.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(str(graph))
+        extra["graph"] = path
+        extra["graph_nodes"] = graph_node_counts(graph)
+
+    def outputs(self, outs: list[Any], job: dict[str, Any]) -> np.ndarray:
+        """Slot by slot, each batch's outputs row-major: .contiguous() turns a channels-last result into NCHW."""
+        torch = self.torch
+        flat = []
+        with torch.inference_mode():
+            for s, out in enumerate(outs):
+                if not isinstance(out, torch.Tensor):
+                    fail(f"the model returned {type(out).__name__}, not a tensor")
+                check_output_size(s, out.numel(), job)
+                flat.append(out.contiguous().reshape(-1))
+            return torch.cat(flat).to(torch.float32).numpy()
 
     def facts(self, job: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -123,49 +262,60 @@ class TorchBackend:
         }
 
 
-def _calls_detached(model: Callable[[Any], Any], xs: Any, outs: list[Any], warm: np.ndarray,
+def _calls_detached(model: Callable[[Any], Any], xs: list[Any], outs: list[Any], warm: np.ndarray,
                     timings: np.ndarray, block: int) -> None:
-    """Warm-up calls timed one by one, then the timed blocks; each kept output detached from autograd."""
+    """Warm-up calls timed one by one, then the timed blocks; each kept output detached from autograd.
+
+    Per call: one modulo and one list index for the prepared batch, one list store for its output.
+    """
     clock = time.perf_counter_ns
-    n = xs.shape[0]
-    for i in range(warm.size):
+    slots = len(xs)
+    for w in range(warm.size):
         t0 = clock()
-        model(xs[i % n]).detach()
-        warm[i] = clock() - t0
+        model(xs[w % slots]).detach()
+        warm[w] = clock() - t0
     for b in range(timings.size):
-        start = b * block
+        calls = range(b * block, (b + 1) * block)
         t0 = clock()
-        for i in range(start, start + block):
-            outs[i] = model(xs[i]).detach()
+        for i in calls:
+            s = i % slots
+            outs[s] = model(xs[s]).detach()
         timings[b] = clock() - t0
 
 
-def _calls(model: Callable[[Any], Any], xs: Any, outs: list[Any], warm: np.ndarray,
+def _calls(model: Callable[[Any], Any], xs: list[Any], outs: list[Any], warm: np.ndarray,
            timings: np.ndarray, block: int) -> None:
     """The same loops for a runtime whose outputs are plain arrays (nothing to detach)."""
     clock = time.perf_counter_ns
-    n = xs.shape[0]
-    for i in range(warm.size):
+    slots = len(xs)
+    for w in range(warm.size):
         t0 = clock()
-        model(xs[i % n])
-        warm[i] = clock() - t0
+        model(xs[w % slots])
+        warm[w] = clock() - t0
     for b in range(timings.size):
-        start = b * block
+        calls = range(b * block, (b + 1) * block)
         t0 = clock()
-        for i in range(start, start + block):
-            outs[i] = model(xs[i])
+        for i in calls:
+            s = i % slots
+            outs[s] = model(xs[s])
         timings[b] = clock() - t0
 
 
 def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backend: Backend | None = None,
-            extra: dict[str, Any] | None = None) -> None:
+            extra: dict[str, Any] | None = None, supports: Iterable[str] = ()) -> None:
     """Load (timed), warm up (each call timed), then the timed loop, one clock read per block.
 
-    `extra` holds the runner's own facts for the result file; `load` may still add to it.
+    `supports` names the options this runner accepts (any other fails before anything is loaded); `extra`
+    holds the runner's own facts for the result file, and `load` may still add to it.
     """
+    check_job(job)
+    options = job_options(job, supports)
+    extra = extra if extra is not None else {}  # the runner's own dict: its load() may add to it
+    extra["executable"] = sys.executable
     backend = backend or TorchBackend()
-    backend.setup(job)
-    xs = backend.samples(read_input_array(job))
+    backend.setup(job, options, extra)
+    slots, batch = job["slots"], job["batch"]
+    xs = backend.samples(read_input_array(job)[: slots * batch], job)
     calls, warmup, block = job["calls"], job["warmup_calls"], job["block"]
     clock = time.perf_counter_ns
     t0 = clock()
@@ -175,8 +325,9 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
         traceback.print_exc()
         fail(f"loading the model failed: {_one_line(exc)}")
     load_ns = clock() - t0
+    model = backend.prepare(model, options)
 
-    outs: list[Any] = [None] * calls
+    outs: list[Any] = [None] * slots
     warm = np.zeros(warmup, dtype="<i8")
     timings = np.zeros(calls // block, dtype="<i8")
     try:
@@ -185,8 +336,9 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     except Exception as exc:  # noqa: BLE001 - e.g. torch.compile compiling on the first call
         traceback.print_exc()
         fail(f"calling the model failed: {_one_line(exc)}")
+    backend.finish(job, options, extra)
 
-    backend.outputs(outs).astype("<f4").tofile(job["outputs"])
+    backend.outputs(outs, job).astype("<f4").tofile(job["outputs"])
     timings.tofile(job["timings"])
     warm.tofile(job["warmup_timings"])
     result = {
@@ -199,8 +351,9 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
         "calls": calls,
         "warmup_calls": warmup,
         "block": block,
+        "batch": batch,
         "timer_overhead_ns": timer_overhead_ns(),
-        "extra": {"executable": sys.executable, **(extra or {})},
+        "extra": extra,
     }
     tmp = job["result"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

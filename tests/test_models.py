@@ -1,8 +1,9 @@
-"""The model is trained reproducibly and every export holds the same weights."""
+"""The model is trained reproducibly, every kind renders and runs, and every export holds the same weights."""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +12,36 @@ import torch
 
 from harness.config import InputSpec, ModelSpec, Training
 from harness.errors import UserError
-from harness.models import load_net_class, raw_weights, reference_outputs, train_and_export
+from harness.models import load_eager, load_net_class, raw_weights, reference_outputs, train_and_export
 
 SPEC = ModelSpec("MyNN", (2, 8, 8, 1), training=Training(steps=300))
 INPUTS = InputSpec(count=10)
+KINDS = {
+    "mlp": ModelSpec("M", (2, 8, 8, 1), training=Training(steps=50)),
+    "mlp_branch": ModelSpec("B", (2, 8, 8, 1), kind="mlp_branch", training=Training(steps=50)),
+    "op_chain": ModelSpec("C", kind="op_chain", length=1000, size=3),
+    "conv_bn_relu": ModelSpec("V", kind="conv_bn_relu", image=(32, 32)),
+}
+# the seed's model.py: the default suite's cached model depends on this exact text
+SEED_MODEL_PY = '''"""MyNN: the model of this suite, rendered from its layer spec 2-8-8-1."""
+
+import torch
+
+
+class Net(torch.nn.Module):
+    """Linear layers 2-8-8-1 with relu between them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc0 = torch.nn.Linear(2, 8)
+        self.fc1 = torch.nn.Linear(8, 8)
+        self.fc2 = torch.nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.fc0(x))
+        x = torch.relu(self.fc1(x))
+        return self.fc2(x)
+'''
 
 
 def _numpy_forward(weights: np.ndarray, layers: tuple[int, ...], x: np.ndarray) -> np.ndarray:
@@ -32,6 +59,30 @@ def _numpy_forward(weights: np.ndarray, layers: tuple[int, ...], x: np.ndarray) 
     return x
 
 
+def _samples(spec: ModelSpec, n: int, seed: int, integers: bool = False) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if integers:
+        return rng.integers(-10, 10, (n, spec.sample_size), endpoint=True).astype(np.float32)
+    return rng.uniform(-10, 10, (n, spec.sample_size)).astype(np.float32)
+
+
+def test_mlp_model_py_is_unchanged(tmp_path: Path) -> None:
+    load_net_class(ModelSpec("MyNN", (2, 8, 8, 1)), tmp_path)
+    assert (tmp_path / "model.py").read_text() == SEED_MODEL_PY
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_renders_and_runs(tmp_path: Path, kind: str) -> None:
+    spec = KINDS[kind]
+    net = load_net_class(spec, tmp_path)().eval()
+    with torch.no_grad():
+        one = net(torch.ones(spec.input_shape(1)))
+        four = net(torch.ones(spec.input_shape(4)))
+    assert tuple(one.shape) == (spec.output_shape if len(spec.input_shape(1)) == len(spec.sample_shape)
+                                else (1, *spec.output_shape))
+    assert tuple(four.shape) == (4, *spec.output_shape)
+
+
 def test_exports_agree(tmp_path: Path) -> None:
     files = train_and_export(SPEC, INPUTS, tmp_path)
     x = np.random.default_rng(0).uniform(-10, 10, (50, 2)).astype(np.float32)
@@ -42,6 +93,84 @@ def test_exports_agree(tmp_path: Path) -> None:
     raw = _numpy_forward(np.fromfile(files.weights, dtype="<f4"), SPEC.layers, x.astype(np.float64))
     np.testing.assert_allclose(ts, ref, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(raw, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_model_record_and_traced_file(tmp_path: Path, kind: str) -> None:
+    """model.json names exactly the files written; the trace agrees with eager (mlp_branch: see below)."""
+    spec = KINDS[kind]
+    files = train_and_export(spec, INPUTS, tmp_path)
+    meta = json.loads(files.meta.read_text())
+    written = {"model.ts.pt", "model.state.pt"} | ({"weights.bin"} if spec.is_mlp else set())
+    assert set(meta["sha256"]) == written
+    assert files.weights.exists() == spec.is_mlp
+    assert meta["sample_shape"] == list(spec.sample_shape) and meta["output_shape"] == list(spec.output_shape)
+    assert (meta["trace_warnings"] != []) == (kind == "mlp_branch")
+    x = _samples(spec, 6, 5, integers=kind == "op_chain")
+    if kind == "mlp_branch":
+        x = np.abs(x)  # sum > 0: the branch the trace recorded
+    ref = reference_outputs(spec, files, x)
+    assert ref.shape == (6, spec.output_size) and ref.dtype == np.float32
+    traced = torch.jit.load(str(files.torchscript))
+    with torch.no_grad():
+        got = np.stack([traced(torch.from_numpy(r).reshape(spec.input_shape(1))).reshape(-1).numpy() for r in x])
+    if kind == "op_chain":
+        assert np.array_equal(got, ref) and np.array_equal(ref, x + spec.length)  # integers: exact in any order
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_traced_branch_keeps_only_its_examples_branch(tmp_path: Path) -> None:
+    """Seed 002's pitfall: right wherever sum(x) > 0, like the example (ones), silently negated elsewhere."""
+    spec = KINDS["mlp_branch"]
+    files = train_and_export(spec, INPUTS, tmp_path)
+    warned = json.loads(files.meta.read_text())["trace_warnings"]
+    assert any("Converting a tensor to a Python boolean" in w for w in warned)
+    x = _samples(spec, 200, 6)
+    positive = x.sum(axis=1) > 0
+    assert 50 < positive.sum() < 150
+    ref = reference_outputs(spec, files, x)
+    traced = torch.jit.load(str(files.torchscript))
+    with torch.no_grad():
+        got = np.stack([traced(torch.from_numpy(r)).numpy() for r in x])
+    np.testing.assert_allclose(got[positive], ref[positive], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[~positive], -ref[~positive], rtol=1e-6, atol=1e-6)
+    assert np.abs(got[~positive] - ref[~positive]).min() > 0  # it really disagrees there
+
+
+def test_branch_reference_is_per_sample(tmp_path: Path) -> None:
+    """A batch would take one branch for all its samples, so the reference runs each sample alone."""
+    spec = KINDS["mlp_branch"]
+    files = train_and_export(spec, INPUTS, tmp_path)
+    x = _samples(spec, 100, 7)
+    net = load_eager(spec, files)
+    with torch.no_grad():
+        alone = np.stack([net(torch.from_numpy(r)).numpy() for r in x])
+        batched = net(torch.from_numpy(x)).numpy()
+    ref = reference_outputs(spec, files, x)
+    assert np.array_equal(ref, alone)
+    assert not np.allclose(ref, batched)
+
+
+def test_conv_reference_in_chunks_matches_each_sample(tmp_path: Path) -> None:
+    spec = KINDS["conv_bn_relu"]
+    files = train_and_export(spec, INPUTS, tmp_path)
+    x = _samples(spec, 19, 8)  # more than two chunks
+    net = load_eager(spec, files)
+    with torch.no_grad():
+        alone = np.stack([net(torch.from_numpy(r).reshape(spec.input_shape(1))).reshape(-1).numpy() for r in x])
+    np.testing.assert_allclose(reference_outputs(spec, files, x), alone, rtol=1e-6, atol=1e-6)
+
+
+def test_conv_batch_norm_is_not_the_identity(tmp_path: Path) -> None:
+    spec = KINDS["conv_bn_relu"]
+    files = train_and_export(spec, INPUTS, tmp_path)
+    bn = load_eager(spec, files).bn
+    assert not bn.training
+    for t, default in ((bn.running_mean, 0.0), (bn.running_var, 1.0), (bn.weight, 1.0), (bn.bias, 0.0)):
+        assert (t - default).abs().min() > 1e-3
+    again = load_eager(spec, train_and_export(spec, INPUTS, tmp_path / "again")).state_dict()
+    assert all(torch.equal(t, again[k]) for k, t in load_eager(spec, files).state_dict().items())  # seeded
 
 
 def test_training_is_seeded_and_cached(tmp_path: Path) -> None:
@@ -63,7 +192,7 @@ def test_learns_the_seed_function(tmp_path: Path) -> None:
 
 
 def test_raw_weight_layout() -> None:
-    net = load_net_class(ModelSpec("W", (3, 4, 2)), Path(__import__("tempfile").mkdtemp()))()
+    net = load_net_class(ModelSpec("W", (3, 4, 2)), Path(tempfile.mkdtemp()))()
     w = raw_weights(net)
     assert w.size == 3 * 4 + 4 + 4 * 2 + 2
     assert np.array_equal(w[:12], net.fc0.weight.detach().numpy().ravel())
@@ -79,3 +208,13 @@ def test_altered_model_files_are_refused(tmp_path: Path, damage: str) -> None:
     pattern = r"(does not match its recorded sha256 \(altered or corrupt\)|is missing): delete .* to retrain"
     with pytest.raises(UserError, match=pattern):
         train_and_export(SPEC, INPUTS, tmp_path)
+
+
+def test_only_recorded_files_are_checked(tmp_path: Path) -> None:
+    """No weights.bin for a conv model is fine; an altered state dict is still caught."""
+    spec = KINDS["conv_bn_relu"]
+    files = train_and_export(spec, INPUTS, tmp_path)
+    assert train_and_export(spec, INPUTS, tmp_path) == files
+    files.state_dict.write_bytes(files.state_dict.read_bytes() + b"\0")
+    with pytest.raises(UserError, match=r"model\.state\.pt does not match its recorded sha256"):
+        train_and_export(spec, INPUTS, tmp_path)

@@ -152,7 +152,7 @@ def test_absent_or_failed_runners_give_no_rows() -> None:
 
 
 def test_recipes_suite_is_valid_and_complete() -> None:
-    suite = load_suite("recipes")
+    suite = load_suite("recipes-python")
     names = {c.name: (c.id, c.grad_mode) for c in suite.runners}
     assert names["python-eager-nograd"] == ("python-eager", "no_grad")
     assert names["python-eager-inference"] == ("python-eager", "inference")
@@ -163,7 +163,7 @@ def test_recipes_suite_is_valid_and_complete() -> None:
 @pytest.fixture(scope="module")
 def recipes_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny recipes-like suite: every new Python runner (torch.compile's cold compile is most of the time)."""
-    data = tomllib.loads((SUITES_DIR / "recipes.toml").read_text())
+    data = tomllib.loads((SUITES_DIR / "recipes-python.toml").read_text())
     data["run"].update(calls=300, warmup_calls=20, repeats=1, timeout_s=300)
     data["runners"] = [r for r in data["runners"] if r["id"].startswith("python-")]
     return run_suite(parse_suite(data, "recipes-tiny.toml"), tmp_path_factory.mktemp("results"), BUILD_DIR,
@@ -200,3 +200,76 @@ def test_report_has_the_verdicts(recipes_run: Path) -> None:
     assert "*python-quant-dynamic*: computes with other arithmetic on purpose" in report
     summary = json.loads((recipes_run / "summary.json").read_text())
     assert summary["tolerance"]["per_runner"] == {"python-quant-dynamic": {"atol": 0.5, "rtol": 0.02}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Claims of seeds 001-003 on synthetic tables (collect's columns), one verdict each way
+
+
+def test_op_chain_claims() -> None:
+    figures = {"python-eager": ("python-eager", "default", 1740.0),
+               "python-torchscript": ("python-torchscript", "default", 900.0),
+               "python-torchscript-nnc": ("python-torchscript-nnc", "default", 11.0),
+               "python-torchscript-scripted": ("python-torchscript-scripted", "default", 13400.0),
+               "python-compile": ("python-compile", "default", 20.0)}
+    df = frame(figures, **{"python-torchscript": {"fusion_groups": 0},
+                           "python-torchscript-nnc": {"fusion_groups": 1}})
+    rows = recipes.verdicts(df, kind="op_chain")
+    assert [r["verdict"] for r in rows] == ["holds"] * 4
+    assert "1 fusion group" in rows[0]["why"] and "off by default on CPU" in rows[1]["why"]
+    slow = frame({**figures, "python-torchscript-nnc": ("python-torchscript-nnc", "default", 600.0)})
+    assert verdict_of(recipes.verdicts(slow, kind="op_chain"), "~100×") == "mixed"  # faster, but 2.9x not ~100x
+    assert recipes.verdicts(df, kind="conv_bn_relu") == []  # each kind has its own claims
+
+
+def test_tracing_pitfall_needs_wrong_traced_and_right_scripted_outputs() -> None:
+    figures = {"python-eager": ("python-eager", "default", 100.0),
+               "python-torchscript": ("python-torchscript", "default", 70.0),
+               "python-torchscript-scripted": ("python-torchscript-scripted", "default", 70.0),
+               "cpp-torchscript": ("cpp-torchscript", "default", 40.0)}
+    wrong = {"status": "FAILED", "outputs_ok": False,
+             "message": "repeat 0: outputs wrong: 990 of 2000 outputs differ from the reference"}
+    caught = frame(figures, **{"python-torchscript": wrong, "cpp-torchscript": wrong,
+                               "python-torchscript-scripted": {"outputs_ok": True}})
+    (row,) = recipes.verdicts(caught, kind="mlp_branch")
+    assert row["verdict"] == "holds" and "990 of 2000" in row["ours"]
+    missed = frame(figures, **{"python-torchscript": {"outputs_ok": True}, "cpp-torchscript": wrong,
+                               "python-torchscript-scripted": {"outputs_ok": True}})
+    assert recipes.verdicts(missed, kind="mlp_branch")[0]["verdict"] == "does not hold"
+
+
+def test_cpp_tips_claims() -> None:
+    figures = {"cpp-torchscript": ("cpp-torchscript", "default", 25.0), "cpp-api": ("cpp-api", "inference", 10.0),
+               "cpp-api-b64": ("cpp-api", "inference", 30.0),
+               "cpp-api-vstack": ("cpp-api-vstack", "inference", 90.0),
+               "cpp-api-mask": ("cpp-api-mask", "inference", 36.0),
+               "cpp-api-index": ("cpp-api-index", "inference", 31.0)}
+    batch = {n: {"batch": 64} for n in ("cpp-api-b64", "cpp-api-vstack", "cpp-api-mask", "cpp-api-index")}
+    tails = {"cpp-torchscript": {"batch": 1, "p999_us": 200.0, "max_us": 5000.0, "spikes": 40, "calls": 10**6,
+                                 "repeats_ok": 3},
+             "cpp-api": {"batch": 1, "p999_us": 30.0, "max_us": 300.0, "spikes": 3, "calls": 10**6, "repeats_ok": 3}}
+    rows = recipes.verdicts(frame(figures, **batch, **tails), kind="mlp")
+    assert verdict_of(rows, "vstack") == "holds" and verdict_of(rows, "Boolean-mask") == "holds"
+    assert verdict_of(rows, "long tail") == "holds"
+    calm = {**tails, "cpp-torchscript": {**tails["cpp-torchscript"], "p999_us": 50.0, "max_us": 500.0, "spikes": 1}}
+    assert verdict_of(recipes.verdicts(frame(figures, **batch, **calm)), "long tail") == "does not hold"
+
+
+def test_mobile_claims_and_an_unavailable_export() -> None:
+    figures = {"python-torchscript": ("python-torchscript", "default", 2000.0),
+               "python-torchscript-fused": ("python-torchscript-fused", "default", 1500.0),
+               "python-torchscript-cl": ("python-torchscript-cl", "default", 2400.0),
+               "python-torchscript-mobile": ("python-torchscript-mobile", "default", math.nan),
+               "python-lite": ("python-lite", "default", 2000.0),
+               "python-lite-flatbuffer": ("python-lite-flatbuffer", "default", 2000.0),
+               "cpp-torchscript": ("cpp-torchscript", "default", 1900.0),
+               "cpp-torchscript-fused": ("cpp-torchscript-fused", "default", 1400.0)}
+    extra = {"python-torchscript-mobile": {"status": "SKIPPED",
+                                           "message": "cannot export model.mobile.pt: no XNNPACK"},
+             "python-lite": {"load_ms": 4.0}, "python-lite-flatbuffer": {"load_ms": 1.0}}
+    rows = recipes.verdicts(frame(figures, **extra), kind="conv_bn_relu")
+    assert verdict_of(rows, "fuse_modules") == "holds"
+    assert verdict_of(rows, "channels_last") == "does not hold"
+    assert verdict_of(rows, "optimize_for_mobile") == "not testable here"
+    assert "no XNNPACK" in next(r for r in rows if "optimize_for_mobile" in r["claim"])["ours"]
+    assert verdict_of(rows, "FlatBuffer") == "holds"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.build import Built
-from harness.config import load_suite
-from harness.run import child_env, run_all, timeout_for
+from harness.config import calls_for, load_suite
+from harness.run import child_env, job_for, run_all, timeout_for
 from tests.conftest import TINY
 
 BEHAVIOURS = {
@@ -68,8 +68,32 @@ def test_failures_are_recorded_and_the_rest_runs(tmp_path: Path, fake) -> None:
 
 def test_thread_environment_and_timeout() -> None:
     suite = load_suite(str(TINY))
-    env = child_env(suite, {"EXTRA": "1"})
-    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1" and env["EXTRA"] == "1"
-    assert timeout_for(suite) == 120
+    env = child_env(2, {"EXTRA": "1"})
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2" and env["EXTRA"] == "1"
+    choice = suite.runners[0]
+    assert timeout_for(suite, choice) == 120
     no_limit = dataclasses.replace(suite, run=dataclasses.replace(suite.run, timeout_s=None, calls=1_000_000))
-    assert timeout_for(no_limit) > 2000
+    assert timeout_for(no_limit, choice) > 2000
+    # a batch of 4096 samples runs fewer calls, and gets proportionally more time per call
+    big = dataclasses.replace(choice, batch=4096)
+    per_call = [(timeout_for(no_limit, c) - 120) / (calls_for(no_limit.run, c) + no_limit.run.warmup_calls)
+                for c in (choice, big)]
+    assert per_call[1] > 10 * per_call[0]
+
+
+def test_job_describes_shapes_slots_and_options(tmp_path: Path) -> None:
+    suite = load_suite(str(TINY))
+    files = {"torchscript": tmp_path / "m" / "model.ts.pt", "state_dict": tmp_path / "m" / "model.state.pt",
+             "weights": tmp_path / "m" / "weights.bin", "inputs": tmp_path / "inputs.bin"}
+    choice = dataclasses.replace(next(c for c in suite.runners if c.id == "cpp-api"), id="cpp-api-vstack",
+                                 name="cpp-api-vstack", batch=16, threads=2)
+    job = job_for(suite, choice, files, tmp_path)
+    assert job["input_shape"] == [16, 2] and job["sample_shape"] == [2] and job["output_shape"] == [1]
+    assert job["calls"] == max(suite.run.calls // 16, 100)
+    assert job["slots"] == min(job["calls"], suite.inputs.count // 16)
+    assert job["options"] == {"input_build": "vstack"} and job["threads"] == 2
+    assert job["model_file"] == str(tmp_path / "m" / "weights.bin")
+    assert Path(job["artifacts"]).is_dir()
+    (tmp_path / "x").mkdir()
+    seed = job_for(suite, suite.runners[0], files, tmp_path / "x")
+    assert seed["input_shape"] == [2] and seed["batch"] == 1 and seed["slots"] == suite.run.calls

@@ -40,7 +40,7 @@ def _wrong(kind: str, ref: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("kind", "pattern"),
-    [("off", r"1 outputs differ .* call 42"), ("nan", "NaN"), ("short", "297 output values, expected 300")],
+    [("off", r"1 of 300 outputs differ .* sample 42"), ("nan", "NaN"), ("short", "297 output values, expected 300")],
 )
 def test_wrong_outputs_fail(tmp_path: Path, kind: str, pattern: str) -> None:
     ref = np.linspace(-20, 20, 300, dtype=np.float32).reshape(100, 3)

@@ -1,0 +1,254 @@
+"""The C++ runners against docs/runner-contract.md: batches, calls wrapping over slots, options, errors.
+
+Jobs are written here by hand, not by harness.run, so these tests pin the contract itself. The models are
+made here too (a seeded MLP, a Conv-BN-ReLU and its channels-last twin) and the reference is the very same
+TorchScript file run by Python on the same batches.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from harness.build import build_runner, toolchain_problem
+from harness.config import ModelSpec
+from harness.paths import BUILD_DIR
+from harness.runners import RUNNERS
+
+LAYERS = (2, 8, 8, 1)
+SPEC = ModelSpec("MyNN", layers=LAYERS)  # the default suite's spec, so the cached builds are shared
+GRAD_MODE = {"cpp-api": "inference", "cpp-torchscript": "default", "cpp-raw": "n/a"}
+TOL = {"atol": 1e-5, "rtol": 1e-5}
+CONV_SAMPLE, CONV_OUTPUT = (3, 224, 224), (5, 222, 222)
+
+_problem = toolchain_problem(RUNNERS["cpp-raw"])
+if _problem:
+    pytest.skip(f"the C++ runners cannot be built here: {_problem}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def argv() -> dict[str, list[str]]:
+    """Each runner built once (or found in BUILD_DIR's cache), as the argv to append a job to."""
+    out = {}
+    for rid in GRAD_MODE:
+        built = build_runner(RUNNERS[rid], SPEC, BUILD_DIR)
+        assert built.status == "ok", f"{rid}: {built.reason}"
+        out[rid] = built.argv
+    return out
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A seeded 2-8-8-1 ReLU MLP (traced file and weights.bin), a Conv-BN-ReLU and its channels-last twin."""
+    d = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(
+        torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1)
+    ).eval()
+    torch.jit.trace(mlp, torch.ones(2)).save(str(d / "model.ts.pt"))
+    linears = [m for m in mlp if isinstance(m, torch.nn.Linear)]
+    # weights.bin as the contract defines it: per layer, weight [out, in] row-major, then bias.
+    np.concatenate([p.detach().numpy().ravel() for m in linears for p in (m.weight, m.bias)]).astype("<f4").tofile(
+        d / "weights.bin"
+    )
+
+    conv = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3, bias=False), torch.nn.BatchNorm2d(5), torch.nn.ReLU())
+    with torch.no_grad():  # statistics far from the defaults, so batch norm is not the identity
+        bn = conv[1]
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    conv.eval()
+    example = torch.randn(1, *CONV_SAMPLE)
+    torch.jit.trace(conv, example).save(str(d / "conv.ts.pt"))
+    conv_cl = conv.to(memory_format=torch.channels_last)
+    torch.jit.trace(conv_cl, example.contiguous(memory_format=torch.channels_last)).save(str(d / "conv.cl.pt"))
+    return {
+        "mlp": d / "model.ts.pt", "weights": d / "weights.bin", "conv": d / "conv.ts.pt", "conv_cl": d / "conv.cl.pt"
+    }
+
+
+def _inputs(n: int, sample_shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-10, 10, size=(n, *sample_shape)).astype("<f4")
+
+
+def _job(d: Path, rid: str, model_file: Path, x: np.ndarray, *, batch: int = 1, calls: int | None = None,
+         input_shape: tuple[int, ...] | None = None, options: dict[str, Any] | None = None, kind: str = "mlp",
+         output_shape: tuple[int, ...] = (1,), block: int = 1, **override: Any) -> Path:
+    """A complete job file (every key of the contract, all paths absolute) over the inputs x [n, *sample_shape]."""
+    d.mkdir(parents=True, exist_ok=True)
+    x.tofile(d / "inputs.bin")
+    n, sample_shape = x.shape[0], x.shape[1:]
+    calls = calls if calls is not None else n // batch
+    if input_shape is None:
+        input_shape = sample_shape if batch == 1 else (batch, *sample_shape)
+    (d / "artifacts").mkdir(exist_ok=True)
+    job = {
+        "runner": rid, "model_kind": kind, "model_dir": str(model_file.parent),
+        "torchscript": str(model_file.parent / "model.ts.pt"), "model_file": str(model_file),
+        "state_dict": str(model_file.parent / "model.state.pt"), "weights": str(model_file.parent / "weights.bin"),
+        "layers": list(LAYERS) if kind.startswith("mlp") else [],
+        "sample_shape": list(sample_shape), "output_shape": list(output_shape),
+        "inputs": str(d / "inputs.bin"), "input_count": n,
+        "sample_size": int(np.prod(sample_shape)), "output_size": int(np.prod(output_shape)),
+        "batch": batch, "input_shape": list(input_shape), "slots": min(calls, n // batch),
+        "calls": calls, "warmup_calls": 3, "block": block, "threads": 1, "interop_threads": 1,
+        "grad_mode": GRAD_MODE[rid], "options": options or {},
+        "outputs": str(d / "outputs.bin"), "timings": str(d / "timings.bin"),
+        "warmup_timings": str(d / "warmup_timings.bin"), "artifacts": str(d / "artifacts"),
+        "result": str(d / "result.json"),
+    }
+    job.update(override)
+    (d / "job.json").write_text(json.dumps(job))
+    return d / "job.json"
+
+
+def _run(argv: list[str], job: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*argv, str(job)], capture_output=True, text=True, timeout=300, check=False)
+
+
+def _ok(argv: list[str], job: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Runs a job that must succeed: its outputs (float32, as written) and its result JSON."""
+    p = _run(argv, job)
+    assert p.returncode == 0, p.stderr
+    spec = json.loads(job.read_text())
+    result = json.loads(Path(spec["result"]).read_text())
+    assert result["status"] == "ok" and result["batch"] == spec["batch"] and result["calls"] == spec["calls"]
+    assert result["extra"]["options"] == spec["options"]
+    assert len(np.fromfile(spec["timings"], dtype="<i8")) == spec["calls"] // spec["block"]
+    return np.fromfile(spec["outputs"], dtype="<f4"), result
+
+
+def _reference(model_file: Path, job: Path, branch: bool = False) -> np.ndarray:
+    """What Python computes for the job's slots: slot s is the file run on batch s, of shape input_shape."""
+    spec = json.loads(job.read_text())
+    x = np.fromfile(spec["inputs"], dtype="<f4")
+    step = spec["batch"] * spec["sample_size"]
+    model = torch.jit.load(str(model_file))
+    out = []
+    with torch.no_grad():
+        for s in range(spec["slots"]):
+            xb = torch.from_numpy(x[s * step : (s + 1) * step]).reshape(spec["input_shape"])
+            y = model(xb)
+            if branch and xb.sum() <= 0:  # mlp_branch: the whole call's input decides
+                y = -y
+            out.append(y.contiguous().reshape(-1).numpy())
+    return np.concatenate(out)
+
+
+def _fails(argv: list[str], job: Path, *needles: str) -> str:
+    """Runs a job that must fail: exit status 1, one line on stderr holding every needle, no result."""
+    p = _run(argv, job)
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    assert not Path(json.loads(job.read_text())["result"]).exists()
+    return lines[0]
+
+
+@pytest.mark.parametrize(("rid", "batch"), [
+    ("cpp-api", 1), ("cpp-torchscript", 1), ("cpp-raw", 1), ("cpp-api", 16), ("cpp-torchscript", 16), ("cpp-raw", 16),
+])
+def test_mlp_batches_wrap_over_slots(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path,
+                                     rid: str, batch: int) -> None:
+    """Batch 1 is the seed's [2] per call; calls > slots wrap; input_count need not be a multiple of batch."""
+    model_file = models["mlp"] if rid == "cpp-torchscript" else models["weights"]
+    x = _inputs(10 * batch + batch // 2, (2,), seed=batch)  # 10 whole batches and an unused half one
+    job = _job(tmp_path, rid, model_file, x, batch=batch, calls=30, block=10 if rid == "cpp-raw" else 1)
+    got, _ = _ok(argv[rid], job)
+    assert got.shape == (10 * batch,)  # slots x batch x output_size, not calls x ...
+    np.testing.assert_allclose(got, _reference(models["mlp"], job), **TOL)
+
+
+@pytest.mark.parametrize("rid", ["cpp-api", "cpp-torchscript"])
+@pytest.mark.parametrize("options", [{"input_build": "vstack"}, {"select": "mask"}, {"select": "index"}],
+                         ids=["vstack", "mask", "index"])
+def test_input_options_keep_the_outputs(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path,
+                                        rid: str, options: dict[str, str]) -> None:
+    model_file = models["mlp"] if rid == "cpp-torchscript" else models["weights"]
+    job = _job(tmp_path, rid, model_file, _inputs(64, (2,), seed=3), batch=8, calls=16, options=options)
+    got, result = _ok(argv[rid], job)
+    np.testing.assert_allclose(got, _reference(models["mlp"], job), **TOL)
+    described = result["extra"]["input"]
+    assert ("vstack" in described) == (options.get("input_build") == "vstack")
+    assert ("index(" in described) == (options.get("select") == "mask")
+    assert ("index_select" in described) == (options.get("select") == "index")
+
+
+def test_vstack_at_batch_one_is_viewed_as_the_seed_shape(argv: dict[str, list[str]], models: dict[str, Path],
+                                                         tmp_path: Path) -> None:
+    job = _job(tmp_path, "cpp-api", models["weights"], _inputs(8, (2,), seed=4), options={"input_build": "vstack"})
+    got, _ = _ok(argv["cpp-api"], job)
+    np.testing.assert_allclose(got, _reference(models["mlp"], job), **TOL)
+
+
+def test_api_runs_the_branch_per_call(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path) -> None:
+    """mlp_branch: C++ runs the data-dependent branch on each call's whole input, as Python's `if x.sum() <= 0`."""
+    x = _inputs(40, (2,), seed=5)
+    job = _job(tmp_path, "cpp-api", models["weights"], x, batch=4, kind="mlp_branch")
+    got, _ = _ok(argv["cpp-api"], job)
+    sums = x.reshape(10, -1).sum(axis=1)
+    assert (sums > 0).any() and (sums <= 0).any()
+    np.testing.assert_allclose(got, _reference(models["mlp"], job, branch=True), **TOL)
+
+
+def test_conv_wraps_over_two_slots(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path) -> None:
+    x = _inputs(2, CONV_SAMPLE, seed=6)
+    job = _job(tmp_path, "cpp-torchscript", models["conv"], x, calls=5, input_shape=(1, *CONV_SAMPLE),
+               kind="conv_bn_relu", output_shape=CONV_OUTPUT)
+    got, _ = _ok(argv["cpp-torchscript"], job)
+    assert got.shape == (2 * int(np.prod(CONV_OUTPUT)),)
+    np.testing.assert_allclose(got, _reference(models["conv"], job), **TOL)
+
+
+def test_channels_last_conv(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path) -> None:
+    """The channels-last model returns NHWC strides: the runner must still write contiguous NCHW outputs."""
+    x = _inputs(2, CONV_SAMPLE, seed=7)
+    cl = torch.jit.load(str(models["conv_cl"]))
+    with torch.no_grad():
+        assert not cl(torch.from_numpy(x[:1]).contiguous(memory_format=torch.channels_last)).is_contiguous()
+    job = _job(tmp_path, "cpp-torchscript", models["conv_cl"], x, calls=2, input_shape=(1, *CONV_SAMPLE),
+               kind="conv_bn_relu", output_shape=CONV_OUTPUT, options={"channels_last": True})
+    got, _ = _ok(argv["cpp-torchscript"], job)
+    np.testing.assert_allclose(got, _reference(models["conv"], job), **TOL)
+
+
+def test_qengine_is_set(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path) -> None:
+    engine = next(e for e in torch.backends.quantized.supported_engines if e != "none")
+    job = _job(tmp_path, "cpp-torchscript", models["mlp"], _inputs(4, (2,), seed=8), options={"qengine": engine})
+    _, result = _ok(argv["cpp-torchscript"], job)
+    assert result["extra"]["qengine"] == engine
+
+
+# The job checks shared by all three (runner_common.hpp) are exercised through cpp-raw, which starts in
+# milliseconds; a libtorch runner takes most of a second just to load the library.
+@pytest.mark.parametrize(("rid", "change", "needles"), [
+    ("cpp-raw", {"options": {"bogus": 1}}, ("option 'bogus'", "not supported by cpp-raw", "supported: none")),
+    ("cpp-raw", {"slots": 7}, ("slots = 7", "set slots to 8")),
+    ("cpp-raw", {"slots": 9}, ("slots = 9", "set slots to 8")),
+    ("cpp-raw", {"input_shape": [2, 2]}, ("input_shape [2, 2]",)),
+    ("cpp-raw", {"sample_shape": [3]}, ("sample_shape [3]",)),
+    ("cpp-raw", {"output_size": 3}, ("output_size = 3", "output_shape [1]")),
+    ("cpp-raw", {"batch": 9, "calls": 1}, ("input_count = 8 is less than batch = 9",)),
+    ("cpp-raw", {"calls": 9, "block": 2}, ("calls = 9", "block = 2")),
+    ("cpp-raw", {"model_kind": "mlp_branch"}, ("model_kind mlp_branch needs cpp-api or cpp-torchscript",)),
+    ("cpp-api", {"options": {"cpu_fuser": True}}, ("option 'cpu_fuser'", "supported: input_build, select")),
+    ("cpp-api", {"options": {"select": "all"}}, ("option 'select'", "none, mask, index")),
+    ("cpp-torchscript", {"options": {"channels_last": True}}, ("option 'channels_last'", "4-D input_shape")),
+    ("cpp-torchscript", {"options": {"qengine": "abacus"}}, ("option 'qengine'", "supported: ")),
+    ("cpp-api", {"model_kind": "op_chain"}, ("model_kind op_chain needs cpp-torchscript",)),
+])
+def test_bad_jobs_fail_on_one_line(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path,
+                                   rid: str, change: dict[str, Any], needles: tuple[str, ...]) -> None:
+    model_file = models["mlp"] if rid == "cpp-torchscript" else models["weights"]
+    job = _job(tmp_path, rid, model_file, _inputs(8, (2,), seed=9), **change)
+    _fails(argv[rid], job, *needles)

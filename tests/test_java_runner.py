@@ -1,0 +1,223 @@
+"""The two Java runners (java/runner/Runner.java.j2) on the job keys of docs/runner-contract.md: model_file,
+batch, input_shape, slots (calls wrapping over them), options; outputs against TorchScript in Python.
+
+The runners are built the harness's way (harness.build.build_runner, cached under build/); the models are
+made here: a seeded 2-8-8-1 MLP and seed 003's Conv2d-BatchNorm2d-ReLU, that one also saved channels-last
+(whose outputs the bridge hands over channels-last, and the runner must write as NCHW).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from harness.build import Built, build_runner
+from harness.config import ModelSpec
+from harness.java_build import java_env, java_toolchain_problem
+from harness.paths import BUILD_DIR
+from harness.runners import RUNNERS
+
+VARIANTS = ("java-torchscript", "java-torchscript-reuse")
+MLP_SHAPE = ([2], [1])
+CONV_SHAPE = ([3, 224, 224], [5, 222, 222])
+TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def runners() -> dict[str, Built]:
+    problem = java_toolchain_problem()
+    if problem:
+        pytest.skip(problem)
+    built = {}
+    for name in VARIANTS:
+        b = build_runner(RUNNERS[name], ModelSpec("MyNN", layers=(2, 8, 8, 1)), BUILD_DIR)
+        if b.status == "skipped":
+            pytest.skip(f"{name}: {b.reason}")
+        assert b.status == "ok", f"{name}: {b.reason}"
+        built[name] = b
+    return built
+
+
+class MyNN(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = torch.nn.Linear(2, 8)
+        self.l2 = torch.nn.Linear(8, 8)
+        self.l3 = torch.nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.l3(torch.relu(self.l2(torch.relu(self.l1(x)))))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """model.ts.pt (MLP), conv.ts.pt and conv.cl.pt (the conv model saved channels-last)."""
+    work = tmp_path_factory.mktemp("java-runner-models")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        torch.jit.trace(MyNN().eval(), torch.zeros(2)).save(str(work / "model.ts.pt"))
+        conv = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3, bias=False), torch.nn.BatchNorm2d(5), torch.nn.ReLU())
+        bn = conv[1]
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+        conv.eval()
+        example = torch.randn(1, 3, 224, 224)
+        torch.jit.trace(conv, example).save(str(work / "conv.ts.pt"))
+        conv = conv.to(memory_format=torch.channels_last)
+        torch.jit.trace(conv, example.contiguous(memory_format=torch.channels_last)).save(str(work / "conv.cl.pt"))
+    return work
+
+
+def reference(model_file: Path, samples: np.ndarray, batch: int, input_shape: list[int]) -> np.ndarray:
+    """What TorchScript in Python gives for the same calls, batch by batch, flattened in NCHW order."""
+    module = torch.jit.load(str(model_file))
+    outs = []
+    with torch.inference_mode():
+        for s in range(len(samples) // batch):
+            x = torch.from_numpy(samples[s * batch : (s + 1) * batch].copy()).reshape(input_shape)
+            outs.append(module(x).contiguous().reshape(-1).numpy())
+    return np.concatenate(outs)
+
+
+def write_job(
+    work: Path, runner: str, model_file: Path, shapes: tuple[list[int], list[int]], *, batch: int,
+    input_count: int, calls: int, block: int, warmup_calls: int = 3, options: dict[str, Any] | None = None,
+) -> tuple[Path, dict[str, Any], np.ndarray]:
+    sample_shape, output_shape = shapes
+    sample_size = math.prod(sample_shape)
+    rng = np.random.default_rng(input_count * 1000 + batch)
+    inputs = rng.uniform(-10, 10, size=(input_count, sample_size)).astype("<f4")
+    name = f"{runner}-{model_file.stem}-b{batch}"
+    (work / f"{name}.inputs.bin").write_bytes(inputs.tobytes())
+    artifacts = work / f"{name}.artifacts"
+    artifacts.mkdir(exist_ok=True)
+    conv = len(sample_shape) == 3
+    input_shape = [batch, *sample_shape] if batch > 1 or conv else sample_shape
+    out = work / name
+    job = {
+        "runner": runner,
+        "model_kind": "conv_bn_relu" if conv else "mlp",
+        "model_dir": str(model_file.parent),
+        "torchscript": str(model_file.parent / "model.ts.pt"),
+        "model_file": str(model_file),
+        "state_dict": "",
+        "weights": "",
+        "layers": [] if conv else [2, 8, 8, 1],
+        "sample_shape": sample_shape,
+        "output_shape": output_shape,
+        "inputs": str(work / f"{name}.inputs.bin"),
+        "input_count": input_count,
+        "sample_size": sample_size,
+        "output_size": math.prod(output_shape),
+        "batch": batch,
+        "input_shape": input_shape,
+        "slots": min(calls, input_count // batch),
+        "calls": calls,
+        "warmup_calls": warmup_calls,
+        "block": block,
+        "threads": 1,
+        "interop_threads": 1,
+        "grad_mode": "inference",
+        "options": options or {},
+        "outputs": f"{out}.out",
+        "timings": f"{out}.timings",
+        "warmup_timings": f"{out}.warmup",
+        "artifacts": str(artifacts),
+        "result": f"{out}.json",
+    }
+    path = work / f"{name}.job.json"
+    path.write_text(json.dumps(job))
+    return path, job, inputs
+
+
+def run(built: Built, job_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **java_env(threads=1, interop_threads=1, grad_mode="inference")}
+    return subprocess.run(
+        [*built.argv, str(job_path)], env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+    )
+
+
+CASES = {
+    # name: (model file, shapes, batch, input_count, calls, block)
+    "mlp-b1": ("model.ts.pt", MLP_SHAPE, 1, 64, 96, 8),  # the seed's shape [2]; 96 calls wrap over 64 slots
+    "mlp-b16": ("model.ts.pt", MLP_SHAPE, 16, 72, 8, 2),  # [16, 2]; 4 slots (8 samples left over)
+    "conv-b1": ("conv.ts.pt", CONV_SHAPE, 1, 2, 5, 1),  # [1, 3, 224, 224]; 5 calls over 2 slots
+    "conv-cl-b1": ("conv.cl.pt", CONV_SHAPE, 1, 2, 5, 1),  # channels-last model: channels-last outputs
+    "conv-cl-b2": ("conv.cl.pt", CONV_SHAPE, 2, 4, 4, 2),  # [2, 3, 224, 224], 2 slots
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("runner", VARIANTS)
+def test_outputs_match_torchscript_in_python(
+    runners: dict[str, Built], models: Path, tmp_path: Path, runner: str, case: str
+) -> None:
+    file, shapes, batch, input_count, calls, block = CASES[case]
+    model_file = models / file
+    job_path, job, inputs = write_job(
+        tmp_path, runner, model_file, shapes, batch=batch, input_count=input_count, calls=calls, block=block
+    )
+    proc = run(runners[runner], job_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    slots = job["slots"]
+    outputs = np.fromfile(job["outputs"], dtype="<f4")
+    assert outputs.shape == (slots * batch * job["output_size"],)
+    expected = reference(model_file, inputs[: slots * batch], batch, job["input_shape"])
+    assert np.count_nonzero(expected) > expected.size // 4  # not a trivial (all-ReLU-zero) reference
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+
+    assert np.fromfile(job["timings"], dtype="<i8").shape == (calls // block,)
+    assert np.fromfile(job["warmup_timings"], dtype="<i8").shape == (job["warmup_calls"],)
+    result = json.loads(Path(job["result"]).read_text())
+    assert (result["runner"], result["status"]) == (runner, "ok")
+    assert (result["calls"], result["block"], result["batch"]) == (calls, block, batch)
+    assert result["extra"]["model_file"] == str(model_file)
+    assert result["extra"]["reuse_buffer"] is runner.endswith("-reuse")
+    # the channels-last case must really take the reordering path
+    expected_format = "CHANNELS_LAST" if case.startswith("conv-cl") else "CONTIGUOUS"
+    assert result["extra"]["output_memory_format"] == expected_format
+
+
+@pytest.mark.parametrize("runner", VARIANTS)
+def test_an_option_is_refused_by_name(runners: dict[str, Built], models: Path, tmp_path: Path, runner: str) -> None:
+    job_path, job, _ = write_job(
+        tmp_path, runner, models / "model.ts.pt", MLP_SHAPE, batch=1, input_count=8, calls=8, block=1,
+        options={"channels_last": True},
+    )
+    proc = run(runners[runner], job_path)
+    assert proc.returncode != 0
+    assert "option 'channels_last' is not supported by the Java runner" in proc.stderr
+    assert not Path(job["result"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"slots": 7}, "slots=7 is not min(calls, input_count / batch) = 8"),
+        ({"input_shape": [3]}, "input_shape [3] does not hold batch x sample_size = 2 floats"),
+        ({"sample_shape": [3]}, "sample_shape [3] does not hold sample_size=2 floats"),
+        ({"block": 3}, "block must be > 0 and divide calls"),
+    ],
+)
+def test_inconsistent_jobs_are_refused(
+    runners: dict[str, Built], models: Path, tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    job_path, job, _ = write_job(
+        tmp_path, "java-torchscript", models / "model.ts.pt", MLP_SHAPE, batch=1, input_count=8, calls=8, block=1
+    )
+    job_path.write_text(json.dumps(job | change))
+    proc = run(runners["java-torchscript"], job_path)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert not Path(job["result"]).exists()
