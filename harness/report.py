@@ -182,12 +182,24 @@ def plot_latency(df: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+MAX_LINES = 16  # lines per plot before it stops being readable
+
+
+def _plot_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The ok rows to draw as lines, and a note for the title when a sweep had to be thinned out."""
+    ok = df[df["status"].eq("ok")]
+    if len(ok) > MAX_LINES and "batch" in ok.columns and ok["batch"].nunique() > 1:
+        return ok[ok["batch"].eq(ok["batch"].min())].head(MAX_LINES), f" (batch {int(ok['batch'].min())} rows)"
+    return ok.head(MAX_LINES), (f" (first {MAX_LINES} runners)" if len(ok) > MAX_LINES else "")
+
+
 def plot_distribution(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
     if not df["status"].eq("ok").any():
         _empty_plot(path, "Latency distribution")
         return
+    rows, note = _plot_rows(df)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for _, r in df[df["status"].eq("ok")].iterrows():
+    for _, r in rows.iterrows():
         s = _samples(run_dir, r["runner"], "timings.bin", int(r["block"]))
         if not s:
             continue
@@ -197,7 +209,7 @@ def plot_distribution(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("µs per call (log scale)")
     ax.set_ylabel("fraction of calls ≤ x")
-    ax.set_title("Latency distribution (CDF, all repeats pooled)")
+    ax.set_title(f"Latency distribution (CDF, all repeats pooled){note}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -209,8 +221,9 @@ def plot_warmup(run_dir: Path, df: pd.DataFrame, path: Path, first_n: int = 100)
     if not df["status"].eq("ok").any():
         _empty_plot(path, "Warm-up")
         return
+    rows, note = _plot_rows(df)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for _, r in df[df["status"].eq("ok")].iterrows():
+    for _, r in rows.iterrows():
         s = _samples(run_dir, r["runner"], "warmup_timings.bin")
         if not s:
             continue
@@ -220,7 +233,7 @@ def plot_warmup(run_dir: Path, df: pd.DataFrame, path: Path, first_n: int = 100)
     ax.set_yscale("log")
     ax.set_xlabel("call number in a fresh process")
     ax.set_ylabel("µs (median over repeats, log scale)")
-    ax.set_title(f"Warm-up: the first {first_n} calls, each timed alone")
+    ax.set_title(f"Warm-up: the first {first_n} calls, each timed alone{note}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
