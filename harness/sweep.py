@@ -111,6 +111,8 @@ def batch_table(rows: list[dict[str, Any]]) -> str:
 
 def language_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per language its best path per sample, and whether it is within FLOOR_FACTOR of the floor."""
+    if all(math.isnan(r["x_floor"]) for r in rows):  # no floor measured (e.g. a thread sweep): no goal to judge
+        return []
     best: dict[str, dict[str, Any]] = {}
     rows = [r for r in rows if r["runner"] != FLOOR_RUNNER]  # the floor is the yardstick, not a candidate
     for r in rows:

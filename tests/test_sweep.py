@@ -63,6 +63,15 @@ def test_language_goal_within_three_times_the_floor() -> None:
     assert verdict["verdict"] == "holds"
 
 
+def test_no_floor_no_batching_goal() -> None:
+    """A sweep without cpp-raw (the thread sweep) has no floor to judge the goal against: no goal row, no table."""
+    no_floor = {k: v for k, v in COSTS.items() if k != "cpp-raw"}
+    rows = sweep.batch_rows(sweep_frame(no_floor))
+    assert rows and all(math.isnan(r["x_floor"]) for r in rows)
+    assert sweep.language_rows(rows) == [] and sweep.language_table(rows) == ""
+    assert not [v for v in sweep.sweep_verdicts(sweep_frame(no_floor), {}) if "Batching" in v["claim"]]
+
+
 def test_tables_and_plot(tmp_path: Path) -> None:
     df = sweep_frame(COSTS)
     rows = sweep.batch_rows(df)
