@@ -6,6 +6,7 @@ files. An export this torch build cannot make is reported as the reason its runn
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ import torch
 from filelock import FileLock
 
 from harness.config import ModelSpec
-from harness.models import ModelFiles, load_eager, trace, trace_example
+from harness.models import ModelFiles, load_eager, load_net_class, trace, trace_example
 
 
 class ExportUnavailable(Exception):
@@ -166,6 +167,15 @@ def _mobile(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.
     optimized.save(str(path))
 
 
+def _columns(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """NetColumns (samples as columns, W·Xᵀ + b) with the same state dict, traced like model.ts.pt."""
+    _only(model, "mlp")
+    with tempfile.TemporaryDirectory() as where:
+        columns = load_net_class(model, Path(where), "NetColumns")()
+    columns.load_state_dict(net.state_dict())
+    _save_traced(columns.eval(), model, path)
+
+
 def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
     """ONNX with input [N, n] (any batch); the TorchScript-based exporter, which needs no onnxscript.
 
@@ -197,6 +207,7 @@ EXPORTERS: dict[str, Exporter] = {
     "model.int8-qnnpack.pt": _int8("qnnpack"),
     "model.cl.pt": _channels_last,
     "model.mobile.pt": _mobile,
+    "model.columns.pt": _columns,
 }
 
 

@@ -43,14 +43,17 @@ def target(name: str, x: torch.Tensor, out_features: int) -> torch.Tensor:
     raise ValueError(f"unknown target {name}")
 
 
-def load_net_class(model: ModelSpec, where: Path) -> type[torch.nn.Module]:
-    """Import the rendered model.py: training uses the very class the eager runner uses."""
+def load_net_class(model: ModelSpec, where: Path, name: str = "Net") -> type[torch.nn.Module]:
+    """Import the rendered model.py: training uses the very class the eager runner uses.
+
+    `name` picks another class of the same file (NetColumns: the same weights in another layout).
+    """
     path = render_model_module(model, where)
     spec = importlib.util.spec_from_file_location(f"model_{where.name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.Net
+    return getattr(module, name)
 
 
 def raw_weights(net: torch.nn.Module) -> np.ndarray:

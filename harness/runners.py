@@ -160,6 +160,16 @@ _VARIANTS: tuple[Runner, ...] = (
     _variant("cpp-torchscript", "cpp-torchscript-cl", "channels_last model, input converted per call, from C++",
              needs=("model.cl.pt",), model_file="model.cl.pt", model_kinds=_CONV,
              job_options=(("channels_last", True),)),
+    # the batch's layout: samples as columns (W·Xᵀ + b), so each matrix product has the batch as its wide side
+    _variant("python-torchscript", "python-torchscript-columns", "traced NetColumns: W·Xᵀ + b, samples as columns",
+             needs=("model.columns.pt",), model_file="model.columns.pt", model_kinds=("mlp",), job_options=()),
+    _variant("java-torchscript-reuse", "java-torchscript-reuse-columns",
+             "one direct buffer refilled per call, traced NetColumns (samples as columns)",
+             needs=("model.columns.pt",), model_file="model.columns.pt", model_kinds=("mlp",)),
+    _variant("cpp-torchscript", "cpp-torchscript-columns", "traced NetColumns (samples as columns), from C++",
+             needs=("model.columns.pt",), model_file="model.columns.pt", model_kinds=("mlp",)),
+    _variant("cpp-api", "cpp-api-columns", "the generated module computing W·Xᵀ + b, samples as columns",
+             job_options=(("layout", "columns"),)),
     # seed 001: libtorch tips in C++
     _variant("cpp-api", "cpp-api-vstack", "batch built from one from_blob per sample joined by torch::vstack",
              job_options=(("input_build", "vstack"),)),

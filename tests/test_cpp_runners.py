@@ -184,6 +184,17 @@ def test_input_options_keep_the_outputs(argv: dict[str, list[str]], models: dict
     assert ("index_select" in described) == (options.get("select") == "index")
 
 
+@pytest.mark.parametrize("batch", [1, 16])
+def test_api_columns_layout_keeps_the_outputs(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path,
+                                              batch: int) -> None:
+    """layout = columns computes W·Xᵀ + b: the same outputs, row-major, at the seed's [2] and at [16, 2]."""
+    job = _job(tmp_path, "cpp-api", models["weights"], _inputs(64, (2,), seed=6), batch=batch,
+               options={"layout": "columns"})
+    got, result = _ok(argv["cpp-api"], job)
+    np.testing.assert_allclose(got, _reference(models["mlp"], job), **TOL)
+    assert result["extra"]["layout"].startswith("columns")
+
+
 def test_vstack_at_batch_one_is_viewed_as_the_seed_shape(argv: dict[str, list[str]], models: dict[str, Path],
                                                          tmp_path: Path) -> None:
     job = _job(tmp_path, "cpp-api", models["weights"], _inputs(8, (2,), seed=4), options={"input_build": "vstack"})
@@ -241,7 +252,8 @@ def test_qengine_is_set(argv: dict[str, list[str]], models: dict[str, Path], tmp
     ("cpp-raw", {"batch": 9, "calls": 1}, ("input_count = 8 is less than batch = 9",)),
     ("cpp-raw", {"calls": 9, "block": 2}, ("calls = 9", "block = 2")),
     ("cpp-raw", {"model_kind": "mlp_branch"}, ("model_kind mlp_branch needs cpp-api or cpp-torchscript",)),
-    ("cpp-api", {"options": {"cpu_fuser": True}}, ("option 'cpu_fuser'", "supported: input_build, select")),
+    ("cpp-api", {"options": {"cpu_fuser": True}}, ("option 'cpu_fuser'", "supported: input_build, select, layout")),
+    ("cpp-api", {"options": {"layout": "diagonal"}}, ("option 'layout'", "rows, columns")),
     ("cpp-api", {"options": {"select": "all"}}, ("option 'select'", "none, mask, index")),
     ("cpp-torchscript", {"options": {"channels_last": True}}, ("option 'channels_last'", "4-D input_shape")),
     ("cpp-torchscript", {"options": {"qengine": "abacus"}}, ("option 'qengine'", "supported: ")),

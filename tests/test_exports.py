@@ -61,6 +61,7 @@ def load_export(path: Path) -> Callable[[torch.Tensor], torch.Tensor]:
 @pytest.mark.parametrize(
     ("kind", "name"),
     [(k, n) for k in ("mlp", "mlp_branch") for n in (*ALL_KINDS, "model.frozen.pt", "model.onnx")]
+    + [("mlp", "model.columns.pt")]
     + [("conv_bn_relu", n) for n in (*ALL_KINDS, "model.fused.pt", "model.cl.pt")],
 )
 def test_export_matches_the_eager_model(tmp_path: Path, kind: str, name: str) -> None:
@@ -96,6 +97,20 @@ def test_onnx_takes_any_batch(tmp_path: Path) -> None:
     with torch.no_grad():
         want = exports.eager_model(SPEC, files)(torch.from_numpy(xs)).numpy()
     np.testing.assert_allclose(session.run(None, {"x": xs})[0], want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 4096])
+def test_columns_layout_is_the_same_function_at_any_batch(tmp_path: Path, batch: int) -> None:
+    """Traced at the seed's [2], NetColumns still takes [batch, 2] and gives [batch, 1], row-major."""
+    files = _made(SPEC, tmp_path, "model.columns.pt")
+    columns = torch.jit.load(str(files.dir / "model.columns.pt"))
+    assert "aten::addmm" in str(columns.graph) and "aten::linear" not in str(columns.graph)
+    xs = torch.from_numpy(_calibration(SPEC, batch, seed=5))
+    with torch.no_grad():
+        got = columns(xs)
+        want = exports.eager_model(SPEC, files)(xs)
+    assert got.shape == (batch, 1) and got.is_contiguous()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_op_chain_script_keeps_the_loop_and_trace_unrolls_it(tmp_path: Path) -> None:
@@ -187,6 +202,7 @@ def test_dynamic_int8_is_within_its_tolerance(tmp_path: Path) -> None:
         (SPEC, "model.int8.pt", "only for conv_bn_relu, not model kind mlp"),
         (CHAIN, "model.cl.pt", "only for conv_bn_relu, not model kind op_chain"),
         (CONV, "model.onnx", "only for mlp or mlp_branch, not model kind conv_bn_relu"),
+        (BRANCH, "model.columns.pt", "only for mlp, not model kind mlp_branch"),
     ],
 )
 def test_exports_for_another_kind_are_reasons(tmp_path: Path, spec: ModelSpec, name: str, reason: str) -> None:

@@ -86,6 +86,9 @@ def test_batch_sweep_and_threads(collection_run: Path) -> None:
     df = results(collection_run, "tiny-batch")
     assert len(ok_and_matching(df)) == len(df), df[["status", "message"]]
     assert set(df["batch"]) == {1, 64}
+    columns = {"python-torchscript-columns", "java-torchscript-reuse-columns", "cpp-torchscript-columns",
+               "cpp-api-columns"}
+    assert columns <= set(df["family"])  # samples as columns, in every language, with the same outputs
     report = (collection_run / "tiny-batch" / "report.md").read_text()
     assert "## Per-sample cost against batch size" in report and (collection_run / "tiny-batch" / "batch.png").exists()
     th = results(collection_run, "tiny-threads")

@@ -41,7 +41,9 @@ def test_spec_independent_runners_share_one_build() -> None:
 def test_python_model_matches_spec() -> None:
     text = render_files(RUNNERS["python-eager"], WIDE)["model.py"].decode()
     assert "torch.nn.Linear(2, 16)" in text and "torch.nn.Linear(16, 1)" in text
-    assert text.count("torch.tanh(") == 3
+    rows, columns = text.split("class NetColumns(Net):")
+    assert rows.count("torch.tanh(") == 3 and columns.count("torch.tanh(") == 3  # both layouts, 3 hidden layers
+    assert columns.count("torch.addmm(") == 4 and "x.reshape(-1, 2).t()" in columns
     compile(text, "model.py", "exec")
 
 

@@ -98,3 +98,16 @@ def test_threads_verdict_for_tiny_calls(t2_factor: float, expected: str) -> None
     (verdict,) = sweep.sweep_verdicts(df, medians)
     assert verdict["verdict"] == expected
     assert "speed-up" in sweep.thread_table(th)
+
+
+@pytest.mark.parametrize(("c_columns", "expected"), [(0.002, "holds"), (0.01, "does not hold")])
+def test_columns_layout_against_its_row_major_twin(c_columns: float, expected: str) -> None:
+    costs = dict(COSTS, **{"cpp-api-columns": ("C++", 10.0, c_columns)})
+    df = sweep_frame(costs)
+    medians = {r: [t * (1 + 0.01 * k) for k in range(3)] for r, t in zip(df["runner"], df["median_us"], strict=True)}
+    (row,) = sweep.layout_rows(df, medians)
+    assert (row["runner"], row["batch"]) == ("cpp-api", 4096)
+    assert math.isclose(row["speedup"], (10 + 0.01 * 4096) / (10 + c_columns * 4096))
+    (verdict,) = [v for v in sweep.sweep_verdicts(df, medians) if "columns" in v["claim"]]
+    assert verdict["verdict"] == expected and "cpp-api b=4096" in verdict["ours"]
+    assert not sweep.layout_rows(sweep_frame(COSTS), {})  # no twin, no row
