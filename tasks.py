@@ -38,7 +38,7 @@ def _quiet(quiet: bool) -> bool:
         "suite": "suite name (harness/suites/NAME.toml) or path to a TOML file; default: the seed experiment",
         "calls": "timed calls per runner process, overriding the suite (e.g. 1000000 for the seed's scale)",
         "repeats": "fresh processes per runner, overriding the suite",
-        "only": "comma-separated runner ids to run, e.g. cpp-api,cpp-raw",
+        "only": "comma-separated runners to run (a sweep runner name selects all its rows), e.g. cpp-api,cpp-raw",
         "results": "folder that receives the run folder (default: results/)",
         "quiet": "no progress display (also automatic under CI or without a terminal)",
     }

@@ -450,6 +450,11 @@ def check_blocks(suite: Suite) -> None:
             )
 
 
+def _selectable(runners: tuple[RunnerChoice, ...]) -> set[str]:
+    """What `--only` accepts: each row's name, and a sweep's family name for all of its rows."""
+    return {c.name for c in runners} | {c.family for c in runners if c.family}
+
+
 def with_overrides(
     suite: Suite, calls: int | None = None, repeats: int | None = None, only: str | None = None
 ) -> Suite:
@@ -465,13 +470,13 @@ def with_overrides(
         run = dataclasses.replace(run, repeats=repeats)
     if only:
         wanted = [w.strip() for w in only.split(",") if w.strip()]
-        listed = {c.name for c in runners}
+        listed = _selectable(runners)
         for w in wanted:
             if w not in listed:
                 raise UserError(
                     f"--only {w}: not a runner of suite '{suite.name}': use one of " + ", ".join(sorted(listed))
                 )
-        runners = tuple(c for c in runners if c.name in wanted)
+        runners = tuple(c for c in runners if c.name in wanted or c.family in wanted)
     if calls is not None and not inputs.fixed_count:
         inputs = dataclasses.replace(inputs, count=samples_needed(run, runners))
     out = dataclasses.replace(suite, run=run, inputs=inputs, runners=runners)
@@ -486,12 +491,12 @@ def collection_with_overrides(
     parts = []
     wanted = {w.strip() for w in (only or "").split(",") if w.strip()}
     for part in coll.parts:
-        names = {c.name for c in part.runners}
+        names = _selectable(part.runners)
         if wanted and not wanted & names:
             continue
         parts.append(with_overrides(part, calls, repeats, ",".join(sorted(wanted & names)) or None))
     if wanted:
-        known = {c.name for p in coll.parts for c in p.runners}
+        known = set().union(*(_selectable(p.runners) for p in coll.parts))
         unknown = sorted(wanted - known)
         if unknown:
             raise UserError(f"--only {unknown[0]}: not a runner of any part of '{coll.name}': use one of "
