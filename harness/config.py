@@ -26,7 +26,7 @@ TARGETS = ("abs_x1_plus_x2",)
 
 _INT = {"type": "integer"}
 MAX_BATCH = 65536
-MIN_BATCHED_CALLS = 100  # a batched runner times at least this many calls, however large its batch
+MIN_BATCHED_CALLS = 100  # default of [run] min_batched_calls
 
 # A collection: several suites run one after another into one run folder (e.g. every recipe).
 COLLECTION_SCHEMA: dict[str, Any] = {
@@ -102,6 +102,7 @@ SCHEMA: dict[str, Any] = {
                 "interop_threads": {**_INT, "minimum": 1, "maximum": 256},
                 "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
                 "batch": {**_INT, "minimum": 1, "maximum": MAX_BATCH},
+                "min_batched_calls": {**_INT, "minimum": 1, "maximum": 10_000_000},
             },
         },
         "sweep": {
@@ -213,6 +214,7 @@ class RunSpec:
     interop_threads: int = 1
     timeout_s: float | None = None  # None: derived from the call count
     batch: int = 1  # samples per call, unless a runner entry or the sweep says otherwise
+    min_batched_calls: int = MIN_BATCHED_CALLS  # timed calls of a batched runner, however large its batch
 
 
 @dataclass(frozen=True)
@@ -254,10 +256,10 @@ class Collection:
 
 def calls_for(run: RunSpec, choice: RunnerChoice) -> int:
     """Timed calls of one runner: the suite's count, or for a batch of b samples count // b (at least
-    MIN_BATCHED_CALLS), so every batch size costs about the same number of samples, in whole blocks."""
+    the suite's min_batched_calls), so every batch size costs about the same number of samples, in whole blocks."""
     if choice.batch == 1:
         return run.calls
-    n = max(run.calls // choice.batch, MIN_BATCHED_CALLS)
+    n = max(run.calls // choice.batch, run.min_batched_calls)
     return -(-n // choice.block) * choice.block
 
 

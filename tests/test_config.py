@@ -159,6 +159,10 @@ def test_sweep_expands_every_runner(suite_dict: dict[str, Any]) -> None:
     assert [(c.block, calls_for(s.run, c)) for c in (raw["cpp-raw-b1-t1"], raw["cpp-raw-b64-t1"],
                                                      raw["cpp-raw-b4096-t1"])] == [(1000, 20000), (16, 320), (1, 100)]
     assert {c.family for c in s.runners} == {"cpp-api", "cpp-raw"}
+    suite_dict["run"]["min_batched_calls"] = 1000
+    big = parse_suite(suite_dict, "s.toml")
+    assert [calls_for(big.run, c) for c in big.runners if c.name.startswith("cpp-api-b") and c.threads == 1] == [
+        20_000, 1000, 1000]  # 20000 // 64 = 312 and 20000 // 4096 = 4 raised to the suite's minimum
     # --only takes a family for all its rows, or single rows
     assert [c.name for c in with_overrides(s, only="cpp-raw").runners] == [n for n in names if n.startswith("cpp-raw")]
     assert [c.name for c in with_overrides(s, only="cpp-api,cpp-raw-b64-t2").runners] == [
