@@ -171,7 +171,7 @@ def _columns(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np
     """NetColumns (samples as columns, W·Xᵀ + b) with the same state dict, traced like model.ts.pt."""
     _only(model, "mlp")
     with tempfile.TemporaryDirectory() as where:
-        columns = load_net_class(model, Path(where), "NetColumns")()
+        columns = load_net_class(model, Path(where), columns=True)()
     columns.load_state_dict(net.state_dict())
     _save_traced(columns.eval(), model, path)
 

@@ -43,17 +43,17 @@ def target(name: str, x: torch.Tensor, out_features: int) -> torch.Tensor:
     raise ValueError(f"unknown target {name}")
 
 
-def load_net_class(model: ModelSpec, where: Path, name: str = "Net") -> type[torch.nn.Module]:
+def load_net_class(model: ModelSpec, where: Path, columns: bool = False) -> type[torch.nn.Module]:
     """Import the rendered model.py: training uses the very class the eager runner uses.
 
-    `name` picks another class of the same file (NetColumns: the same weights in another layout).
+    `columns`: NetColumns instead, the same layers and weights computed with samples as columns.
     """
-    path = render_model_module(model, where)
+    path = render_model_module(model, where, columns)
     spec = importlib.util.spec_from_file_location(f"model_{where.name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, name)
+    return module.NetColumns if columns else module.Net
 
 
 def raw_weights(net: torch.nn.Module) -> np.ndarray:

@@ -74,10 +74,14 @@ def render_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Path:
     return src
 
 
-def render_model_module(model: ModelSpec, dest: Path) -> Path:
-    """The Python model class alone (the same template the eager runner uses), for training."""
+def render_model_module(model: ModelSpec, dest: Path, columns: bool = False) -> Path:
+    """The Python model class alone (the same template the eager runner uses), for training.
+
+    `columns` adds NetColumns (the MLP with samples as columns) for its export; the eager runner's
+    model.py and its cached builds stay as they were.
+    """
     text = environment().get_template("python/model.py.j2").render(
-        model=model_context(model)
+        model=model_context(model), columns=columns
     )
     path = dest / "model.py"
     write_atomic(path, text)

@@ -9,7 +9,7 @@ import jinja2
 import pytest
 
 from harness.config import ModelSpec
-from harness.render import environment, render_files, render_runner, source_id
+from harness.render import environment, render_files, render_model_module, render_runner, source_id
 from harness.runners import RUNNERS
 
 SEED = ModelSpec("MyNN", (2, 8, 8, 1))
@@ -41,6 +41,11 @@ def test_spec_independent_runners_share_one_build() -> None:
 def test_python_model_matches_spec() -> None:
     text = render_files(RUNNERS["python-eager"], WIDE)["model.py"].decode()
     assert "torch.nn.Linear(2, 16)" in text and "torch.nn.Linear(16, 1)" in text
+    assert text.count("torch.tanh(") == 3 and "NetColumns" not in text  # the eager runner's model: rows only
+
+
+def test_columns_model_is_rendered_for_its_export(tmp_path: Path) -> None:
+    text = render_model_module(WIDE, tmp_path, columns=True).read_text()
     rows, columns = text.split("class NetColumns(Net):")
     assert rows.count("torch.tanh(") == 3 and columns.count("torch.tanh(") == 3  # both layouts, 3 hidden layers
     assert columns.count("torch.addmm(") == 4 and "x.reshape(-1, 2).t()" in columns
