@@ -23,6 +23,7 @@ from harness.stats import ratio_ci
 OVERHEAD_LIMIT = 0.10  # "overhead falls under 10 % of the total"
 FLOOR_FACTOR = 3.0  # the goal: a path within 3x of the raw floor per sample
 FLOOR_RUNNER = "cpp-raw"
+COLUMNS_SUFFIX = "-columns"  # runners computing W·Xᵀ + b (samples as columns), beside their row-major twin
 
 
 def _ok(df: pd.DataFrame) -> pd.DataFrame:
@@ -143,19 +144,27 @@ def language_table(rows: list[dict[str, Any]]) -> str:
     } for r in langs]).to_markdown(index=False, disable_numparse=True)
 
 
+_MARKERS = {"Python": "o", "Java": "s", "C++": "^"}
+
+
 def plot_batches(df: pd.DataFrame, path: Path) -> None:
+    """One line per runner, told apart by colour (20 distinct), marker (language) and dashes (columns layout)."""
     ok = _ok(df)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for family, g in ok.groupby("family", sort=False):
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    colours = plt.get_cmap("tab20").colors
+    for k, (family, g) in enumerate(ok.groupby("family", sort=False)):
         g = g.sort_values("batch")
-        ax.plot(g["batch"], g["per_sample_us"], marker="o", label=family)
+        floor = family == FLOOR_RUNNER
+        ax.plot(g["batch"], g["per_sample_us"], label=family, color="black" if floor else colours[k % len(colours)],
+                marker=_MARKERS.get(str(g["language"].iloc[0]), "o"), linewidth=2.5 if floor else 1.5,
+                linestyle="--" if family.endswith(COLUMNS_SUFFIX) else "-")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("samples per call (batch, log scale)")
     ax.set_ylabel("µs per sample (median call / batch, log scale)")
     ax.set_title("Per-sample cost against batch size")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -197,9 +206,6 @@ def thread_table(rows: list[dict[str, Any]]) -> str:
                     f"µs/call, {r['threads']} threads": _f(r["tn_us"]), "speed-up": f"{r['speedup']:.2f}×",
                     "95 % interval (paired)": ci, "with more threads": verdict})
     return pd.DataFrame(out).to_markdown(index=False, disable_numparse=True)
-
-
-COLUMNS_SUFFIX = "-columns"  # runners computing W·Xᵀ + b (samples as columns), beside their row-major twin
 
 
 def layout_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]]) -> list[dict[str, Any]]:
