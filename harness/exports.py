@@ -6,6 +6,7 @@ files. An export this torch build cannot make is reported as the reason its runn
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import torch
 from filelock import FileLock
 
 from harness.config import ModelSpec
+from harness.files import write_atomic
 from harness.models import ModelFiles, load_eager, load_net_class, trace, trace_example
 
 
@@ -211,6 +213,14 @@ EXPORTERS: dict[str, Exporter] = {
 }
 
 
+# exports whose content depends on the calibration samples: remade when a suite brings other samples
+CALIBRATED = frozenset({"model.int8.pt", "model.int8-qnnpack.pt"})
+
+
+def _calibration_stamp(files: ModelFiles, name: str) -> Path:
+    return files.dir / f".{name}.calibration"
+
+
 def eager_model(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:
     return load_eager(model, files)
 
@@ -221,12 +231,16 @@ def ensure_exports(
     """Make the missing exports among `needs`; return None, or why one cannot be made here.
 
     `calibration` is float32 [k, sample_size], a few of the suite's inputs (static int8 observes them).
+    An export made from other calibration samples (another suite's inputs, same model) is made again.
     """
     for name in needs:
         path = files.dir / name
+        stamp = _calibration_stamp(files, name)
+        digest = hashlib.sha256(np.ascontiguousarray(calibration, dtype="<f4").tobytes()).hexdigest()
         with FileLock(str(files.dir / ".lock")):
-            if path.exists():
+            if path.exists() and (name not in CALIBRATED or (stamp.exists() and stamp.read_text() == digest)):
                 continue
+            stamp.unlink(missing_ok=True)  # no stamp ever vouches for a file made from other samples
             tmp = path.with_name(f".{name}.tmp")
             try:
                 EXPORTERS[name](eager_model(model, files), model, tmp, calibration)
@@ -237,4 +251,6 @@ def ensure_exports(
                 tmp.unlink(missing_ok=True)
                 raise
             tmp.replace(path)
+            if name in CALIBRATED:
+                write_atomic(stamp, digest)
     return None

@@ -158,6 +158,23 @@ def test_static_int8_is_within_its_tolerance(tmp_path: Path, name: str) -> None:
     assert "quantized::conv2d_relu" in graph
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_int8_is_made_again_for_other_calibration_samples(tmp_path: Path) -> None:
+    """Same model, another suite's inputs: static int8 observes those, not the first suite's."""
+    name = "model.int8.pt"
+    files = _made(CONV, tmp_path, name)
+    first = (files.dir / name).read_bytes()
+    assert exports.ensure_exports((name,), CONV, files, _calibration(CONV)) is None
+    assert (files.dir / name).read_bytes() == first  # same samples: kept
+    other = _calibration(CONV, seed=9) * 0.1  # a narrower input range: other observed scales
+    assert exports.ensure_exports((name,), CONV, files, other) is None
+    assert (files.dir / name).read_bytes() != first
+    assert exports.ensure_exports(("model.fused.pt",), CONV, files, other) is None
+    mtime = (files.dir / "model.fused.pt").stat().st_mtime_ns
+    assert exports.ensure_exports(("model.fused.pt",), CONV, files, _calibration(CONV)) is None
+    assert (files.dir / "model.fused.pt").stat().st_mtime_ns == mtime  # no calibration in it: kept
+
+
 def test_channels_last_output_is_nhwc(tmp_path: Path) -> None:
     """The output comes back channels-last too: a runner copying raw memory must make it contiguous (NCHW) first."""
     files = _made(CONV, tmp_path, "model.cl.pt")
