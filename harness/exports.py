@@ -233,10 +233,10 @@ def ensure_exports(
     `calibration` is float32 [k, sample_size], a few of the suite's inputs (static int8 observes them).
     An export made from other calibration samples (another suite's inputs, same model) is made again.
     """
+    digest = hashlib.sha256(np.ascontiguousarray(calibration, dtype="<f4").tobytes()).hexdigest()
     for name in needs:
         path = files.dir / name
         stamp = _calibration_stamp(files, name)
-        digest = hashlib.sha256(np.ascontiguousarray(calibration, dtype="<f4").tobytes()).hexdigest()
         with FileLock(str(files.dir / ".lock")):
             if path.exists() and (name not in CALIBRATED or (stamp.exists() and stamp.read_text() == digest)):
                 continue
