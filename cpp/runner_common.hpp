@@ -116,7 +116,7 @@ struct Job {
   std::vector<std::int64_t> layers;  // MLP kinds only; [] for the others
   std::vector<std::int64_t> sample_shape, output_shape, input_shape;
   std::int64_t input_count = 0, sample_size = 0, output_size = 0, batch = 0, slots = 0, calls = 0,
-               warmup_calls = 0, block = 0, threads = 0, interop_threads = 0;
+               warmup_calls = 0, block = 0, threads = 0, interop_threads = 0, bare_calls = 0;
   json options = json::object();  // already checked against the keys the runner supports
 
   bool is_mlp() const { return model_kind == "mlp" || model_kind == "mlp_branch"; }
@@ -214,6 +214,7 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
   job.calls = get_int(j, path, "calls", 1);
   job.warmup_calls = get_int(j, path, "warmup_calls", 1);  // the first call is always measured
   job.block = get_int(j, path, "block", 1);
+  job.bare_calls = get_int(j, path, "bare_calls", 0);  // 0: no bare pass
   job.threads = get_int(j, path, "threads", 1);
   job.interop_threads = get_int(j, path, "interop_threads", 1);
 
@@ -370,6 +371,8 @@ struct Measurement {
   std::int64_t load_ns = 0;
   std::int64_t first_call_ns = 0;
   std::int64_t timer_overhead_ns = 0;
+  std::int64_t bare_ns = -1;       // the bare pass's one duration; -1: no bare pass (bare_calls = 0)
+  std::int64_t peak_rss_kb = -1;   // VmHWM read by the process itself; -1: /proc not readable
   std::vector<float> outputs;               // slots × batch × output_size
   std::vector<std::int64_t> timings;        // calls / block
   std::vector<std::int64_t> warmup_timings;  // warmup_calls
@@ -389,14 +392,28 @@ inline std::int64_t timer_overhead_ns() {
   return d[kPairs / 2];
 }
 
+// This process's own peak resident memory (VmHWM of /proc/self/status) in kB, or -1. Read by the
+// runner itself, so a process too short-lived for the harness to sample still reports its figure.
+inline std::int64_t peak_rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+  return -1;
+}
+
 // Runs one benchmark: `load()` builds the model (timed as load_ns), then inside `scope(body)` (the
 // grad-mode guard, so it covers input creation and forward alike) the warm-up calls, each timed
-// alone, and the timed loop with one clock read per block. `call(const float* batch_in, float* out)`
-// computes one whole batch: batch × sample_size floats in, batch × output_size floats written to
-// `out`. Load and call are templates so the raw runner's arithmetic inlines into the loop, as a
-// hand-written loop would.
-template <class Load, class Call, class Scope>
-Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& load, Call&& call, Scope&& scope) {
+// alone, the timed loop with one clock read per block, and the bare pass.
+// `call(const float* batch_in, float* out)` computes one whole batch: batch × sample_size floats in,
+// batch × output_size floats written to `out`. `bare(const float* batch_in)` is the seed's call with
+// nothing kept but the last output (the runner holds it); it runs `bare_calls` times, batch i % slots,
+// between one pair of clock reads, so the harness can tell what the timed loop's bookkeeping costs.
+// Load and call are templates so the raw runner's arithmetic inlines into the loop, as a hand-written
+// loop would.
+template <class Load, class Call, class Bare, class Scope>
+Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& load, Call&& call, Bare&& bare,
+                    Scope&& scope) {
   // Floats per batch in and out: batch s starts at s × BS in the inputs and s × BO in the outputs.
   const std::size_t BS = static_cast<std::size_t>(job.batch * job.sample_size);
   const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
@@ -461,8 +478,29 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
       const auto t1 = Clock::now();
       timings[b] = elapsed_ns(t0, t1);
     }
+
+    if (job.bare_calls > 0) {
+      const std::size_t n = static_cast<std::size_t>(job.bare_calls);
+      std::size_t s = 0;
+      const float* xb = in;
+      const auto t0 = Clock::now();
+      barrier();
+      for (std::size_t i = 0; i < n; ++i) {
+        bare(xb);
+        barrier();  // separate calls, as in the timed loop
+        xb += BS;
+        if (++s == slots) {
+          s = 0;
+          xb = in;
+        }
+      }
+      barrier();
+      const auto t1 = Clock::now();
+      m.bare_ns = elapsed_ns(t0, t1);
+    }
   });
 
+  m.peak_rss_kb = peak_rss_kb();
   m.first_call_ns = m.warmup_timings.front();
   m.timer_overhead_ns = timer_overhead_ns();
   return m;
@@ -552,6 +590,9 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
       {"block", job.block},
       {"batch", job.batch},
       {"timer_overhead_ns", m.timer_overhead_ns},
+      {"bare_calls", job.bare_calls},
+      {"bare_ns", m.bare_ns < 0 ? json(nullptr) : json(m.bare_ns)},
+      {"peak_rss_kb", m.peak_rss_kb < 0 ? json(nullptr) : json(m.peak_rss_kb)},
       {"extra", extra},
   };
   const std::string tmp = job.result + ".tmp";

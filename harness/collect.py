@@ -29,7 +29,8 @@ CSV_COLUMNS = [
     "seed_ratio_to_python", "ratio_to_cpp_raw", "ratio_to_cpp_raw_ci_low", "ratio_to_cpp_raw_ci_high",
     "load_ms", "first_call_us", "calls_to_steady", "timer_overhead_ns", "timer_overhead_pct",
     "threads", "interop_threads", "threads_ok", "libtorch_version", "libtorch_path", "libtorch_same",
-    "peak_rss_mb", "outputs_ok", "max_abs_err", "fusion_groups", "graph_nodes", "runtime", "message",
+    "bare_mean_us", "harness_overhead_pct", "peak_rss_mb", "peak_rss_source",
+    "outputs_ok", "max_abs_err", "fusion_groups", "graph_nodes", "runtime", "message",
 ]
 
 
@@ -53,7 +54,8 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
     if build["status"] != "ok":
         row.update(status=build["status"].upper(), message=build["reason"], outputs_ok=False)
         return row
-    samples, warmups, results, checks, problems, rss = [], [], [], [], [], []
+    samples, warmups, results, checks, problems = [], [], [], [], []
+    rss: list[tuple[float, str]] = []  # (MB, where the figure came from), per repeat
     atol, rtol = tolerance_of(choice["id"])
     compared = choice.get("slots", suite["run"]["calls"]) * choice.get("batch", 1)
     reference = reference[:compared]
@@ -63,13 +65,15 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
             problems.append(f"repeat {rep_dir.name}: interrupted")
             continue
         outcome = json.loads(outcome_path.read_text())
-        if outcome.get("peak_rss_mb") is not None:
-            rss.append(outcome["peak_rss_mb"])
+        result_path = rep_dir / "result.json"
+        figure = peak_rss(rep_dir, outcome)
+        if figure:
+            rss.append(figure)
         if outcome["status"] != "ok":
             problems.append(f"repeat {rep_dir.name}: {outcome['status'].upper()}: {outcome['message']}")
             row.setdefault("_worst", outcome["status"].upper())
             continue
-        result = json.loads((rep_dir / "result.json").read_text())
+        result = json.loads(result_path.read_text())
         check = verify.check_outputs(rep_dir / "outputs.bin", reference, atol, rtol)
         checks.append(check)
         if not check.ok:
@@ -81,7 +85,8 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
     row["repeats_ok"] = len(results)
     row["outputs_ok"] = bool(checks) and all(c.ok for c in checks)
     row["max_abs_err"] = max((c.max_abs_err for c in checks), default=float("nan"))
-    row["peak_rss_mb"] = max(rss, default=float("nan"))
+    row["peak_rss_mb"] = max((mb for mb, _ in rss), default=float("nan"))
+    row["peak_rss_source"] = " + ".join(sorted({src for _, src in rss}))
     if results:
         row.update(stats.summarize(samples))
         row["per_sample_us"] = row["median_us"] / row["batch"]
@@ -89,6 +94,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         row["first_call_us"] = float(np.median([r["first_call_ns"] for r in results])) / 1e3
         row["timer_overhead_ns"] = float(np.median([r["timer_overhead_ns"] for r in results]))
         row["timer_overhead_pct"] = 100 * row["timer_overhead_ns"] / (row["median_us"] * 1000 * choice["block"])
+        row.update(stats.harness_overhead(samples, results))
         # With block > 1 a lone call is dominated by the clock, so its steady level is the warm-up's own tail.
         steady = [stats.calls_to_steady(w, row["median_us"] if choice["block"] == 1
                                         else float(np.median(w[-max(1, w.size // 10):]))) for w in warmups]
@@ -129,6 +135,22 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         problems.append(f"outputs checked with this runner's looser tolerance atol {atol:g} + rtol {rtol:g}")
     row["message"] = "; ".join(problems)
     return row
+
+
+def peak_rss(rep_dir: Path, outcome: dict[str, Any]) -> tuple[float, str] | None:
+    """(MB, source) of one process's peak memory: its own VmHWM, else the harness's sampling of it.
+
+    The sampling (every 20 ms) misses a short process entirely, so it stands in only for a runner that
+    died before writing its result.
+    """
+    result = rep_dir / "result.json"
+    if outcome["status"] == "ok" and result.exists():
+        own = json.loads(result.read_text()).get("peak_rss_kb")
+        if own is not None:
+            return own / 1024, "runner"
+    if outcome.get("peak_rss_mb") is not None:
+        return float(outcome["peak_rss_mb"]), "polled"
+    return None
 
 
 def tolerance_of(runner_id: str) -> tuple[float, float]:

@@ -39,10 +39,26 @@ def _read(path: str) -> str | None:
         return None
 
 
-def git_commit() -> str | None:
-    commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"])
-    dirty = _first_line(["git", "-C", str(ROOT), "status", "--porcelain"])
-    return f"{commit}{' (uncommitted changes)' if dirty else ''}" if commit else None
+# A run writes its own folder under results/ and fills the build cache: neither makes the code differ.
+_NOT_CODE = (":(exclude)results", ":(exclude)build")
+
+
+def _dirty(root: Path) -> bool:
+    """Whether the code differs from HEAD; only stdout counts, so a warning on stderr is no false alarm."""
+    try:
+        p = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", ".", *_NOT_CODE],
+                           capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return p.returncode == 0 and bool(p.stdout.strip())
+
+
+def git_commit(root: Path = ROOT) -> str | None:
+    """The commit the code came from, marked when the code (not results/ or build/) has uncommitted changes."""
+    commit = _first_line(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"])
+    if not commit:
+        return None
+    return f"{commit} (uncommitted changes)" if _dirty(root) else commit
 
 
 def collect() -> dict[str, Any]:

@@ -68,7 +68,7 @@ def headline_table(df: pd.DataFrame) -> str:
 
 def details_table(df: pd.DataFrame) -> str:
     cols = ["runner", "method", "grad_mode", "block", "min_us", "mean_us", "p90_us", "p999_us", "std_us", "iqr_us",
-            "mad_us", "spikes", "peak_rss_mb", "repeats_ok"]
+            "mad_us", "spikes", "bare_mean_us", "peak_rss_mb", "peak_rss_source", "repeats_ok"]
     out = df[cols].copy()
     for c in cols[4:]:
         out[c] = out[c].map(_fmt)
@@ -88,6 +88,7 @@ def quality_table(df: pd.DataFrame) -> str:
             "CV of repeat medians": "–" if pd.isna(r["cv_repeat_medians"]) else f"{r['cv_repeat_medians']:.1%}",
             "IQR / median": "–" if pd.isna(r["iqr_us"]) else f"{r['iqr_us'] / r['median_us']:.0%}",
             "clock cost % of block": _fmt(r["timer_overhead_pct"]),
+            "harness overhead %": _fmt(r["harness_overhead_pct"]),
             "calls to steady": _fmt(r["calls_to_steady"]),
             "threads read back (intra/inter)": "–" if pd.isna(r["threads"])
             else f"{int(r['threads'])}/{int(r['interop_threads'])}",
@@ -283,6 +284,7 @@ def write_report(run_dir: Path) -> Path:
         recipes_rule=recipes.RULE,
         runtimes=runtime_table(run_dir),
         torch_lib=env.get("torch_lib"),
+        harness_limit_pct=f"{100 * stats.HARNESS_LIMIT:g}",
         problems=problems,
         tolerance=summary["tolerance"],
     )

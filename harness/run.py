@@ -38,11 +38,15 @@ class Outcome:
 
 
 def timeout_for(suite: Suite, choice: RunnerChoice) -> float:
-    """The suite's limit, or a generous one from the work asked (2 ms a call of 256 floats, plus start-up)."""
+    """The suite's limit, or a generous one from the work asked (2 ms a call of 256 floats, plus start-up).
+
+    The calls are counted twice: the timed loop and the bare pass over the same calls.
+    """
     if suite.run.timeout_s is not None:
         return suite.run.timeout_s
     floats = choice.batch * suite.model.sample_size
-    return 120.0 + 0.002 * (calls_for(suite.run, choice) + suite.run.warmup_calls) * max(1.0, floats / 256)
+    work = 2 * calls_for(suite.run, choice) + suite.run.warmup_calls
+    return 120.0 + 0.002 * work * max(1.0, floats / 256)
 
 
 def child_env(threads: int, extra: dict[str, str]) -> dict[str, str]:
@@ -81,6 +85,7 @@ def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir:
         "input_shape": list(model.input_shape(choice.batch)),
         "slots": min(calls, suite.inputs.count // choice.batch),
         "calls": calls,
+        "bare_calls": calls,  # the bare pass repeats the timed calls (docs/runner-contract.md)
         "warmup_calls": suite.run.warmup_calls,
         "block": choice.block,
         "threads": choice.threads,

@@ -15,6 +15,7 @@ SPIKE_FACTOR = 10.0  # a call slower than 10x the median is a spike (seed 001)
 NOISY_CV = 0.05  # repeat-to-repeat coefficient of variation above this: flagged
 NOISY_IQR = 0.10  # IQR over median above this: flagged
 TIMER_LIMIT = 0.01  # clock reads costing over 1 % of a block: flagged
+HARNESS_LIMIT = 0.02  # timed loop over 2 % slower per call than the bare pass: flagged
 BOOTSTRAP_RESAMPLES = 5000
 
 
@@ -90,6 +91,25 @@ def calls_to_steady(warmup_us: np.ndarray, steady_us: float, window: int = 3) ->
     return int(ok[0]) if ok.size else int(warmup_us.size)
 
 
+def harness_overhead(samples_by_repeat: list[np.ndarray], results: list[dict]) -> dict[str, float]:
+    """Timed mean ÷ bare-pass mean − 1, per process, then the median over processes.
+
+    Both means come from the same process, so its speed (a VM's mode, the JIT's state) cancels out; what
+    is left is what the timed loop's clock reads and bookkeeping add to a call. NaN without a bare pass.
+    """
+    timed, bare, ratios = [], [], []
+    for s, r in zip(samples_by_repeat, results, strict=True):
+        if not r.get("bare_ns") or not r.get("bare_calls"):
+            continue
+        b = r["bare_ns"] / r["bare_calls"]
+        timed.append(float(s.mean()))
+        bare.append(b)
+        ratios.append(float(s.mean()) / b - 1)
+    if not ratios:
+        return {"bare_mean_us": float("nan"), "harness_overhead_pct": float("nan")}
+    return {"bare_mean_us": float(np.median(bare)) / 1000, "harness_overhead_pct": 100 * float(np.median(ratios))}
+
+
 def noise_flags(row: dict[str, float]) -> list[str]:
     """Why a runner's figures deserve less trust, in words for the report."""
     flags = []
@@ -101,6 +121,10 @@ def noise_flags(row: dict[str, float]) -> list[str]:
     over = row.get("timer_overhead_pct")
     if over is not None and over > 100 * TIMER_LIMIT:
         flags.append(f"clock reads cost {over:.1f} % of the timed work: raise `block`")
+    harness = row.get("harness_overhead_pct")
+    if harness is not None and harness > 100 * HARNESS_LIMIT:
+        flags.append(f"the timed loop costs {harness:.1f} % more per call than the bare pass "
+                     f"(> {HARNESS_LIMIT:.0%}): its bookkeeping inflates the figure")
     return flags
 
 

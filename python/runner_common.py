@@ -32,7 +32,7 @@ def fail(message: str) -> NoReturn:
 JOB_KEYS = (
     "runner", "model_kind", "model_file", "sample_shape", "output_shape", "inputs", "input_count", "sample_size",
     "output_size", "batch", "input_shape", "slots", "calls", "warmup_calls", "block", "threads", "interop_threads",
-    "grad_mode", "options", "outputs", "timings", "warmup_timings", "artifacts", "result",
+    "grad_mode", "options", "outputs", "timings", "warmup_timings", "artifacts", "result", "bare_calls",
 )
 
 
@@ -66,6 +66,8 @@ def check_job(job: dict[str, Any]) -> None:
         fail(f"slots is {job['slots']}, expected min(calls, input_count // batch) = {min(calls, count // batch)}")
     if calls % job["block"]:
         fail(f"calls ({calls}) is not a multiple of block ({job['block']})")
+    if type(job["bare_calls"]) is not int or job["bare_calls"] < 0:
+        fail(f"bare_calls must be an integer of at least 0 (0: no bare pass), got {job['bare_calls']!r}")
 
 
 # the job's `options` (docs/runner-contract.md): key → the JSON type it takes
@@ -130,10 +132,28 @@ def check_output_size(slot: int, size: int, job: dict[str, Any]) -> None:
              f"{job['batch']} x {job['output_size']} = {expected}")
 
 
+def peak_rss_kb() -> int | None:
+    """This process's own peak resident memory (VmHWM), read by itself: no race with a short life."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class Keeper(Protocol):
+    """The runner's own output buffer: every kept output copied into its slot, row-major."""
+
+    def keep(self, slot: int, y: Any) -> None: ...
+
+    def array(self) -> np.ndarray: ...
+
+
 class Backend(Protocol):
     """What differs between runtimes: settings, the form of a batch, grad mode, outputs, facts."""
-
-    detach: bool  # outputs carry autograd history that must be cut before they are kept
 
     def setup(self, job: dict[str, Any], options: dict[str, Any], extra: dict[str, Any]) -> None: ...
 
@@ -145,7 +165,7 @@ class Backend(Protocol):
 
     def finish(self, job: dict[str, Any], options: dict[str, Any], extra: dict[str, Any]) -> None: ...
 
-    def outputs(self, outs: list[Any], job: dict[str, Any]) -> np.ndarray: ...
+    def keeper(self, job: dict[str, Any]) -> Keeper: ...
 
     def facts(self, job: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -173,8 +193,6 @@ def graph_node_counts(graph: Any) -> dict[str, int]:
 
 class TorchBackend:
     """libtorch through the torch package: the setting of every Python runner but ONNX Runtime."""
-
-    detach = True
 
     def __init__(self) -> None:
         import torch
@@ -240,17 +258,8 @@ class TorchBackend:
         extra["graph"] = path
         extra["graph_nodes"] = graph_node_counts(graph)
 
-    def outputs(self, outs: list[Any], job: dict[str, Any]) -> np.ndarray:
-        """Slot by slot, each batch's outputs row-major: .contiguous() turns a channels-last result into NCHW."""
-        torch = self.torch
-        flat = []
-        with torch.inference_mode():
-            for s, out in enumerate(outs):
-                if not isinstance(out, torch.Tensor):
-                    fail(f"the model returned {type(out).__name__}, not a tensor")
-                check_output_size(s, out.numel(), job)
-                flat.append(out.contiguous().reshape(-1))
-            return torch.cat(flat).to(torch.float32).numpy()
+    def keeper(self, job: dict[str, Any]) -> TensorKeeper:
+        return TensorKeeper(self.torch, job)
 
     def facts(self, job: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -262,48 +271,91 @@ class TorchBackend:
         }
 
 
-def _calls_detached(model: Callable[[Any], Any], xs: list[Any], outs: list[Any], warm: np.ndarray,
-                    timings: np.ndarray, block: int) -> None:
-    """Warm-up calls timed one by one, then the timed blocks; each kept output detached from autograd.
+class TensorKeeper:
+    """One float32 buffer for all slots, made before timing; each output copied into its slot's view.
 
-    Per call: one modulo and one list index for the prepared batch, one list store for its output.
+    Copying (rather than keeping every output tensor alive) keeps the process's memory and the
+    allocator's state as in a bare loop: no ring of live tensors, autograd graphs or objects for the
+    garbage collector to walk. `.reshape(-1)` gives the logical (NCHW) order of a channels-last output.
+    """
+
+    def __init__(self, torch: Any, job: dict[str, Any]) -> None:
+        self.torch, self.job = torch, job
+        per_slot = job["batch"] * job["output_size"]
+        self.flat = torch.zeros(job["slots"] * per_slot)
+        self.views = [self.flat[s * per_slot:(s + 1) * per_slot] for s in range(job["slots"])]
+
+    def keep(self, slot: int, y: Any) -> None:
+        if not isinstance(y, self.torch.Tensor):
+            fail(f"the model returned {type(y).__name__}, not a tensor")
+        check_output_size(slot, y.numel(), self.job)
+        self.views[slot].copy_(y.detach().reshape(-1))
+
+    def array(self) -> np.ndarray:
+        return self.flat.numpy()
+
+
+def _warm_up(model: Callable[[Any], Any], xs: list[Any], warm: list[int]) -> None:
+    """Each warm-up call timed alone; its output is dropped."""
+    clock = time.perf_counter_ns
+    slots = len(xs)
+    for w in range(len(warm)):
+        x = xs[w % slots]
+        t0 = clock()
+        model(x)
+        warm[w] = clock() - t0
+
+
+def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int], block: int) -> None:
+    """The timed loop: call i uses batch i % slots and keeps its output in slot i % slots.
+
+    With one call per block (the default) the two clock reads bracket the call alone, and keeping its
+    output happens after the second read; with larger blocks the keeping is inside, as it must be.
     """
     clock = time.perf_counter_ns
     slots = len(xs)
-    for w in range(warm.size):
-        t0 = clock()
-        model(xs[w % slots]).detach()
-        warm[w] = clock() - t0
-    for b in range(timings.size):
-        calls = range(b * block, (b + 1) * block)
-        t0 = clock()
-        for i in calls:
+    keep = keeper.keep
+    if block == 1:
+        for i in range(len(timings)):
             s = i % slots
-            outs[s] = model(xs[s]).detach()
+            x = xs[s]
+            t0 = clock()
+            y = model(x)
+            t1 = clock()
+            timings[i] = t1 - t0
+            keep(s, y)
+            del y  # freed here, outside the clock reads, not when the next call rebinds it
+        return
+    for b in range(len(timings)):
+        first = b * block
+        t0 = clock()
+        for i in range(first, first + block):
+            s = i % slots
+            keep(s, model(xs[s]))
         timings[b] = clock() - t0
 
 
-def _calls(model: Callable[[Any], Any], xs: list[Any], outs: list[Any], warm: np.ndarray,
-           timings: np.ndarray, block: int) -> None:
-    """The same loops for a runtime whose outputs are plain arrays (nothing to detach)."""
+def _bare(model: Callable[[Any], Any], xs: list[Any], calls: int) -> int:
+    """The seed's loop (`for x in X: model(x)`) over the same calls, one clock read around all of them.
+
+    Only the last output stays alive; the harness compares this mean with the timed loop's to measure
+    what its own bookkeeping costs.
+    """
     clock = time.perf_counter_ns
     slots = len(xs)
-    for w in range(warm.size):
-        t0 = clock()
-        model(xs[w % slots])
-        warm[w] = clock() - t0
-    for b in range(timings.size):
-        calls = range(b * block, (b + 1) * block)
-        t0 = clock()
-        for i in calls:
-            s = i % slots
-            outs[s] = model(xs[s])
-        timings[b] = clock() - t0
+    order = [xs[i % slots] for i in range(calls)]  # made before the clock starts
+    y = None
+    t0 = clock()
+    for x in order:
+        y = model(x)
+    elapsed = clock() - t0
+    del y
+    return elapsed
 
 
 def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backend: Backend | None = None,
             extra: dict[str, Any] | None = None, supports: Iterable[str] = ()) -> None:
-    """Load (timed), warm up (each call timed), then the timed loop, one clock read per block.
+    """Load (timed), warm up (each call timed), the timed loop (one clock read per block), the bare pass.
 
     `supports` names the options this runner accepts (any other fails before anything is loaded); `extra`
     holds the runner's own facts for the result file, and `load` may still add to it.
@@ -316,7 +368,8 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     backend.setup(job, options, extra)
     slots, batch = job["slots"], job["batch"]
     xs = backend.samples(read_input_array(job)[: slots * batch], job)
-    calls, warmup, block = job["calls"], job["warmup_calls"], job["block"]
+    calls, warmup, block, bare_calls = job["calls"], job["warmup_calls"], job["block"], job["bare_calls"]
+    keeper = backend.keeper(job)
     clock = time.perf_counter_ns
     t0 = clock()
     try:
@@ -327,32 +380,37 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     load_ns = clock() - t0
     model = backend.prepare(model, options)
 
-    outs: list[Any] = [None] * slots
-    warm = np.zeros(warmup, dtype="<i8")
-    timings = np.zeros(calls // block, dtype="<i8")
+    warm = [0] * warmup
+    timings = [0] * (calls // block)
     try:
         with backend.grad(job["grad_mode"]):
-            (_calls_detached if backend.detach else _calls)(model, xs, outs, warm, timings, block)
+            _warm_up(model, xs, warm)
+            _timed(model, xs, keeper, timings, block)
+            bare_ns = _bare(model, xs, bare_calls) if bare_calls else None
     except Exception as exc:  # noqa: BLE001 - e.g. torch.compile compiling on the first call
         traceback.print_exc()
         fail(f"calling the model failed: {_one_line(exc)}")
     backend.finish(job, options, extra)
+    peak = peak_rss_kb()
 
-    backend.outputs(outs, job).astype("<f4").tofile(job["outputs"])
-    timings.tofile(job["timings"])
-    warm.tofile(job["warmup_timings"])
+    keeper.array().astype("<f4").tofile(job["outputs"])
+    np.array(timings, dtype="<i8").tofile(job["timings"])
+    np.array(warm, dtype="<i8").tofile(job["warmup_timings"])
     result = {
         "runner": job["runner"],
         "status": "ok",
         "runtime": f"{platform.python_implementation()} {platform.python_version()}",
         **backend.facts(job),
         "load_ns": load_ns,
-        "first_call_ns": int(warm[0]),
+        "first_call_ns": warm[0],
         "calls": calls,
         "warmup_calls": warmup,
         "block": block,
         "batch": batch,
         "timer_overhead_ns": timer_overhead_ns(),
+        "bare_calls": bare_calls,
+        "bare_ns": bare_ns,
+        "peak_rss_kb": peak,
         "extra": extra,
     }
     tmp = job["result"] + ".tmp"
