@@ -1,12 +1,15 @@
 """Further exports of the model that some runners load (scripted, frozen, fused, int8, ONNX, …).
 
 Each export is made once, from the same state dict as every other form, beside the model's other
-files. An export this torch build cannot make is reported as the reason its runners are skipped.
+files, with a record of its sha256 (.NAME.json) so a damaged one is made again. An export this torch
+build cannot make is reported as the reason its runners are skipped.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -18,8 +21,16 @@ import torch
 from filelock import FileLock
 
 from harness.config import ModelSpec
-from harness.files import write_atomic
-from harness.models import ModelFiles, load_eager, load_net_class, trace, trace_example
+from harness.files import sha256_file, write_json
+from harness.models import (
+    ModelFiles,
+    atomic_path,
+    file_problem,
+    load_eager,
+    load_net_class,
+    trace,
+    trace_example,
+)
 
 
 class ExportUnavailable(Exception):
@@ -217,12 +228,43 @@ EXPORTERS: dict[str, Exporter] = {
 CALIBRATED = frozenset({"model.int8.pt", "model.int8-qnnpack.pt"})
 
 
-def _calibration_stamp(files: ModelFiles, name: str) -> Path:
-    return files.dir / f".{name}.calibration"
+def _warn(message: str) -> None:
+    """One line on stderr: the cache healed itself, and the user should know which file was bad."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def record_path(files: ModelFiles, name: str) -> Path:
+    """The export's record beside it: its sha256 and size, and what it was made from."""
+    return files.dir / f".{name}.json"
 
 
 def eager_model(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:
     return load_eager(model, files)
+
+
+def _sources(files: ModelFiles, name: str, calibration: str) -> dict[str, str | None]:
+    """What the export is made from: the state dict's bytes and, for static int8, the calibration samples."""
+    return {"state_sha256": sha256_file(files.state_dict), "calibration": calibration if name in CALIBRATED else None}
+
+
+def check_export(files: ModelFiles, name: str) -> str | None:
+    """What is wrong with a made export against its record (missing, truncated, altered, unreadable record),
+    naming the file, or None. Only reports: ensure_exports remakes it, as exports are derived."""
+    record = record_path(files, name)
+    try:
+        kept = json.loads(record.read_text())
+        return file_problem(files.dir / name, kept["sha256"], kept["bytes"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{record} is unreadable ({exc!r})"
+
+
+def _made_from(record: Path, sources: dict[str, str | None]) -> bool:
+    """Whether the record says the export was made from these sources (an unreadable one says nothing)."""
+    try:
+        kept = json.loads(record.read_text())
+        return all(kept.get(k) == v for k, v in sources.items())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def ensure_exports(
@@ -231,26 +273,26 @@ def ensure_exports(
     """Make the missing exports among `needs`; return None, or why one cannot be made here.
 
     `calibration` is float32 [k, sample_size], a few of the suite's inputs (static int8 observes them).
-    An export made from other calibration samples (another suite's inputs, same model) is made again.
+    An export made from other weights or calibration samples (another suite's inputs, same model) is made again,
+    quietly; a truncated, altered or deleted one (checked against its record) too, with one warning line.
     """
     digest = hashlib.sha256(np.ascontiguousarray(calibration, dtype="<f4").tobytes()).hexdigest()
     for name in needs:
         path = files.dir / name
-        stamp = _calibration_stamp(files, name)
+        record = record_path(files, name)
         with FileLock(str(files.dir / ".lock")):
-            if path.exists() and (name not in CALIBRATED or (stamp.exists() and stamp.read_text() == digest)):
-                continue
-            stamp.unlink(missing_ok=True)  # no stamp ever vouches for a file made from other samples
-            tmp = path.with_name(f".{name}.tmp")
+            sources = _sources(files, name, digest)
+            if record.exists():  # else never made, or its making was interrupted (the record is written last)
+                problem = check_export(files, name)
+                if problem is None and _made_from(record, sources):
+                    continue
+                if problem:
+                    _warn(f"{problem}: making it again")
+            record.unlink(missing_ok=True)  # no record ever vouches for a file made from other sources
             try:
-                EXPORTERS[name](eager_model(model, files), model, tmp, calibration)
+                with atomic_path(path) as tmp:
+                    EXPORTERS[name](eager_model(model, files), model, tmp, calibration)
             except ExportUnavailable as exc:
-                tmp.unlink(missing_ok=True)
                 return f"cannot export {name}: {exc}"
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-            tmp.replace(path)
-            if name in CALIBRATED:
-                write_atomic(stamp, digest)
+            write_json(record, {"sha256": sha256_file(path), "bytes": path.stat().st_size, **sources})
     return None

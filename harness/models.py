@@ -9,8 +9,12 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
+import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,8 +114,77 @@ def trace(net: torch.nn.Module, example: torch.Tensor) -> tuple[torch.jit.Script
     return traced, list(dict.fromkeys(messages))
 
 
+def _warn(message: str) -> None:
+    """One line on stderr: the cache healed itself, and the user should know which file was bad."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to save to, renamed over `path` once the block succeeds: no half files.
+
+    For writers that want a path (torch.save, ScriptModule.save, ndarray.tofile); the caller holds the lock.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def file_problem(path: Path, sha256: str, size: int | None = None) -> str | None:
+    """What is wrong with one recorded file (missing, truncated, altered), naming it; None if it is intact."""
+    if not path.exists():
+        return f"{path} is missing"
+    actual = path.stat().st_size
+    if size is not None and actual != size:
+        why = "truncated" if actual < size else "altered"
+        return f"{path} has {actual} bytes, its record says {size} ({why}?)"
+    if sha256_file(path) != sha256:
+        return f"{path} does not match its recorded sha256 (altered or corrupt)"
+    return None
+
+
+def check_model_files(files: ModelFiles) -> str | None:
+    """The first problem with a model folder's recorded files (or its record model.json), or None.
+
+    Only reports, so the caller decides: a derived folder under build/ is retrained (train_and_export),
+    a user-supplied model is refused (require_intact).
+    """
+    try:
+        meta = json.loads(files.meta.read_text())
+        recorded: dict[str, str] = dict(meta["sha256"])
+        sizes: dict[str, int] = dict(meta.get("bytes", {}))  # absent in records written before sizes were kept
+    except FileNotFoundError:
+        return f"{files.meta} is missing"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"{files.meta} is unreadable ({exc!r})"
+    unrecorded = sorted({files.torchscript.name, files.state_dict.name} - set(recorded))  # every kind writes these
+    if unrecorded:
+        return f"{files.meta} does not record {', '.join(unrecorded)} (altered?)"
+    for name in recorded:
+        problem = file_problem(files.dir / name, recorded[name], sizes.get(name))
+        if problem:
+            return problem
+    return None
+
+
+def require_intact(files: ModelFiles) -> None:
+    """For a user-supplied model (files outside build/ the user points to): never rebuilt, so any problem
+    is a UserError naming the file, where a derived one would be retrained."""
+    problem = check_model_files(files)
+    if problem:
+        raise UserError(f"{problem}: a user-supplied model is never rebuilt: restore the file or point to another")
+
+
 def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> ModelFiles:
-    """Train once per distinct spec; later calls find the exports in the cache."""
+    """Train once per distinct spec; later calls find the exports in the cache.
+
+    Everything here is derived from the seeds, so a damaged folder is retrained and exported again (one
+    warning line naming the first bad file) instead of stopping the run.
+    """
     key = spec_hash(
         {"model": dataclasses.asdict(model), "low": inputs.low, "high": inputs.high, "torch": torch.__version__}
     )
@@ -119,50 +192,46 @@ def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> M
     files = ModelFiles(d, d / "model.ts.pt", d / "model.state.pt", d / "weights.bin", d / "model.json")
     d.mkdir(parents=True, exist_ok=True)
     with FileLock(str(d / ".lock")):
-        if files.meta.exists():
-            check_model_files(files)
-            return files
-        net_cls = load_net_class(model, d)
-        torch.manual_seed(model.training.seed)
-        net = net_cls()
-        report: dict[str, float] = {}
-        if model.is_mlp:
-            report = _train(net, model, inputs)
-        elif model.kind == "conv_bn_relu":
-            _init_batch_norm(net, model.training.seed)
-        net.eval()
-        torch.save(net.state_dict(), files.state_dict)
-        traced, trace_warnings = trace(net, trace_example(model))
-        traced.save(str(files.torchscript))
-        written = [files.torchscript, files.state_dict]
-        if model.is_mlp:
-            raw_weights(net).tofile(files.weights)
-            written.append(files.weights)
-        write_json(files.meta, {
-            "spec": dataclasses.asdict(model),
-            **report,
-            "torch": torch.__version__,
-            "sample_shape": list(model.sample_shape),
-            "output_shape": list(model.output_shape),
-            "trace_warnings": trace_warnings,
-            "sha256": {p.name: sha256_file(p) for p in written},
-        })
+        if any(p.exists() for p in (files.meta, files.torchscript, files.state_dict)):  # else: never made
+            problem = check_model_files(files)
+            if problem is None:
+                return files
+            _warn(f"{problem}: retraining the model and exporting it again")
+        _build(model, inputs, files)
     return files
 
 
-def check_model_files(files: ModelFiles) -> None:
-    """Refuse a missing or altered export: every runner must load exactly what was trained."""
-    fix = f"delete {files.dir} and rerun to retrain and export it"
-    try:
-        recorded = json.loads(files.meta.read_text())["sha256"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"model record {files.meta} is unreadable ({exc!r}): {fix}") from None
-    for name, digest in recorded.items():
-        path = files.dir / name
-        if not path.exists():
-            raise UserError(f"model file {path} is missing: {fix}")
-        if sha256_file(path) != digest:
-            raise UserError(f"model file {path} does not match its recorded sha256 (altered or corrupt): {fix}")
+def _build(model: ModelSpec, inputs: InputSpec, files: ModelFiles) -> None:
+    """Train (seeded) and write every file atomically, model.json last: it vouches for the others."""
+    net_cls = load_net_class(model, files.dir)
+    torch.manual_seed(model.training.seed)
+    net = net_cls()
+    report: dict[str, float] = {}
+    if model.is_mlp:
+        report = _train(net, model, inputs)
+    elif model.kind == "conv_bn_relu":
+        _init_batch_norm(net, model.training.seed)
+    net.eval()
+    with atomic_path(files.state_dict) as tmp:
+        torch.save(net.state_dict(), tmp)
+    traced, trace_warnings = trace(net, trace_example(model))
+    with atomic_path(files.torchscript) as tmp:
+        traced.save(str(tmp))
+    written = [files.torchscript, files.state_dict]
+    if model.is_mlp:
+        with atomic_path(files.weights) as tmp:
+            raw_weights(net).tofile(tmp)
+        written.append(files.weights)
+    write_json(files.meta, {
+        "spec": dataclasses.asdict(model),
+        **report,
+        "torch": torch.__version__,
+        "sample_shape": list(model.sample_shape),
+        "output_shape": list(model.output_shape),
+        "trace_warnings": trace_warnings,
+        "sha256": {p.name: sha256_file(p) for p in written},
+        "bytes": {p.name: p.stat().st_size for p in written},
+    })
 
 
 def load_eager(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import torch
 
 from harness import exports
 from harness.config import InputSpec, ModelSpec, Training
+from harness.files import sha256_file
 from harness.models import ModelFiles, train_and_export
 from harness.runners import RUNNERS
 
@@ -159,8 +162,8 @@ def test_static_int8_is_within_its_tolerance(tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_int8_is_made_again_for_other_calibration_samples(tmp_path: Path) -> None:
-    """Same model, another suite's inputs: static int8 observes those, not the first suite's."""
+def test_int8_is_made_again_for_other_calibration_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Same model, another suite's inputs: static int8 observes those, not the first suite's (quietly: no damage)."""
     name = "model.int8.pt"
     files = _made(CONV, tmp_path, name)
     first = (files.dir / name).read_bytes()
@@ -173,6 +176,7 @@ def test_int8_is_made_again_for_other_calibration_samples(tmp_path: Path) -> Non
     mtime = (files.dir / "model.fused.pt").stat().st_mtime_ns
     assert exports.ensure_exports(("model.fused.pt",), CONV, files, _calibration(CONV)) is None
     assert (files.dir / "model.fused.pt").stat().st_mtime_ns == mtime  # no calibration in it: kept
+    assert "warning:" not in capsys.readouterr().err
 
 
 def test_channels_last_output_is_nhwc(tmp_path: Path) -> None:
@@ -263,3 +267,67 @@ def test_unavailable_export_is_a_reason(tmp_path: Path, monkeypatch: pytest.Monk
     reason = exports.ensure_exports(("model.mobile.ptl",), SPEC, files, _calibration(SPEC))
     assert reason == "cannot export model.mobile.ptl: this torch build lacks XNNPACK"
     assert not (files.dir / "model.mobile.ptl").exists()
+
+
+def _rewrite_record(files: ModelFiles, name: str, **changes: object) -> None:
+    record = exports.record_path(files, name)
+    record.write_text(json.dumps(json.loads(record.read_text()) | changes))
+
+
+def _flip_byte(p: Path) -> None:
+    raw = bytearray(p.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    p.write_bytes(bytes(raw))
+
+
+# damage → (what to do to the export's folder, which file the warning names, what it says)
+EXPORT_DAMAGES = {
+    "altered": (lambda d: _flip_byte(d / "model.scripted.pt"), "model.scripted.pt",
+                r"does not match its recorded sha256 \(altered or corrupt\)"),
+    "truncated": (lambda d: (d / "model.scripted.pt").write_bytes((d / "model.scripted.pt").read_bytes()[:-10]),
+                  "model.scripted.pt", r"has \d+ bytes, its record says \d+ \(truncated\?\)"),
+    "missing": (lambda d: (d / "model.scripted.pt").unlink(), "model.scripted.pt", r"is missing"),
+    "unreadable record": (lambda d: (d / ".model.scripted.pt.json").write_text("[1]"), ".model.scripted.pt.json",
+                          r"is unreadable \(TypeError"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(EXPORT_DAMAGES))
+def test_damaged_export_is_made_again(tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str) -> None:
+    """Derived, so remade with one warning line naming the bad file; then it matches its record and eager again."""
+    name = "model.scripted.pt"
+    files = _made(SPEC, tmp_path, name)
+    capsys.readouterr()
+    act, bad, pattern = EXPORT_DAMAGES[damage]
+    act(files.dir)
+    damaged = (files.dir / name).read_bytes() if (files.dir / name).exists() else b""
+    assert exports.ensure_exports((name,), SPEC, files, _calibration(SPEC)) is None
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert re.fullmatch(rf"warning: {re.escape(str(files.dir / bad))} {pattern}.*: making it again", lines[0]), lines
+    assert exports.check_export(files, name) is None
+    assert (files.dir / name).read_bytes() != damaged
+    xs = torch.from_numpy(_calibration(SPEC, 50, seed=3))
+    torch.testing.assert_close(_per_sample(load_export(files.dir / name), SPEC, xs),
+                               _per_sample(exports.eager_model(SPEC, files), SPEC, xs), atol=1e-5, rtol=1e-5)
+    mtime = (files.dir / name).stat().st_mtime_ns
+    assert exports.ensure_exports((name,), SPEC, files, _calibration(SPEC)) is None  # healed: kept, quietly
+    assert (files.dir / name).stat().st_mtime_ns == mtime and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("stale", ["no record", "other weights"])
+def test_export_without_a_matching_record_is_made_quietly(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          stale: str) -> None:
+    """Not damage: made by an older harness (no record) or from other weights (the model was retrained)."""
+    name = "model.scripted.pt"
+    files = _made(SPEC, tmp_path, name)
+    if stale == "no record":
+        exports.record_path(files, name).unlink()
+    else:
+        _rewrite_record(files, name, state_sha256="0" * 64)
+    mtime = (files.dir / name).stat().st_mtime_ns
+    capsys.readouterr()
+    assert exports.ensure_exports((name,), SPEC, files, _calibration(SPEC)) is None
+    assert (files.dir / name).stat().st_mtime_ns != mtime and capsys.readouterr().err == ""
+    assert exports.check_export(files, name) is None
+    assert json.loads(exports.record_path(files, name).read_text())["state_sha256"] == sha256_file(files.state_dict)

@@ -1,10 +1,11 @@
-"""One seeded input file for all runners, and a clear refusal when it is damaged."""
+"""One seeded input file for all runners, regenerated with one warning line when it is damaged."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from harness.config import InputSpec
 from harness.errors import UserError
-from harness.inputs import check_inputs, generate, make_inputs
+from harness.inputs import check_inputs, generate, inputs_problem, make_inputs
 
 SPEC = InputSpec(count=1000, low=-10.0, high=10.0, seed=7)
 
@@ -28,31 +29,75 @@ def test_inputs_are_seeded_and_described(tmp_path: Path) -> None:
     assert a.data.stat().st_size == 1000 * 2 * 4
 
 
-@pytest.mark.parametrize(
-    ("damage", "pattern"),
-    [
-        (lambda p: p.write_bytes(p.read_bytes()[:-4]), r"has 7996 bytes, manifest says 8000 \(truncated\?\)"),
-        (lambda p: p.write_bytes(b"\x00" + p.read_bytes()[1:]), r"does not match its manifest's sha256"),
-        (lambda p: p.unlink(), r"is missing"),
-    ],
-)
-def test_damaged_inputs_are_refused(tmp_path: Path, damage, pattern: str) -> None:
-    files = make_inputs(SPEC, 2, tmp_path)
-    damage(files.data)
-    with pytest.raises(UserError, match=pattern) as info:
-        check_inputs(files.manifest)
-    assert "delete" in str(info.value) and "regenerate" in str(info.value)
+def _truncate(p: Path) -> None:
+    p.write_bytes(p.read_bytes()[:-4])
 
 
-def test_nan_inputs_are_refused(tmp_path: Path) -> None:
-    files = make_inputs(SPEC, 2, tmp_path)
-    x = np.fromfile(files.data, dtype="<f4")
+def _alter(p: Path) -> None:
+    p.write_bytes(b"\x00" + p.read_bytes()[1:])
+
+
+def _nan(p: Path) -> None:
+    """A NaN with a manifest that vouches for it: only the finiteness check can catch it."""
+    x = np.fromfile(p, dtype="<f4")
     x[5] = np.nan
-    x.tofile(files.data)
-    manifest = json.loads(files.manifest.read_text())
-    manifest["sha256"] = __import__("hashlib").sha256(files.data.read_bytes()).hexdigest()
-    files.manifest.write_text(json.dumps(manifest))
-    with pytest.raises(UserError, match="NaN or inf"):
+    x.tofile(p)
+    manifest_path = p.parent / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["sha256"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def _manifest_shape(p: Path) -> None:
+    manifest_path = p.parent / "manifest.json"
+    manifest_path.write_text(manifest_path.read_text().replace("1000", "999", 1))
+
+
+DAMAGES = {
+    "truncated": (_truncate, "inputs.bin", r"has 7996 bytes, manifest says 8000 \(truncated\?\)"),
+    "altered": (_alter, "inputs.bin", r"does not match its manifest's sha256 \(altered or corrupt\)"),
+    "missing": (Path.unlink, "inputs.bin", r"is missing"),
+    "NaN": (_nan, "inputs.bin", r"contains NaN or inf"),
+    "unreadable manifest": (lambda p: (p.parent / "manifest.json").write_text("{"), "manifest.json",
+                            r"is unreadable \(JSONDecodeError"),
+    "missing manifest": (lambda p: (p.parent / "manifest.json").unlink(), "manifest.json", r"is missing"),
+    "altered manifest": (_manifest_shape, "manifest.json", r"does not describe these inputs \(altered\?\)"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_damaged_inputs_are_regenerated(tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str) -> None:
+    """Derived from the seed: rebuilt with the same bytes, and one warning line naming the bad file."""
+    files = make_inputs(SPEC, 2, tmp_path)
+    original, manifest = files.data.read_bytes(), files.manifest.read_text()
+    capsys.readouterr()
+    act, bad, pattern = DAMAGES[damage]
+    act(files.data)
+    assert inputs_problem(files.manifest) is not None
+    assert make_inputs(SPEC, 2, tmp_path) == files
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert re.fullmatch(rf"warning: {re.escape(str(files.data.parent / bad))} {pattern}.*: regenerating it", lines[0])
+    assert files.data.read_bytes() == original and files.manifest.read_text() == manifest
+    assert inputs_problem(files.manifest) is None and check_inputs(files.manifest).tobytes() == original
+    assert not list(files.data.parent.glob(".*.tmp"))
+
+
+def test_intact_inputs_are_reused_quietly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = make_inputs(SPEC, 2, tmp_path)
+    mtimes = [p.stat().st_mtime_ns for p in (files.data, files.manifest)]
+    assert make_inputs(SPEC, 2, tmp_path) == files
+    assert [p.stat().st_mtime_ns for p in (files.data, files.manifest)] == mtimes
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered", "missing", "NaN"])
+def test_final_check_refuses_naming_the_file(tmp_path: Path, damage: str) -> None:
+    """check_inputs does not heal: after make_inputs, a problem means the regenerated file did not hold."""
+    files = make_inputs(SPEC, 2, tmp_path)
+    act, _, pattern = DAMAGES[damage]
+    act(files.data)
+    with pytest.raises(UserError, match=rf"^input {re.escape(str(files.data))} {pattern}.*: rerun to regenerate"):
         check_inputs(files.manifest)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,7 +13,15 @@ import torch
 
 from harness.config import InputSpec, ModelSpec, Training
 from harness.errors import UserError
-from harness.models import load_eager, load_net_class, raw_weights, reference_outputs, train_and_export
+from harness.models import (
+    check_model_files,
+    load_eager,
+    load_net_class,
+    raw_weights,
+    reference_outputs,
+    require_intact,
+    train_and_export,
+)
 
 SPEC = ModelSpec("MyNN", (2, 8, 8, 1), training=Training(steps=300))
 INPUTS = InputSpec(count=10)
@@ -198,23 +207,83 @@ def test_raw_weight_layout() -> None:
     assert np.array_equal(w[:12], net.fc0.weight.detach().numpy().ravel())
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete"])
-def test_altered_model_files_are_refused(tmp_path: Path, damage: str) -> None:
+def _flip_last_byte(p: Path) -> None:
+    raw = bytearray(p.read_bytes())
+    raw[-1] ^= 0xFF
+    p.write_bytes(bytes(raw))
+
+
+# damage → (what to do to which file, what the warning says about it)
+DAMAGES = {
+    "altered model.ts.pt": (_flip_last_byte, "model.ts.pt",
+                            r"does not match its recorded sha256 \(altered or corrupt\)"),
+    "missing weights.bin": (Path.unlink, "weights.bin", r"is missing"),
+    "truncated weights.bin": (lambda p: p.write_bytes(p.read_bytes()[:-4]), "weights.bin",
+                              r"has 416 bytes, its record says 420 \(truncated\?\)"),
+    "unreadable model.json": (lambda p: p.write_text('{"sha256": '), "model.json", r"is unreadable \(JSONDecodeError"),
+    "missing model.json": (Path.unlink, "model.json", r"is missing"),
+    "model.json without sha256": (lambda p: p.write_text("{}"), "model.json", r"is unreadable \(KeyError"),
+}
+
+
+def _outputs(path: Path, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return torch.jit.load(str(path))(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_damaged_model_files_are_rebuilt(tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str) -> None:
+    """Derived from the seeds: retrained with one warning line naming the bad file, the same weights again."""
     files = train_and_export(SPEC, INPUTS, tmp_path)
-    if damage == "truncate":
-        files.weights.write_bytes(files.weights.read_bytes()[:-4])
-    else:
-        files.torchscript.unlink()
-    pattern = r"(does not match its recorded sha256 \(altered or corrupt\)|is missing): delete .* to retrain"
-    with pytest.raises(UserError, match=pattern):
-        train_and_export(SPEC, INPUTS, tmp_path)
+    original = {p.name: p.read_bytes() for p in (files.state_dict, files.weights)}
+    x = np.random.default_rng(2).uniform(-10, 10, (20, 2)).astype(np.float32)
+    traced = _outputs(files.torchscript, x)
+    capsys.readouterr()
+    act, name, pattern = DAMAGES[damage]
+    act(files.dir / name)
+    assert train_and_export(SPEC, INPUTS, tmp_path) == files
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    bad = re.escape(str(files.dir / name))
+    assert re.fullmatch(rf"warning: {bad} {pattern}.*: retraining the model and exporting it again", lines[0])
+    assert check_model_files(files) is None  # every file matches the new record
+    assert {p.name: p.read_bytes() for p in (files.state_dict, files.weights)} == original  # seeded
+    np.testing.assert_array_equal(_outputs(files.torchscript, x), traced)
+    assert json.loads(files.meta.read_text())["final_loss"] > 0
+    assert train_and_export(SPEC, INPUTS, tmp_path) == files and capsys.readouterr().err == ""  # healed for good
 
 
-def test_only_recorded_files_are_checked(tmp_path: Path) -> None:
-    """No weights.bin for a conv model is fine; an altered state dict is still caught."""
+def test_user_supplied_model_is_refused_not_rebuilt(tmp_path: Path) -> None:
+    """A file the user points to is never rebuilt: the problem is an error naming it, and the file stays."""
+    files = train_and_export(SPEC, INPUTS, tmp_path)
+    require_intact(files)  # intact: no error
+    original = files.torchscript.read_bytes()
+    _flip_last_byte(files.torchscript)
+    damaged = files.torchscript.read_bytes()
+    never = ": a user-supplied model is never rebuilt"
+    altered = rf"^{re.escape(str(files.torchscript))} does not match its recorded sha256 .*{never}"
+    with pytest.raises(UserError, match=altered):
+        require_intact(files)
+    assert files.torchscript.read_bytes() == damaged
+    files.torchscript.write_bytes(original)
+    files.weights.unlink()
+    with pytest.raises(UserError, match=rf"^{re.escape(str(files.weights))} is missing{never}"):
+        require_intact(files)
+    assert not files.weights.exists()
+
+
+def test_only_recorded_files_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No weights.bin for a conv model is fine; an altered state dict is still caught, and rebuilt."""
     spec = KINDS["conv_bn_relu"]
     files = train_and_export(spec, INPUTS, tmp_path)
     assert train_and_export(spec, INPUTS, tmp_path) == files
-    files.state_dict.write_bytes(files.state_dict.read_bytes() + b"\0")
-    with pytest.raises(UserError, match=r"model\.state\.pt does not match its recorded sha256"):
-        train_and_export(spec, INPUTS, tmp_path)
+    original = files.state_dict.read_bytes()
+    files.state_dict.write_bytes(original + b"\0")
+    size = len(original)
+    assert check_model_files(files) == f"{files.state_dict} has {size + 1} bytes, its record says {size} (altered?)"
+    capsys.readouterr()
+    train_and_export(spec, INPUTS, tmp_path)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (f"warning: {files.state_dict} has {size + 1} bytes, its record says {size} (altered?): "
+                    "retraining the model and exporting it again")
+    assert files.state_dict.read_bytes() == original and not files.weights.exists()
