@@ -116,7 +116,8 @@ struct Job {
   std::vector<std::int64_t> layers;  // MLP kinds only; [] for the others
   std::vector<std::int64_t> sample_shape, output_shape, input_shape;
   std::int64_t input_count = 0, sample_size = 0, output_size = 0, batch = 0, slots = 0, calls = 0,
-               warmup_calls = 0, block = 0, threads = 0, interop_threads = 0, bare_calls = 0;
+               warmup_calls = 0, block = 0, threads = 0, interop_threads = 0, bare_calls = 0,
+               bare_rounds = 1;
   json options = json::object();  // already checked against the keys the runner supports
 
   bool is_mlp() const { return model_kind == "mlp" || model_kind == "mlp_branch"; }
@@ -215,6 +216,7 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
   job.warmup_calls = get_int(j, path, "warmup_calls", 1);  // the first call is always measured
   job.block = get_int(j, path, "block", 1);
   job.bare_calls = get_int(j, path, "bare_calls", 0);  // 0: no bare pass
+  job.bare_rounds = get_int(j, path, "bare_rounds", 1);
   job.threads = get_int(j, path, "threads", 1);
   job.interop_threads = get_int(j, path, "interop_threads", 1);
 
@@ -270,6 +272,10 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
   if (job.calls % job.block != 0)
     throw Error("job " + path + ": calls = " + std::to_string(job.calls) +
                 " is not a multiple of block = " + std::to_string(job.block));
+  if ((job.calls / job.block) % job.bare_rounds != 0 || job.bare_calls % job.bare_rounds != 0)
+    throw Error("job " + path + ": bare_rounds = " + std::to_string(job.bare_rounds) +
+                " must divide both calls / block = " + std::to_string(job.calls / job.block) +
+                " and bare_calls = " + std::to_string(job.bare_calls));
   return job;
 }
 
@@ -371,7 +377,7 @@ struct Measurement {
   std::int64_t load_ns = 0;
   std::int64_t first_call_ns = 0;
   std::int64_t timer_overhead_ns = 0;
-  std::int64_t bare_ns = -1;       // the bare pass's one duration; -1: no bare pass (bare_calls = 0)
+  std::vector<std::int64_t> bare_ns;  // each round's bare-pass duration; empty: no bare pass (bare_calls = 0)
   std::int64_t peak_rss_kb = -1;   // VmHWM read by the process itself; -1: /proc not readable
   std::vector<float> outputs;               // slots × batch × output_size
   std::vector<std::int64_t> timings;        // calls / block
@@ -408,7 +414,8 @@ inline std::int64_t peak_rss_kb() {
 // `call(const float* batch_in, float* out)` computes one whole batch: batch × sample_size floats in,
 // batch × output_size floats written to `out`. `bare(const float* batch_in)` is the seed's call with
 // nothing kept but the last output (the runner holds it); it runs `bare_calls` times, batch i % slots,
-// between one pair of clock reads, so the harness can tell what the timed loop's bookkeeping costs.
+// in `bare_rounds` runs that alternate with the timed blocks, one pair of clock reads around each run,
+// so the harness can tell what the timed loop's bookkeeping costs.
 // Load and call are templates so the raw runner's arithmetic inlines into the loop, as a hand-written
 // loop would.
 template <class Load, class Call, class Bare, class Scope>
@@ -429,6 +436,7 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
   m.timings.assign(calls / block, 0);
   m.warmup_timings.assign(warmups, 0);
   std::vector<float> scratch(BO, 0.0f);  // warm-up outputs are not part of the compared outputs
+  m.bare_ns.reserve(static_cast<std::size_t>(job.bare_rounds));
 
   {
     const auto t0 = Clock::now();
@@ -451,52 +459,57 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
     float* const out = m.outputs.data();
     std::int64_t* timings = m.timings.data();
     const std::size_t blocks = calls / block;
+    const std::size_t rounds = static_cast<std::size_t>(job.bare_rounds);
+    const std::size_t blocks_per_round = blocks / rounds;
+    const std::size_t bare_per_round = static_cast<std::size_t>(job.bare_calls) / rounds;
     // Call i uses batch (and output slot) i % slots: kept as a wrapping counter with its two
     // pointers rather than a division per call, which would cost the raw runner a few ns.
     std::size_t slot = 0;
     const float* x = in;
     float* y = out;
-    for (std::size_t b = 0; b < blocks; ++b) {
-      const auto t0 = Clock::now();
-      barrier();
-      for (std::size_t j = 0; j < block; ++j) {
-        call(x, y);
-        // Calls stay separate calls: without this the compiler may interleave the raw runner's
-        // inlined calls and vectorise *across* calls, which is batching (micro-benchmark at
-        // 2-8-8-1: ~3 ns per sample instead of ~9), not the per-call cost every other runner pays.
-        // Emits no instruction.
+    // The bare pass's own counter: bare call i uses batch i % slots.
+    std::size_t bare_slot = 0;
+    const float* xb = in;
+    // The timed blocks in `rounds` equal runs, each followed by its share of the bare pass, so both
+    // run under the same machine state (a VM can change speed within one process).
+    for (std::size_t r = 0; r < rounds; ++r) {
+      for (std::size_t b = r * blocks_per_round; b < (r + 1) * blocks_per_round; ++b) {
+        const auto t0 = Clock::now();
         barrier();
-        x += BS;
-        y += BO;
-        if (++slot == slots) {
-          slot = 0;
-          x = in;
-          y = out;
+        for (std::size_t j = 0; j < block; ++j) {
+          call(x, y);
+          // Calls stay separate calls: without this the compiler may interleave the raw runner's
+          // inlined calls and vectorise *across* calls, which is batching (micro-benchmark at
+          // 2-8-8-1: ~3 ns per sample instead of ~9), not the per-call cost every other runner pays.
+          // Emits no instruction.
+          barrier();
+          x += BS;
+          y += BO;
+          if (++slot == slots) {
+            slot = 0;
+            x = in;
+            y = out;
+          }
         }
+        barrier();
+        const auto t1 = Clock::now();
+        timings[b] = elapsed_ns(t0, t1);
       }
-      barrier();
-      const auto t1 = Clock::now();
-      timings[b] = elapsed_ns(t0, t1);
-    }
-
-    if (job.bare_calls > 0) {
-      const std::size_t n = static_cast<std::size_t>(job.bare_calls);
-      std::size_t s = 0;
-      const float* xb = in;
+      if (bare_per_round == 0) continue;
       const auto t0 = Clock::now();
       barrier();
-      for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t i = 0; i < bare_per_round; ++i) {
         bare(xb);
         barrier();  // separate calls, as in the timed loop
         xb += BS;
-        if (++s == slots) {
-          s = 0;
+        if (++bare_slot == slots) {
+          bare_slot = 0;
           xb = in;
         }
       }
       barrier();
       const auto t1 = Clock::now();
-      m.bare_ns = elapsed_ns(t0, t1);
+      m.bare_ns.push_back(elapsed_ns(t0, t1));
     }
   });
 
@@ -591,7 +604,8 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
       {"batch", job.batch},
       {"timer_overhead_ns", m.timer_overhead_ns},
       {"bare_calls", job.bare_calls},
-      {"bare_ns", m.bare_ns < 0 ? json(nullptr) : json(m.bare_ns)},
+      {"bare_rounds", job.bare_rounds},
+      {"bare_ns", m.bare_ns},
       {"peak_rss_kb", m.peak_rss_kb < 0 ? json(nullptr) : json(m.peak_rss_kb)},
       {"extra", extra},
   };

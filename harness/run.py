@@ -49,6 +49,14 @@ def timeout_for(suite: Suite, choice: RunnerChoice) -> float:
     return 120.0 + 0.002 * work * max(1.0, floats / 256)
 
 
+BARE_ROUNDS = 20  # timed runs alternating with bare-pass runs in one process
+
+
+def bare_rounds(blocks: int) -> int:
+    """The most rounds, up to BARE_ROUNDS, that split the timed blocks (and so the calls) evenly."""
+    return max(r for r in range(1, BARE_ROUNDS + 1) if blocks % r == 0)
+
+
 def child_env(threads: int, extra: dict[str, str]) -> dict[str, str]:
     """The parent's environment with the thread settings every runtime honours, set the same for all."""
     env = dict(os.environ)
@@ -86,6 +94,7 @@ def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir:
         "slots": min(calls, suite.inputs.count // choice.batch),
         "calls": calls,
         "bare_calls": calls,  # the bare pass repeats the timed calls (docs/runner-contract.md)
+        "bare_rounds": bare_rounds(calls // choice.block),
         "warmup_calls": suite.run.warmup_calls,
         "block": choice.block,
         "threads": choice.threads,

@@ -92,22 +92,25 @@ def calls_to_steady(warmup_us: np.ndarray, steady_us: float, window: int = 3) ->
 
 
 def harness_overhead(samples_by_repeat: list[np.ndarray], results: list[dict]) -> dict[str, float]:
-    """Timed mean ÷ bare-pass mean − 1, per process, then the median over processes.
+    """Timed mean ÷ bare-pass mean − 1, round by round within each process, median over rounds and repeats.
 
-    Both means come from the same process, so its speed (a VM's mode, the JIT's state) cancels out; what
-    is left is what the timed loop's clock reads and bookkeeping add to a call. NaN without a bare pass.
+    Each process alternates runs of timed calls with runs of the bare pass (`bare_rounds` of each), and a
+    round compares the two runs that ran side by side, so a change of the machine's speed during the
+    process cancels out; what is left is what the timed loop's clock reads and bookkeeping add to a call.
+    NaN without a bare pass.
     """
-    timed, bare, ratios = [], [], []
+    bare_means, ratios = [], []
     for s, r in zip(samples_by_repeat, results, strict=True):
-        if not r.get("bare_ns") or not r.get("bare_calls"):
+        rounds, bare = r.get("bare_rounds"), r.get("bare_ns")
+        if not bare or not rounds or len(bare) != rounds or s.size % rounds:
             continue
-        b = r["bare_ns"] / r["bare_calls"]
-        timed.append(float(s.mean()))
-        bare.append(b)
-        ratios.append(float(s.mean()) / b - 1)
+        bare_round = np.asarray(bare, dtype=np.float64) / (r["bare_calls"] // rounds)
+        timed_round = s.reshape(rounds, -1).mean(axis=1)
+        ratios.append(float(np.median(timed_round / bare_round)) - 1)
+        bare_means.append(float(bare_round.mean()))
     if not ratios:
         return {"bare_mean_us": float("nan"), "harness_overhead_pct": float("nan")}
-    return {"bare_mean_us": float(np.median(bare)) / 1000, "harness_overhead_pct": 100 * float(np.median(ratios))}
+    return {"bare_mean_us": float(np.median(bare_means)) / 1000, "harness_overhead_pct": 100 * float(np.median(ratios))}
 
 
 def noise_flags(row: dict[str, float]) -> list[str]:

@@ -33,6 +33,7 @@ JOB_KEYS = (
     "runner", "model_kind", "model_file", "sample_shape", "output_shape", "inputs", "input_count", "sample_size",
     "output_size", "batch", "input_shape", "slots", "calls", "warmup_calls", "block", "threads", "interop_threads",
     "grad_mode", "options", "outputs", "timings", "warmup_timings", "artifacts", "result", "bare_calls",
+    "bare_rounds",
 )
 
 
@@ -66,8 +67,12 @@ def check_job(job: dict[str, Any]) -> None:
         fail(f"slots is {job['slots']}, expected min(calls, input_count // batch) = {min(calls, count // batch)}")
     if calls % job["block"]:
         fail(f"calls ({calls}) is not a multiple of block ({job['block']})")
-    if type(job["bare_calls"]) is not int or job["bare_calls"] < 0:
-        fail(f"bare_calls must be an integer of at least 0 (0: no bare pass), got {job['bare_calls']!r}")
+    bare, rounds = job["bare_calls"], job["bare_rounds"]
+    if type(bare) is not int or bare < 0:
+        fail(f"bare_calls must be an integer of at least 0 (0: no bare pass), got {bare!r}")
+    if type(rounds) is not int or rounds < 1 or (calls // job["block"]) % rounds or bare % rounds:
+        fail(f"bare_rounds ({rounds!r}) must be at least 1 and divide both calls / block ({calls // job['block']}) "
+             f"and bare_calls ({bare})")
 
 
 # the job's `options` (docs/runner-contract.md): key → the JSON type it takes
@@ -306,8 +311,9 @@ def _warm_up(model: Callable[[Any], Any], xs: list[Any], warm: list[int]) -> Non
         warm[w] = clock() - t0
 
 
-def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int], block: int) -> None:
-    """The timed loop: call i uses batch i % slots and keeps its output in slot i % slots.
+def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int], block: int,
+           blocks: range) -> None:
+    """Timed blocks `blocks`: call i uses batch i % slots and keeps its output in slot i % slots.
 
     With one call per block (the default) the two clock reads bracket the call alone, and keeping its
     output happens after the second read; with larger blocks the keeping is inside, as it must be.
@@ -316,7 +322,7 @@ def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: 
     slots = len(xs)
     keep = keeper.keep
     if block == 1:
-        for i in range(len(timings)):
+        for i in blocks:
             s = i % slots
             x = xs[s]
             t0 = clock()
@@ -326,7 +332,7 @@ def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: 
             keep(s, y)
             del y  # freed here, outside the clock reads, not when the next call rebinds it
         return
-    for b in range(len(timings)):
+    for b in blocks:
         first = b * block
         t0 = clock()
         for i in range(first, first + block):
@@ -335,15 +341,15 @@ def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: 
         timings[b] = clock() - t0
 
 
-def _bare(model: Callable[[Any], Any], xs: list[Any], calls: int) -> int:
-    """The seed's loop (`for x in X: model(x)`) over the same calls, one clock read around all of them.
+def _bare(model: Callable[[Any], Any], xs: list[Any], calls: range) -> int:
+    """The seed's loop (`for x in X: model(x)`) over bare calls `calls`, one clock read around all of them.
 
     Only the last output stays alive; the harness compares this mean with the timed loop's to measure
     what its own bookkeeping costs.
     """
     clock = time.perf_counter_ns
     slots = len(xs)
-    order = [xs[i % slots] for i in range(calls)]  # made before the clock starts
+    order = [xs[i % slots] for i in calls]  # made before the clock starts
     y = None
     t0 = clock()
     for x in order:
@@ -351,6 +357,22 @@ def _bare(model: Callable[[Any], Any], xs: list[Any], calls: int) -> int:
     elapsed = clock() - t0
     del y
     return elapsed
+
+
+def _timed_and_bare(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int],
+                    job: dict[str, Any]) -> list[int]:
+    """The timed blocks in `bare_rounds` equal runs, each followed by its share of the bare pass.
+
+    Alternating keeps both under the same machine state: a VM can change speed within one process.
+    """
+    rounds, block, bare_calls = job["bare_rounds"], job["block"], job["bare_calls"]
+    per_round, bare_per_round = len(timings) // rounds, bare_calls // rounds
+    bare_ns = []
+    for r in range(rounds):
+        _timed(model, xs, keeper, timings, block, range(r * per_round, (r + 1) * per_round))
+        if bare_calls:
+            bare_ns.append(_bare(model, xs, range(r * bare_per_round, (r + 1) * bare_per_round)))
+    return bare_ns
 
 
 def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backend: Backend | None = None,
@@ -385,8 +407,7 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     try:
         with backend.grad(job["grad_mode"]):
             _warm_up(model, xs, warm)
-            _timed(model, xs, keeper, timings, block)
-            bare_ns = _bare(model, xs, bare_calls) if bare_calls else None
+            bare_ns = _timed_and_bare(model, xs, keeper, timings, job)
     except Exception as exc:  # noqa: BLE001 - e.g. torch.compile compiling on the first call
         traceback.print_exc()
         fail(f"calling the model failed: {_one_line(exc)}")
@@ -409,6 +430,7 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
         "batch": batch,
         "timer_overhead_ns": timer_overhead_ns(),
         "bare_calls": bare_calls,
+        "bare_rounds": job["bare_rounds"],
         "bare_ns": bare_ns,
         "peak_rss_kb": peak,
         "extra": extra,

@@ -99,7 +99,8 @@ def _job(d: Path, rid: str, model_file: Path, x: np.ndarray, *, batch: int = 1, 
         "inputs": str(d / "inputs.bin"), "input_count": n,
         "sample_size": int(np.prod(sample_shape)), "output_size": int(np.prod(output_shape)),
         "batch": batch, "input_shape": list(input_shape), "slots": min(calls, n // batch),
-        "calls": calls, "bare_calls": calls, "warmup_calls": 3, "block": block, "threads": 1, "interop_threads": 1,
+        "calls": calls, "bare_calls": calls, "bare_rounds": 1,
+        "warmup_calls": 3, "block": block, "threads": 1, "interop_threads": 1,
         "grad_mode": GRAD_MODE[rid], "options": options or {},
         "outputs": str(d / "outputs.bin"), "timings": str(d / "timings.bin"),
         "warmup_timings": str(d / "warmup_timings.bin"), "artifacts": str(d / "artifacts"),
@@ -123,7 +124,8 @@ def _ok(argv: list[str], job: Path) -> tuple[np.ndarray, dict[str, Any]]:
     assert result["status"] == "ok" and result["batch"] == spec["batch"] and result["calls"] == spec["calls"]
     assert result["extra"]["options"] == spec["options"]
     assert len(np.fromfile(spec["timings"], dtype="<i8")) == spec["calls"] // spec["block"]
-    assert result["bare_calls"] == spec["bare_calls"] and result["bare_ns"] > 0
+    assert result["bare_calls"] == spec["bare_calls"] and len(result["bare_ns"]) == spec["bare_rounds"]
+    assert all(ns > 0 for ns in result["bare_ns"])
     assert result["peak_rss_kb"] > 500  # its own VmHWM, read from /proc/self/status
     return np.fromfile(spec["outputs"], dtype="<f4"), result
 
@@ -165,7 +167,7 @@ def test_mlp_batches_wrap_over_slots(argv: dict[str, list[str]], models: dict[st
     """Batch 1 is the seed's [2] per call; calls > slots wrap; input_count need not be a multiple of batch."""
     model_file = models["mlp"] if rid == "cpp-torchscript" else models["weights"]
     x = _inputs(10 * batch + batch // 2, (2,), seed=batch)  # 10 whole batches and an unused half one
-    job = _job(tmp_path, rid, model_file, x, batch=batch, calls=30, block=10 if rid == "cpp-raw" else 1)
+    job = _job(tmp_path, rid, model_file, x, batch=batch, calls=30, block=10 if rid == "cpp-raw" else 1, bare_rounds=3)
     got, _ = _ok(argv[rid], job)
     assert got.shape == (10 * batch,)  # slots x batch x output_size, not calls x ...
     np.testing.assert_allclose(got, _reference(models["mlp"], job), **TOL)
@@ -254,6 +256,7 @@ def test_qengine_is_set(argv: dict[str, list[str]], models: dict[str, Path], tmp
     ("cpp-raw", {"batch": 9, "calls": 1}, ("input_count = 8 is less than batch = 9",)),
     ("cpp-raw", {"calls": 9, "block": 2}, ("calls = 9", "block = 2")),
     ("cpp-raw", {"bare_calls": -1}, ("'bare_calls' = -1 but must be >= 0",)),
+    ("cpp-raw", {"bare_rounds": 3}, ("bare_rounds = 3 must divide",)),
     ("cpp-raw", {"model_kind": "mlp_branch"}, ("model_kind mlp_branch needs cpp-api or cpp-torchscript",)),
     ("cpp-api", {"options": {"cpu_fuser": True}}, ("option 'cpu_fuser'", "supported: input_build, select, layout")),
     ("cpp-api", {"options": {"layout": "diagonal"}}, ("option 'layout'", "rows, columns")),
