@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from harness import stats, verify
+from harness import dashboards, stats, verify
 from harness.files import write_atomic, write_json
 from harness.runners import RUNNERS
 
@@ -192,4 +192,5 @@ def collect(run_dir: Path) -> pd.DataFrame:
             for c in suite["runners"] if tolerance_of(c["id"]) != (verify.ATOL, verify.RTOL)
         }},
     })
+    dashboards.write_all(run_dir, df)
     return df

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import stats
 from harness.stats import (
     bootstrap_ci,
     calls_to_steady,
@@ -91,3 +92,19 @@ def test_confidence_intervals_and_flags() -> None:
     assert noise_flags({"cv_repeat_medians": 0.01, "iqr_us": 0.1, "median_us": 2.0, "timer_overhead_pct": 0.1}) == []
     assert mann_whitney(a, a + 5) < 0.01
     assert mann_whitney(a, a) > 0.5
+
+
+def test_harness_overhead_compares_the_runs_side_by_side() -> None:
+    """A process that halves its speed half-way: each timed run is 3 % over the bare run beside it."""
+    speed = np.repeat([1.0, 2.0], 2)  # 4 rounds, the last two at half speed
+    timed = np.concatenate([np.full(5, 1000.0 * 1.03 * f) for f in speed])  # 5 calls per round, ns
+    result = {"bare_rounds": 4, "bare_calls": 8, "bare_ns": [2 * 1000.0 * f for f in speed]}
+    out = stats.harness_overhead([timed], [result])
+    assert out["harness_overhead_pct"] == pytest.approx(3.0)
+    assert out["bare_mean_us"] == pytest.approx(1.5)
+    # without a bare pass there is nothing to compare
+    none = stats.harness_overhead([timed], [{"bare_rounds": 4, "bare_calls": 0, "bare_ns": []}])
+    assert np.isnan(none["harness_overhead_pct"])
+    flags = stats.noise_flags({"harness_overhead_pct": 6.6})
+    assert any("6.6 % more per call than the bare pass" in f for f in flags)
+    assert not stats.noise_flags({"harness_overhead_pct": 1.9})
