@@ -54,8 +54,10 @@ def _run_date(run_dir: Path) -> str:
         m = _RUN_STAMP.match(name)
         if m:
             return datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC).isoformat()
-    stamp = next((p for p in (run_dir / "suite.json", run_dir / "results.csv") if p.exists()), run_dir)
-    return datetime.fromtimestamp(stamp.stat().st_mtime, UTC).replace(microsecond=0).isoformat()
+    # else suite.json's time (the first file a run writes), and now for a folder that is not on disk
+    stamp = next((p for p in (run_dir / "suite.json", run_dir) if p.exists()), None)
+    when = datetime.fromtimestamp(stamp.stat().st_mtime, UTC) if stamp else datetime.now(UTC)
+    return when.replace(microsecond=0).isoformat()
 
 
 def _scaling_enabled(governor: Any) -> bool:
