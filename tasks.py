@@ -115,13 +115,18 @@ def clean(c):
     print(f"removed {paths.BUILD_DIR}")
 
 
-@task(help={"run_a": "the earlier run (folder name under results/ or a path)", "run_b": "the later run"})
+@task(help={
+    "run_a": "the earlier run (folder name under results/ or a path)",
+    "run_b": "the later run",
+    "fail_above": "exit 1 if any runner is significantly slower in B by more than this many per cent (a CI gate)",
+})
 @user_errors
-def compare(c, run_a, run_b):
+def compare(c, run_a, run_b, fail_above=""):
     """Compare two runs: per runner, the change in median, its 95 % CI and a significance verdict."""
     from harness import paths, pipeline
-    from harness.compare import write_comparison
+    from harness.compare import compare_runs, gate, write_comparison
 
+    pct = _percent(fail_above) if fail_above != "" else None
     a = pipeline.resolve_run(run_a, paths.RESULTS_DIR)
     b = pipeline.resolve_run(run_b, paths.RESULTS_DIR)
     for run in (a, b):
@@ -132,26 +137,25 @@ def compare(c, run_a, run_b):
         if not (run / "summary.json").exists():
             raise UserError(f"{run.name} has no summary.json (the run did not get that far): pick a completed run")
     out = b / f"compare-{a.name}.md"
-    print(write_comparison(a, b, out))
+    write_comparison(a, b, out)
+    changes = compare_runs(a, b).attrs["changes"]
+    for change in changes:
+        print(change.line(pct))
     print(out)
+    failed = gate(changes, pct) if pct is not None else []
+    if failed:
+        raise Exit(f"compare: {', '.join(failed)} significantly slower by more than {pct:g} %", code=1)
 
 
-@task(help={"run": "run folder name under results/ or a path; default: the run README.md cites, else the newest "
-                    "complete single-suite run"})
-@user_errors
-def readme(c, run=""):
-    """Rewrite README.md's results section (between its markers) from a run's files."""
-    from harness import paths
-    from harness import readme as rd
-
-    path = paths.ROOT / "README.md"
-    cited = rd.cited_run(path.read_text())
-    run_dir = rd.pick_run(run or None, cited, paths.RESULTS_DIR)
-    if rd.rewrite(path, run_dir):
-        was = f" (it cited results/{cited})" if cited and cited != run_dir.name else ""
-        print(f"README.md: results section rewritten from results/{run_dir.name}{was}")
-    else:
-        print(f"README.md: results section already matches results/{run_dir.name}; nothing written")
+def _percent(text: str) -> float:
+    """A command-line percentage, checked like a suite value."""
+    try:
+        pct = float(text)
+    except ValueError:
+        raise UserError(f"--fail-above {text!r} is not a number: give a percentage, e.g. --fail-above 5") from None
+    if not 0 <= pct <= 1000 or pct != pct:
+        raise UserError(f"--fail-above {text}: give a percentage between 0 and 1000") from None
+    return pct
 
 
 @task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,14 @@ def verdict(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, float, s
 
 
 def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
-    """One row per runner present in both runs."""
+    """One row per runner present in both runs; `df.attrs["changes"]` keeps the figures unformatted."""
     ma = json.loads((run_a / "summary.json").read_text())["repeat_medians_us"]
     mb = json.loads((run_b / "summary.json").read_text())["repeat_medians_us"]
-    rows = []
+    rows, changes = [], []
     for rid in [r for r in ma if r in mb]:
         a, b = np.array(ma[rid]), np.array(mb[rid])
         change, lo, hi, p, words = verdict(a, b)
+        changes.append(Change(rid, float(np.median(a)), float(np.median(b)), change, lo, hi, p, words))
         rows.append({
             "runner": rid,
             "A median µs": round(float(np.median(a)), 4),
@@ -50,7 +52,42 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
     only = sorted(set(ma) ^ set(mb))
     df = pd.DataFrame(rows)
     df.attrs["only_in_one"] = only
+    df.attrs["changes"] = changes
     return df
+
+
+@dataclass(frozen=True)
+class Change:
+    """One runner's comparison, unformatted: what the CI gate and the one-line summary read."""
+
+    runner: str
+    a_us: float
+    b_us: float
+    change: float  # median B / median A − 1
+    ci_low: float
+    ci_high: float
+    p: float
+    words: str
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p < ALPHA and not (self.ci_low <= 0 <= self.ci_high))
+
+    def slower_than(self, pct: float) -> bool:
+        """The gate's rule: slower by more than `pct` per cent, and significantly so (the verdict's rule)."""
+        return self.significant and self.change > pct / 100
+
+    def line(self, pct: float | None) -> str:
+        """One line for a CI log."""
+        ci = f", 95 % CI {self.ci_low:+.1%} … {self.ci_high:+.1%}" if np.isfinite(self.ci_low) else ""
+        mark = "FAIL " if pct is not None and self.slower_than(pct) else ""
+        return (f"{mark}{self.runner}: {self.a_us:.4g} → {self.b_us:.4g} µs per call "
+                f"({self.change:+.1%}{ci}): {self.words}")
+
+
+def gate(changes: list[Change], pct: float) -> list[str]:
+    """The runners that fail `invoke compare --fail-above PCT`."""
+    return [c.runner for c in changes if c.slower_than(pct)]
 
 
 def write_comparison(run_a: Path, run_b: Path, out: Path) -> str:

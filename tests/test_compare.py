@@ -34,3 +34,42 @@ def test_write_comparison(tmp_path: Path) -> None:
     assert "| cpp-api " in text and "slower, significant" in text
     assert "In one run only: cpp-raw, java" in text
     assert (b / "cmp.md").read_text() == text
+
+
+def test_gate_fails_only_on_a_significant_slowdown_beyond_the_threshold(tmp_path: Path) -> None:
+    from harness.compare import compare_runs, gate
+
+    steady = [15.0, 15.2, 14.9, 15.1, 15.0]
+    a = _run(tmp_path, "a", {"cpp-api": steady, "cpp-raw": [0.04, 0.041, 0.039, 0.04, 0.04]})
+    b = _run(tmp_path, "b", {"cpp-api": [x * 1.2 for x in steady], "cpp-raw": [0.0401, 0.0409, 0.039, 0.0402, 0.04]})
+    changes = compare_runs(a, b).attrs["changes"]
+    assert gate(changes, 5) == ["cpp-api"]  # +20 %, significant
+    assert gate(changes, 25) == []  # under the threshold
+    lines = [c.line(5) for c in changes]
+    assert lines[0].startswith("FAIL cpp-api: 15 → 18 µs per call (+20.0%") and "significant" in lines[0]
+    assert lines[1].startswith("cpp-raw: ") and "no significant change" in lines[1]
+
+
+def test_compare_task_exits_non_zero_naming_the_slower_runner(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    steady = [15.0, 15.2, 14.9, 15.1, 15.0]
+    from harness.paths import ROOT
+
+    runs = [_run(tmp_path, name, {"cpp-api": [x * k for x in steady], "cpp-raw": [0.04] * 5})
+            for name, k in (("a", 1.0), ("b", 1.0), ("c", 1.3))]
+    for run in runs:
+        (run / "status.json").write_text(json.dumps({"status": "complete"}))
+    invoke = [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "compare"]
+    ok = subprocess.run([*invoke, str(runs[0]), str(runs[1]), "--fail-above", "5"], capture_output=True, text=True,
+                        check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "cpp-api: 15 → 15 µs per call" in ok.stdout
+    bad = subprocess.run([*invoke, str(runs[0]), str(runs[2]), "--fail-above", "5"], capture_output=True,
+                         text=True, check=False)
+    assert bad.returncode == 1
+    assert "FAIL cpp-api" in bad.stdout and "cpp-api significantly slower by more than 5 %" in bad.stderr
+    wrong = subprocess.run([*invoke, str(runs[0]), str(runs[2]), "--fail-above", "lots"], capture_output=True,
+                           text=True, check=False)
+    assert wrong.returncode == 2 and "is not a number" in wrong.stderr
