@@ -147,6 +147,21 @@ def compare(c, run_a, run_b, fail_above=""):
         raise Exit(f"compare: {', '.join(failed)} significantly slower by more than {pct:g} %", code=1)
 
 
+@task(help={"run_a": "the baseline run (folder name under results/ or a path); the report is written into it",
+            "run_b": "a run of the same suite on another machine",
+            "more": "comma-separated further runs of that suite, e.g. RUN_C,RUN_D"})
+@user_errors
+def merge(c, run_a, run_b, more=""):
+    """One report of one suite across machines: each host's medians, ratios to RUN_A, environments, checks."""
+    from harness import paths, pipeline
+    from harness.merge import default_output, write_merge
+
+    runs = [pipeline.resolve_run(n, paths.RESULTS_DIR) for n in [run_a, run_b, *filter(None, more.split(","))]]
+    out = default_output(runs)
+    write_merge(runs, out)
+    print(out)
+
+
 def _percent(text: str) -> float:
     """A command-line percentage, checked like a suite value."""
     try:
