@@ -41,20 +41,21 @@ def _quiet(quiet: bool) -> bool:
         "only": "comma-separated runners to run (a sweep runner name selects all its rows), e.g. cpp-api,cpp-raw",
         "results": "folder that receives the run folder (default: results/)",
         "quiet": "no progress display (also automatic under CI or without a terminal)",
+        "instructions": "also count instructions per call under valgrind (3 fresh processes per runner; slow)",
     }
 )
 @user_errors
-def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False):  # noqa: A001 - the task users asked for
+def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instructions=False):  # noqa: A001 - the task users asked for
     """Train, render, build, run, verify and report a suite (default: the seed experiment)."""
     from harness import config, paths, pipeline
 
     loaded = config.load_suite(suite or None)
     root = Path(results) if results else paths.RESULTS_DIR
     if isinstance(loaded, config.Collection):
-        coll = config.collection_with_overrides(loaded, calls or None, repeats or None, only or None)
+        coll = config.collection_with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
         run_dir = pipeline.run_collection(coll, root, paths.BUILD_DIR, _quiet(quiet))
     else:
-        s = config.with_overrides(loaded, calls or None, repeats or None, only or None)
+        s = config.with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
         run_dir = pipeline.run_suite(s, root, paths.BUILD_DIR, _quiet(quiet))
     print(run_dir / "report.md")
 

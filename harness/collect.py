@@ -30,7 +30,8 @@ CSV_COLUMNS = [
     "load_ms", "first_call_us", "calls_to_steady", "timer_overhead_ns", "timer_overhead_pct",
     "threads", "interop_threads", "threads_ok", "libtorch_version", "libtorch_path", "libtorch_same",
     "bare_mean_us", "harness_overhead_pct", "peak_rss_mb", "peak_rss_source",
-    "outputs_ok", "max_abs_err", "fusion_groups", "graph_nodes", "runtime", "message",
+    "outputs_ok", "max_abs_err", "fusion_groups", "graph_nodes", "runtime",
+    "instructions_per_call", "instructions_spread", "instructions_note", "message",
 ]
 
 
@@ -59,7 +60,8 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
     atol, rtol = tolerance_of(choice["id"])
     compared = choice.get("slots", suite["run"]["calls"]) * choice.get("batch", 1)
     reference = reference[:compared]
-    for rep_dir in sorted((run_dir / "raw" / rid).glob("*"), key=lambda p: int(p.name)):
+    repeat_dirs = [p for p in (run_dir / "raw" / rid).glob("*") if p.is_dir() and p.name.isdigit()]
+    for rep_dir in sorted(repeat_dirs, key=lambda p: int(p.name)):
         outcome_path = rep_dir / "outcome.json"
         if not outcome_path.exists():
             problems.append(f"repeat {rep_dir.name}: interrupted")
@@ -134,7 +136,21 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
     if (atol, rtol) != (verify.ATOL, verify.RTOL):
         problems.append(f"outputs checked with this runner's looser tolerance atol {atol:g} + rtol {rtol:g}")
     row["message"] = "; ".join(problems)
+    row.update(instructions_of(run_dir / "raw" / rid / "instructions.json"))
     return row
+
+
+def instructions_of(path: Path) -> dict[str, Any]:
+    """Median instructions per call over the valgrind repeats, their spread, or why none were counted."""
+    if not path.exists():
+        return {}
+    d = json.loads(path.read_text())
+    values = d.get("per_call") or []
+    if not values:
+        return {"instructions_note": d.get("reason") or "not measured"}
+    median = float(np.median(values))
+    spread = (max(values) - min(values)) / median if median > 0 else float("nan")
+    return {"instructions_per_call": median, "instructions_spread": spread, "instructions_note": d.get("reason")}
 
 
 def peak_rss(rep_dir: Path, outcome: dict[str, Any]) -> tuple[float, str] | None:

@@ -103,6 +103,7 @@ SCHEMA: dict[str, Any] = {
                 "timeout_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
                 "batch": {**_INT, "minimum": 1, "maximum": MAX_BATCH},
                 "min_batched_calls": {**_INT, "minimum": 1, "maximum": 10_000_000},
+                "instructions": {"type": "boolean"},
             },
         },
         "sweep": {
@@ -215,6 +216,7 @@ class RunSpec:
     timeout_s: float | None = None  # None: derived from the call count
     batch: int = 1  # samples per call, unless a runner entry or the sweep says otherwise
     min_batched_calls: int = MIN_BATCHED_CALLS  # timed calls of a batched runner, however large its batch
+    instructions: bool = False  # also count instructions per call under valgrind (harness/instructions.py)
 
 
 @dataclass(frozen=True)
@@ -458,10 +460,13 @@ def _selectable(runners: tuple[RunnerChoice, ...]) -> set[str]:
 
 
 def with_overrides(
-    suite: Suite, calls: int | None = None, repeats: int | None = None, only: str | None = None
+    suite: Suite, calls: int | None = None, repeats: int | None = None, only: str | None = None,
+    instructions: bool = False,
 ) -> Suite:
-    """Apply `--calls`, `--repeats`, `--only` for one run, with the same checks as the file."""
+    """Apply `--calls`, `--repeats`, `--only`, `--instructions` for one run, with the same checks as the file."""
     run, inputs, runners = suite.run, suite.inputs, suite.runners
+    if instructions:
+        run = dataclasses.replace(run, instructions=True)
     if calls is not None:
         if not 1 <= calls <= 100_000_000:
             raise UserError(f"--calls {calls}: out of range: give a number from 1 to 100000000")
@@ -487,7 +492,8 @@ def with_overrides(
 
 
 def collection_with_overrides(
-    coll: Collection, calls: int | None = None, repeats: int | None = None, only: str | None = None
+    coll: Collection, calls: int | None = None, repeats: int | None = None, only: str | None = None,
+    instructions: bool = False,
 ) -> Collection:
     """The overrides applied to every part; `--only` keeps the parts that have one of the runners named."""
     parts = []
@@ -496,7 +502,7 @@ def collection_with_overrides(
         names = _selectable(part.runners)
         if wanted and not wanted & names:
             continue
-        parts.append(with_overrides(part, calls, repeats, ",".join(sorted(wanted & names)) or None))
+        parts.append(with_overrides(part, calls, repeats, ",".join(sorted(wanted & names)) or None, instructions))
     if wanted:
         known = set().union(*(_selectable(p.runners) for p in coll.parts))
         unknown = sorted(wanted - known)

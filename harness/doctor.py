@@ -18,7 +18,9 @@ TOOLS = (
     ("java", ["java", "-version"]),
     ("javac", ["javac", "-version"]),
     ("mvn", ["mvn", "-B", "--version"]),
+    ("valgrind", ["valgrind", "--version"]),  # only for `invoke all --instructions`
 )
+MISSING_HINT = {"valgrind": "not found: apt-get install valgrind"}
 
 
 def _version(argv: list[str]) -> str:
@@ -36,7 +38,8 @@ def report() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(tool, version) pairs and (runner, 'ready' or the reason it would be skipped)."""
     tools = []
     for name, argv in TOOLS:
-        tools.append((name, f"{torch.__version__} ({torch.__file__})" if argv is None else _version(argv)))
+        version = f"{torch.__version__} ({torch.__file__})" if argv is None else _version(argv)
+        tools.append((name, MISSING_HINT.get(name, version) if version == "NOT FOUND" else version))
     runners = [(rid, toolchain_problem(r) or "ready") for rid, r in RUNNERS.items()]
     return tools, runners
 

@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import collect, environment, report
+from harness import collect, environment, instructions, report
 from harness.build import Built, build_runner
 from harness.config import Collection, Suite, calls_for
 from harness.errors import UserError
@@ -207,7 +207,12 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
             if o.status != "ok":
                 progress.console.print(f"  [red]{o.runner} repeat {o.repeat + 1}: {o.status.upper()}[/] {o.message}")
 
-        run_all(suite, built, files, raw, done)
+        outcomes = run_all(suite, built, files, raw, done)
+
+    if suite.run.instructions:
+        failed = {o.runner for o in outcomes if o.status != "ok"}
+        ok = {o.runner for o in outcomes} - failed
+        instructions.measure_suite(suite, built, files, raw, ok, out.say)
 
     df = collect.collect(run_dir)
     set_status(run_dir, "complete", f"{len(df)} runners, {time.perf_counter() - t0:.0f} s")

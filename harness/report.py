@@ -79,8 +79,32 @@ def _yes(v: Any) -> str:
     return "–" if pd.isna(v) else ("yes" if bool(v) else "**NO**")
 
 
+EXACT_SPREAD = 0.001  # instructions per call whose repeats differ by more than 0.1 % are "not exact"
+
+
+def _instructions_cell(r: pd.Series) -> str:
+    v = r.get("instructions_per_call")
+    if v is None or pd.isna(v):
+        note = r.get("instructions_note")
+        return "not measured" if isinstance(note, str) and note else "–"
+    spread = r.get("instructions_spread")
+    return f"{v:,.0f}" + (" (not exact)" if not pd.isna(spread) and spread > EXACT_SPREAD else "")
+
+
+def _spread_cell(v: Any) -> str:
+    return "–" if v is None or pd.isna(v) else f"{v:.3%}"
+
+
+def instructions_wall_s(run_dir: Path) -> float | None:
+    """Seconds the valgrind measurements took in all, or None when the run did not ask for them."""
+    files = sorted((run_dir / "raw").glob("*/instructions.json"))
+    return sum(json.loads(f.read_text()).get("wall_s", 0.0) for f in files) if files else None
+
+
 def quality_table(df: pd.DataFrame) -> str:
     """What a skeptical reader checks first: spread, clock cost, warm-up, parity of threads and libtorch."""
+    measured = "instructions_note" in df and bool(
+        (df["instructions_note"].notna() | df["instructions_per_call"].notna()).any())
     rows = []
     for _, r in df.iterrows():
         rows.append({
@@ -95,6 +119,8 @@ def quality_table(df: pd.DataFrame) -> str:
             "threads as set": _yes(r["threads_ok"]),
             "same libtorch": _yes(r["libtorch_same"]),
             "noise flags": r["noisy"] if isinstance(r["noisy"], str) and r["noisy"] else "none",
+            **({"instructions / call": _instructions_cell(r), "instr. spread": _spread_cell(r["instructions_spread"])}
+               if measured else {}),
         })
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
@@ -287,6 +313,8 @@ def write_report(run_dir: Path) -> Path:
         harness_limit_pct=f"{100 * stats.HARNESS_LIMIT:g}",
         problems=problems,
         tolerance=summary["tolerance"],
+        instructions_wall_s=instructions_wall_s(run_dir),
+        exact_spread_pct=f"{100 * EXACT_SPREAD:g}",
     )
     out = run_dir / "report.md"
     write_atomic(out, text)
