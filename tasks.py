@@ -174,6 +174,24 @@ def _percent(text: str) -> float:
     return pct
 
 
+@task(help={"run": "run folder name under results/ or a path; default: the run README.md cites, else the newest "
+                    "complete single-suite run"})
+@user_errors
+def readme(c, run=""):
+    """Rewrite README.md's results section (between its markers) from a run's files."""
+    from harness import paths
+    from harness import readme as rd
+
+    path = paths.ROOT / "README.md"
+    cited = rd.cited_run(path.read_text())
+    run_dir = rd.pick_run(run or None, cited, paths.RESULTS_DIR)
+    if rd.rewrite(path, run_dir):
+        was = f" (it cited results/{cited})" if cited and cited != run_dir.name else ""
+        print(f"README.md: results section rewritten from results/{run_dir.name}{was}")
+    else:
+        print(f"README.md: results section already matches results/{run_dir.name}; nothing written")
+
+
 @task
 @user_errors
 def doctor(c):

@@ -115,3 +115,16 @@ def test_run_outside_results_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError) as exc:
         readme.rewrite(path, _copy_run(OTHER, tmp_path / "elsewhere"))
     assert "results/RUN/report.md" in _one_line(exc)
+
+
+def test_the_readme_task_is_wired() -> None:
+    """`invoke readme` is a task of tasks.py: a bad --run gets the one-line error and exit status 2."""
+    import subprocess
+    import sys
+
+    from harness.paths import ROOT
+
+    p = subprocess.run([sys.executable, "-m", "invoke", "--search-root", str(ROOT), "readme", "--run", "nope"],
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 2, p.stderr
+    assert "'nope' is not a run folder" in p.stderr
