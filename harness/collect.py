@@ -67,15 +67,14 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
             problems.append(f"repeat {rep_dir.name}: interrupted")
             continue
         outcome = json.loads(outcome_path.read_text())
-        result_path = rep_dir / "result.json"
-        figure = peak_rss(rep_dir, outcome)
+        result = json.loads((rep_dir / "result.json").read_text()) if outcome["status"] == "ok" else None
+        figure = peak_rss(result, outcome)
         if figure:
             rss.append(figure)
-        if outcome["status"] != "ok":
+        if result is None:
             problems.append(f"repeat {rep_dir.name}: {outcome['status'].upper()}: {outcome['message']}")
             row.setdefault("_worst", outcome["status"].upper())
             continue
-        result = json.loads(result_path.read_text())
         check = verify.check_outputs(rep_dir / "outputs.bin", reference, atol, rtol)
         checks.append(check)
         if not check.ok:
@@ -153,17 +152,15 @@ def instructions_of(path: Path) -> dict[str, Any]:
     return {"instructions_per_call": median, "instructions_spread": spread, "instructions_note": d.get("reason")}
 
 
-def peak_rss(rep_dir: Path, outcome: dict[str, Any]) -> tuple[float, str] | None:
-    """(MB, source) of one process's peak memory: its own VmHWM, else the harness's sampling of it.
+def peak_rss(result: dict[str, Any] | None, outcome: dict[str, Any]) -> tuple[float, str] | None:
+    """(MB, source) of one process's peak memory: its own VmHWM (from its result), else the harness's sampling.
 
     The sampling (every 20 ms) misses a short process entirely, so it stands in only for a runner that
     died before writing its result.
     """
-    result = rep_dir / "result.json"
-    if outcome["status"] == "ok" and result.exists():
-        own = json.loads(result.read_text()).get("peak_rss_kb")
-        if own is not None:
-            return own / 1024, "runner"
+    own = result.get("peak_rss_kb") if result else None
+    if own is not None:
+        return own / 1024, "runner"
     if outcome.get("peak_rss_mb") is not None:
         return float(outcome["peak_rss_mb"]), "polled"
     return None

@@ -12,6 +12,7 @@ import pandas as pd
 
 from harness.errors import UserError
 from harness.files import write_atomic
+from harness.pipeline import resolve_run
 from harness.report import headline_table
 from harness.runners import RUNNERS
 
@@ -73,11 +74,7 @@ def newest_run(results_root: Path) -> Path:
 def pick_run(name: str | None, cited: str | None, results_root: Path) -> Path:
     """The run asked for (a name under results/ or a path), else the one cited, else the newest usable one."""
     if name:
-        path = Path(name)
-        run_dir = path if path.is_dir() else results_root / name
-        if not run_dir.is_dir():
-            raise UserError(f"no run folder '{name}': give a folder name under {results_root} or a path")
-        return run_dir
+        return resolve_run(name, results_root)
     if cited:
         if not (results_root / cited).is_dir():
             raise UserError(f"README.md cites results/{cited}, which does not exist: give a run with --run RUN")

@@ -99,16 +99,13 @@ def test_peak_memory_is_the_runners_own_figure(tmp_path: Path) -> None:
         assert g - b == pytest.approx(64, rel=0.10)
 
 
-def test_collect_prefers_the_runners_figure_and_falls_back_to_polling(tmp_path: Path) -> None:
+def test_collect_prefers_the_runners_figure_and_falls_back_to_polling() -> None:
     from harness.collect import peak_rss
 
-    rep = tmp_path / "0"
-    rep.mkdir()
-    (rep / "result.json").write_text(json.dumps({"peak_rss_kb": 2048}))
-    assert peak_rss(rep, {"status": "ok", "peak_rss_mb": 0.0039}) == (2.0, "runner")
-    assert peak_rss(rep, {"status": "failed", "peak_rss_mb": 7.5}) == (7.5, "polled")
-    (rep / "result.json").unlink()
-    assert peak_rss(rep, {"status": "ok", "peak_rss_mb": None}) is None
+    result = {"peak_rss_kb": 2048}
+    assert peak_rss(result, {"status": "ok", "peak_rss_mb": 0.0039}) == (2.0, "runner")
+    assert peak_rss(None, {"status": "failed", "peak_rss_mb": 7.5}) == (7.5, "polled")
+    assert peak_rss(None, {"status": "ok", "peak_rss_mb": None}) is None
 
 
 def test_thread_environment_and_timeout() -> None:
