@@ -1,0 +1,63 @@
+"""One way for every test to write a runner's job file: complete, and valid against docs/schemas/job.schema.json.
+
+Tests that pin the contract write jobs here rather than through harness.run, so a change of the harness
+cannot silently change what the runners are held to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import numpy as np
+
+from harness.paths import ROOT
+
+JOB_SCHEMA: dict[str, Any] = json.loads((ROOT / "docs" / "schemas" / "job.schema.json").read_text())
+RESULT_SCHEMA: dict[str, Any] = json.loads((ROOT / "docs" / "schemas" / "result.schema.json").read_text())
+DROP = object()  # an override value that removes the key from the job
+
+
+def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model_file: str = "model.ts.pt",
+             kind: str = "mlp", layers: tuple[int, ...] = (), output_shape: tuple[int, ...] = (1,), batch: int = 1,
+             calls: int | None = None, warmup: int = 2, block: int = 1, bare_rounds: int | None = None,
+             grad_mode: str = "default", options: dict[str, Any] | None = None, threads: int = 1,
+             input_shape: tuple[int, ...] | None = None, **override: Any) -> Path:
+    """A job over `inputs` ([input_count, *sample_shape], float32) written to d/job.json; returns its path.
+
+    `override` replaces keys after the job is built and checked, so a test can break one rule on purpose.
+    """
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "artifacts").mkdir(exist_ok=True)
+    inputs.astype("<f4").tofile(d / "inputs.bin")
+    count, sample_shape = inputs.shape[0], tuple(inputs.shape[1:])
+    calls = calls if calls is not None else count // batch
+    if input_shape is None:
+        input_shape = sample_shape if batch == 1 and kind != "conv_bn_relu" else (batch, *sample_shape)
+    blocks = calls // block
+    if bare_rounds is None:
+        bare_rounds = max(r for r in range(1, 5) if blocks % r == 0)
+    job: dict[str, Any] = {
+        "runner": runner, "model_kind": kind, "model_dir": str(model_dir),
+        "torchscript": str(model_dir / "model.ts.pt"), "model_file": str(model_dir / model_file),
+        "state_dict": str(model_dir / "model.state.pt"), "weights": str(model_dir / "weights.bin"),
+        "layers": list(layers), "sample_shape": list(sample_shape), "output_shape": list(output_shape),
+        "inputs": str(d / "inputs.bin"), "input_count": count, "sample_size": math.prod(sample_shape),
+        "output_size": math.prod(output_shape), "batch": batch, "input_shape": list(input_shape),
+        "slots": min(calls, count // batch), "calls": calls, "bare_calls": calls, "bare_rounds": bare_rounds,
+        "warmup_calls": warmup, "block": block, "threads": threads, "interop_threads": 1, "grad_mode": grad_mode,
+        "options": options or {}, "outputs": str(d / "outputs.bin"), "timings": str(d / "timings.bin"),
+        "warmup_timings": str(d / "warmup_timings.bin"), "artifacts": str(d / "artifacts"),
+        "result": str(d / "result.json"),
+    }
+    jsonschema.validate(job, JOB_SCHEMA)
+    job.update(override)
+    for key in [k for k, v in override.items() if v is DROP]:
+        del job[key]
+    path = d / "job.json"
+    path.write_text(json.dumps(job))
+    return path
+
