@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import contract
 from harness.build import Built
 from harness.config import RunnerChoice, Suite, calls_for
 from harness.files import write_json
@@ -164,6 +165,10 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, 
         result = json.loads(result_path.read_text())
     except json.JSONDecodeError as exc:
         return Outcome("", 0, "failed", f"result.json unreadable: {exc}", out_dir, wall, rss)
+    broken = contract.problem("result", result)
+    if broken:
+        return Outcome("", 0, "failed", f"result.json breaks docs/schemas/result.schema.json: {broken}", out_dir,
+                       wall, rss)
     return Outcome("", 0, "ok", "", out_dir, wall, rss, result)
 
 
@@ -184,6 +189,7 @@ def run_all(
             out_dir = raw_dir / choice.name / str(k)
             out_dir.mkdir(parents=True, exist_ok=False)
             job = job_for(suite, choice, files, out_dir)
+            contract.check_job(job)
             write_json(out_dir / "job.json", job)
             env = child_env(choice.threads, b.env_for(suite, choice) if b.env_for else {})
             o = run_process([*b.argv, str(out_dir / "job.json")], env, b.source_dir or out_dir, out_dir, timeout)

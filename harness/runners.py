@@ -45,7 +45,7 @@ class Runner:
         return self.base or self.id
 
 
-_PY = (("python/runner_common.py", "runner_common.py"),)
+_PY = (("python/runner_common.py", "runner_common.py"), ("docs/schemas/job.schema.json", "job.schema.json"))
 _PY_MODEL = ("python/model.py.j2", "model.py")
 _JAVA = RUNNER_TEMPLATES
 _CPP = (("cpp/CMakeLists.txt.j2", "CMakeLists.txt"), ("cpp/runner_common.hpp", "runner_common.hpp"))

@@ -29,70 +29,100 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-JOB_KEYS = (
-    "runner", "model_kind", "model_file", "sample_shape", "output_shape", "inputs", "input_count", "sample_size",
-    "output_size", "batch", "input_shape", "slots", "calls", "warmup_calls", "block", "threads", "interop_threads",
-    "grad_mode", "options", "outputs", "timings", "warmup_timings", "artifacts", "result", "bare_calls",
-    "bare_rounds",
-)
+def _job_error(path: str, message: str) -> NoReturn:
+    """The contract's form of a refused job (docs/runner-contract.md, "Job rules"): one line, naming the key."""
+    fail(f"job {path}: {message}")
+
+
+def _strict_validator() -> Any:
+    """The schema's validator with integers that are ints only: 8.0 and true are refused, as in C++ and Java."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool)
+    )
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
+def _schema_message(error: Any) -> str:
+    """A schema error as `'KEY' problem`: the innermost property named, as the other runtimes do."""
+    keys = [k for k in error.absolute_path if isinstance(k, str)]
+    if error.validator == "required":
+        return f"{error.message.split(' is a required')[0]} is missing (docs/runner-contract.md): is the harness older?"
+    if error.validator == "additionalProperties":
+        unexpected = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        where = f"in '{keys[-1]}' " if keys else ""
+        return f"'{unexpected[0]}' is not a key of the contract {where}(docs/runner-contract.md)"
+    return f"'{keys[-1]}': {error.message}" if keys else error.message
 
 
 def read_job() -> dict[str, Any]:
+    """The job file, checked against job.schema.json (copied beside this file) and the contract's nine rules."""
     if len(sys.argv) != 2:
         fail("usage: runner.py JOB.json")
-    with open(sys.argv[1], encoding="utf-8") as f:
-        job = json.load(f)
-    missing = [k for k in JOB_KEYS if k not in job]
-    if missing:
-        fail(f"the job file lacks {', '.join(missing)} (docs/runner-contract.md): is the harness older?")
+    path = sys.argv[1]
+    try:
+        with open(path, encoding="utf-8") as f:
+            job = json.load(f)
+    except OSError as exc:
+        _job_error(path, f"cannot be read ({exc.strerror}): check the path passed as the only argument")
+    except json.JSONDecodeError as exc:
+        _job_error(path, f"is not valid JSON: {exc}")
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "job.schema.json"), encoding="utf-8") as f:
+        schema = json.load(f)
+    validator = _strict_validator()(schema)
+    errors = sorted(validator.iter_errors(job), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if errors:
+        _job_error(path, _schema_message(errors[0]))
     return job
 
 
-def check_job(job: dict[str, Any]) -> None:
-    """The sizes must agree with each other before anything is loaded: a mismatch would only show as wrong outputs."""
-    for key in ("sample", "output"):
+_MLP_KINDS = ("mlp", "mlp_branch")
+
+
+def check_job(job: dict[str, Any], supported: Iterable[str]) -> dict[str, Any]:
+    """The nine cross-field rules, in the contract's order, before anything is loaded; returns the options.
+
+    A mismatch caught here would otherwise only show as wrong outputs or a crash in the timed loop.
+    """
+    path = sys.argv[1]
+    for n, key in ((1, "sample"), (2, "output")):
         shape, size = job[f"{key}_shape"], job[f"{key}_size"]
         if math.prod(shape) != size:
-            fail(f"{key}_shape {shape} holds {math.prod(shape)} floats but {key}_size is {size}")
-    batch, calls, count = job["batch"], job["calls"], job["input_count"]
-    if batch < 1 or calls < 1 or job["block"] < 1 or job["warmup_calls"] < 1:
-        fail(f"batch ({batch}), calls ({calls}), block ({job['block']}) and warmup_calls ({job['warmup_calls']}) "
-             "must all be at least 1")
+            _job_error(path, f"'{key}_size' is {size} but the product of {key}_shape {shape} is {math.prod(shape)}"
+                             f" (rule {n})")
+    layers = job["layers"]
+    if job["model_kind"] in _MLP_KINDS and (
+        len(layers) < 2 or layers[0] != job["sample_size"] or layers[-1] != job["output_size"]
+    ):
+        _job_error(path, f"'layers' {layers} must have at least 2 widths, the first sample_size ({job['sample_size']})"
+                         f" and the last output_size ({job['output_size']}) (rule 3)")
+    batch, calls, count, block = job["batch"], job["calls"], job["input_count"], job["block"]
     if math.prod(job["input_shape"]) != batch * job["sample_size"]:
-        fail(f"input_shape {job['input_shape']} holds {math.prod(job['input_shape'])} floats, not batch x sample_size"
-             f" = {batch} x {job['sample_size']}")
+        _job_error(path, f"'input_shape' {job['input_shape']} holds {math.prod(job['input_shape'])} floats, not "
+                         f"batch x sample_size = {batch} x {job['sample_size']} (rule 4)")
     if count < batch:
-        fail(f"input_count {count} is less than one batch of {batch}: generate more inputs")
+        _job_error(path, f"'input_count' {count} is less than one batch of {batch}: generate more inputs (rule 5)")
     if job["slots"] != min(calls, count // batch):
-        fail(f"slots is {job['slots']}, expected min(calls, input_count // batch) = {min(calls, count // batch)}")
-    if calls % job["block"]:
-        fail(f"calls ({calls}) is not a multiple of block ({job['block']})")
-    bare, rounds = job["bare_calls"], job["bare_rounds"]
-    if type(bare) is not int or bare < 0:
-        fail(f"bare_calls must be an integer of at least 0 (0: no bare pass), got {bare!r}")
-    if type(rounds) is not int or rounds < 1 or (calls // job["block"]) % rounds or bare % rounds:
-        fail(f"bare_rounds ({rounds!r}) must be at least 1 and divide both calls / block ({calls // job['block']}) "
-             f"and bare_calls ({bare})")
-
-
-# the job's `options` (docs/runner-contract.md): key → the JSON type it takes
-OPTION_TYPES: dict[str, type] = {"channels_last": bool, "qengine": str, "cpu_fuser": bool, "dump_graph": bool}
-
-
-def job_options(job: dict[str, Any], supported: Iterable[str]) -> dict[str, Any]:
-    """The job's options, each one this runner supports and of the right type; anything else fails naming it."""
+        _job_error(path, f"'slots' is {job['slots']}, expected min(calls, input_count // batch) = "
+                         f"{min(calls, count // batch)} (rule 6)")
+    if calls % block:
+        _job_error(path, f"'block' {block} does not divide calls ({calls}) (rule 7)")
+    rounds, bare = job["bare_rounds"], job["bare_calls"]
+    if (calls // block) % rounds or bare % rounds:
+        _job_error(path, f"'bare_rounds' {rounds} must divide both calls / block ({calls // block}) and bare_calls "
+                         f"({bare}) (rule 8)")
     supported = tuple(supported)
     options = job["options"]
-    if not isinstance(options, dict):
-        fail(f"options must be an object, got {options!r}")
-    for key, value in options.items():
+    for key in options:
         if key not in supported:
-            fail(f"option '{key}' is not supported by {job['runner']}: supported: {', '.join(supported) or 'none'}")
-        kind = OPTION_TYPES[key]
-        if type(value) is not kind:  # not isinstance: true must not pass as a number or the reverse
-            fail(f"option '{key}' takes a {'boolean' if kind is bool else 'string'}, got {value!r}")
+            _job_error(path, f"option '{key}' is not supported by {job['runner']}: supported: "
+                             f"{', '.join(supported) or 'none'} (rule 9)")
     if options.get("channels_last") and len(job["input_shape"]) != 4:
-        fail(f"option 'channels_last' needs a 4-D input (N, C, H, W), the job's input_shape is {job['input_shape']}")
+        _job_error(path, f"option 'channels_last' needs a 4-D input (N, C, H, W), the job's input_shape is "
+                         f"{job['input_shape']} (rule 9)")
     return options
 
 
@@ -383,8 +413,7 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     `supports` names the options this runner accepts (any other fails before anything is loaded); `extra`
     holds the runner's own facts for the result file, and `load` may still add to it.
     """
-    check_job(job)
-    options = job_options(job, supports)
+    options = check_job(job, supports)
     extra = extra if extra is not None else {}  # the runner's own dict: its load() may add to it
     extra["executable"] = sys.executable
     backend = backend or TorchBackend()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import subprocess
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ from harness.build import Built, build_runner
 from harness.config import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
+from tests import jobs
 
 SPEC = ModelSpec("MyNN", layers=(2, 8, 8, 1))
 ATOL = RTOL = 1e-5
@@ -57,27 +57,14 @@ def make_job(d: Path, runner: str, model_file: Path, *, sample_shape: list[int],
              inputs: np.ndarray, batch: int, calls: int, warmup: int = 2, kind: str = "mlp",
              input_shape: list[int] | None = None, options: dict[str, Any] | None = None,
              grad_mode: str = "default") -> dict[str, Any]:
-    """A complete job file; inputs is [input_count, sample_size]."""
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "artifacts").mkdir(exist_ok=True)
-    inputs.astype("<f4").tofile(d / "inputs.bin")
-    count = inputs.shape[0]
-    if input_shape is None:
-        input_shape = sample_shape if batch == 1 and kind != "conv_bn_relu" else [batch, *sample_shape]
-    job = {
-        "runner": runner, "model_kind": kind, "model_dir": str(model_file.parent), "torchscript": str(model_file),
-        "model_file": str(model_file), "state_dict": str(model_file), "weights": "", "layers": [],
-        "sample_shape": sample_shape, "output_shape": output_shape, "inputs": str(d / "inputs.bin"),
-        "input_count": count, "sample_size": math.prod(sample_shape), "output_size": math.prod(output_shape),
-        "batch": batch, "input_shape": input_shape, "slots": min(calls, count // batch), "calls": calls,
-        "warmup_calls": warmup, "bare_calls": calls, "bare_rounds": 2 if calls % 2 == 0 else 1, "block": 1,
-        "threads": 1, "interop_threads": 1, "grad_mode": grad_mode,
-        "options": options or {}, "outputs": str(d / "outputs.bin"), "timings": str(d / "timings.bin"),
-        "warmup_timings": str(d / "warmup_timings.bin"), "artifacts": str(d / "artifacts"),
-        "result": str(d / "result.json"),
-    }
-    (d / "job.json").write_text(json.dumps(job))
-    return job
+    """A complete, schema-valid job (tests/jobs.py) for `model_file`; inputs is [input_count, sample_size]."""
+    path = jobs.make_job(
+        d, runner, model_file.parent, inputs.reshape(inputs.shape[0], *sample_shape), model_file=model_file.name,
+        kind=kind, layers=SPEC.layers if kind.startswith("mlp") else (), output_shape=tuple(output_shape),
+        batch=batch, calls=calls, warmup=warmup, grad_mode=grad_mode, override={"options": options or {}},
+        input_shape=tuple(input_shape) if input_shape is not None else None,
+    )
+    return json.loads(path.read_text())
 
 
 def run(b: Built, job: dict[str, Any]) -> subprocess.CompletedProcess[str]:
@@ -241,7 +228,8 @@ def test_onnxruntime_batch(runners: dict[str, Built], mlp: dict[str, Any], tmp_p
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"fast_math": True}, "option 'fast_math' is not supported by python-eager: supported: channels_last, qengine"),
+    ({"fast_math": True}, "'fast_math' is not a key of the contract in 'options'"),
+    ({"dump_graph": True}, "option 'dump_graph' is not supported by python-eager: supported: channels_last, qengine"),
     ({"channels_last": True}, "option 'channels_last' needs a 4-D input"),
 ])
 def test_bad_option_fails_in_one_line(options: dict[str, Any], message: str, runners: dict[str, Built],

@@ -14,6 +14,7 @@ from harness.config import calls_for, load_suite
 from harness.paths import ROOT
 from harness.run import child_env, job_for, run_all, timeout_for
 from tests.conftest import TINY
+from tests.jobs import minimal_result
 
 BEHAVIOURS = {
     "segfault": "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
@@ -25,7 +26,11 @@ BEHAVIOURS = {
     "silent": "pass",
     "good": (
         "import json, sys; job = json.load(open(sys.argv[1]));"
-        "json.dump({'runner': job['runner'], 'status': 'ok', 'threads': 1}, open(job['result'], 'w'))"
+        f"json.dump({{**{minimal_result('x')!r}, 'runner': job['runner']}}, open(job['result'], 'w'))"
+    ),
+    "half": (  # a result missing keys of the contract: refused by the harness, naming one
+        "import json, sys; job = json.load(open(sys.argv[1]));"
+        "json.dump({'runner': job['runner'], 'status': 'ok'}, open(job['result'], 'w'))"
     ),
 }
 
@@ -34,7 +39,7 @@ BEHAVIOURS = {
 ALLOCATE = (
     "import json, sys; sys.path.insert(0, {common!r}); from runner_common import peak_rss_kb;"
     "job = json.load(open(sys.argv[1])); block = bytearray(b'x') * ({mb} << 20);"
-    "json.dump({{'runner': job['runner'], 'status': 'ok', 'peak_rss_kb': peak_rss_kb()}}, open(job['result'], 'w'))"
+    "json.dump({{**{result!r}, 'runner': job['runner'], 'peak_rss_kb': peak_rss_kb()}}, open(job['result'], 'w'))"
 )
 
 
@@ -50,7 +55,7 @@ def fake(tmp_path: Path):
 
 def test_failures_are_recorded_and_the_rest_runs(tmp_path: Path, fake) -> None:
     suite = load_suite(str(TINY))
-    plan = ["segfault", "hang", "error", "silent", "good", "sigkill"]
+    plan = ["segfault", "hang", "error", "silent", "good", "sigkill", "half"]
     suite = dataclasses.replace(suite, run=dataclasses.replace(suite.run, timeout_s=2.0, repeats=1),
                                 runners=suite.runners[: len(plan)])
     ids = [c.id for c in suite.runners]
@@ -68,6 +73,8 @@ def test_failures_are_recorded_and_the_rest_runs(tmp_path: Path, fake) -> None:
     assert outcomes[by["silent"]].message == "exited 0 without writing result.json"
     assert outcomes[by["good"]].status == "ok"
     assert outcomes[by["sigkill"]].message == "killed by SIGKILL"
+    assert outcomes[by["half"]].status == "failed"
+    assert outcomes[by["half"]].message.startswith("result.json breaks docs/schemas/result.schema.json: 'bare_calls'")
     # every process's output is kept beside its job
     err = raw / by["error"] / "0" / "stderr.txt"
     assert "bad magic" in err.read_text()
@@ -84,7 +91,7 @@ def test_peak_memory_is_the_runners_own_figure(tmp_path: Path) -> None:
     built = {}
     for choice, mb in zip(suite.runners, (0, 64), strict=True):
         script = tmp_path / f"alloc{mb}.py"
-        script.write_text(ALLOCATE.format(common=common, mb=mb))
+        script.write_text(ALLOCATE.format(common=common, mb=mb, result=minimal_result("x")))
         built[choice.id] = Built(choice.id, "ok", argv=[sys.executable, str(script)], source_dir=tmp_path)
     files = {k: tmp_path / k for k in ("torchscript", "state_dict", "weights", "inputs")}
     outcomes = run_all(suite, built, files, tmp_path / "raw")
