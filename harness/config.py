@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from harness import claims
 from harness.errors import UserError
 from harness.paths import SUITES_DIR
 from harness.runners import GRAD_MODES, RUNNERS
@@ -116,6 +117,7 @@ SCHEMA: dict[str, Any] = {
                             "items": {**_INT, "minimum": 1, "maximum": 256}},
             },
         },
+        "claims": claims.SCHEMA,
         "runners": {
             "type": "array",
             "minItems": 1,
@@ -244,6 +246,7 @@ class Suite:
     inputs: InputSpec
     run: RunSpec
     runners: tuple[RunnerChoice, ...]
+    claims: tuple[dict[str, Any], ...] = ()  # the suite's [[claims]] (harness/claims.py), judged in the report
 
 
 @dataclass(frozen=True)
@@ -406,9 +409,10 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     if inputs.count < biggest:
         raise bad("inputs.count", f"{inputs.count} samples cannot fill a batch of {biggest}",
                   f"make inputs.count ≥ {biggest} (or leave it out: it defaults to what the calls need)")
+    claims.check(data.get("claims", []), {c.name for c in choices} | {c.family for c in choices}, bad)
     suite = Suite(
         name=data["name"], description=data.get("description", ""), source=source,
-        model=model, inputs=inputs, run=run, runners=tuple(choices),
+        model=model, inputs=inputs, run=run, runners=tuple(choices), claims=tuple(data.get("claims", [])),
     )
     check_blocks(suite)
     return suite

@@ -17,6 +17,7 @@ import pandas as pd
 from harness import recipes, stats, sweep
 from harness.files import write_atomic
 from harness.render import environment
+from harness.runners import RUNNERS
 from harness.runtimes import runtime_table
 
 
@@ -125,15 +126,16 @@ def quality_table(df: pd.DataFrame) -> str:
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
-def verdict_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None = None,
-                 kind: str = "mlp") -> list[dict[str, str]]:
-    """Every claim this run can test: the recipes' and the sweeps'."""
-    return recipes.verdicts(df, repeat_medians, kind) + sweep.sweep_verdicts(df, repeat_medians or {}, kind)
+def verdict_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None,
+                 suite: dict[str, Any]) -> list[dict[str, str]]:
+    """Every claim of the suite, judged on this run's rows (harness/recipes.py)."""
+    uses_torch = {rid: r.uses_torch for rid, r in RUNNERS.items()}
+    return recipes.verdicts(df, repeat_medians, suite.get("claims", []), uses_torch)
 
 
-def recipes_table(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None = None, kind: str = "mlp") -> str:
-    """The sources' claims that this run's runners can test, with our figures and a verdict ("" if none)."""
-    rows = verdict_rows(df, repeat_medians, kind)
+def recipes_table(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None, suite: dict[str, Any]) -> str:
+    """The suite's claims with our figures and a verdict ("" if it has none)."""
+    rows = verdict_rows(df, repeat_medians, suite)
     if not rows:
         return ""
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
@@ -299,7 +301,7 @@ def write_report(run_dir: Path) -> Path:
         headline=headline_table(df),
         details=details_table(df),
         quality=quality_table(df),
-        recipes=recipes_table(df, medians, kind),
+        recipes=recipes_table(df, medians, suite),
         batch_table=sweep.batch_table(batch_rows),
         language_table=sweep.language_table(batch_rows),
         thread_table=sweep.thread_table(sweep.thread_rows(df, medians)),
@@ -338,7 +340,7 @@ def write_collection_report(run_dir: Path) -> Path:
             summary = json.loads((d / "summary.json").read_text())
             suite = json.loads((d / "suite.json").read_text())
             row["runners ok"] = f"{int(df['status'].eq('ok').sum())} / {len(df)}"
-            for v in verdict_rows(df, summary.get("repeat_medians_us"), suite["model"].get("kind", "mlp")):
+            for v in verdict_rows(df, summary.get("repeat_medians_us"), suite):
                 claims.append({"part": name, **v})
         parts.append(row)
     if status["status"] == "complete":
@@ -354,8 +356,7 @@ def write_collection_report(run_dir: Path) -> Path:
         "## What the sources claim, and whether it holds here", "",
         "Verdicts: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none") + ".", "",
         pd.DataFrame(claims).to_markdown(index=False, disable_numparse=True) if claims else "No verdicts.", "",
-        f"- *verdict*: {recipes.RULE}; *mixed*: part of the claim holds, or the medians differ but not clearly beyond "
-        "the noise; *not testable here*: this build cannot make what the claim needs (the row says why).",
+        f"- *verdict*: {recipes.RULE}.",
         "- Figures are µs per call, median [95 % CI] over the part's repeats; each part's report has the full "
         "tables, plots and the environment.", "",
         "## Parts", "",

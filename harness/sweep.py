@@ -8,6 +8,7 @@ by 1/t so that small and large batches count alike; the overhead share at b is a
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from harness.stats import ratio_ci
+from harness.rule import Figure, compare, number, ratio_bounds
 
 OVERHEAD_LIMIT = 0.10  # "overhead falls under 10 % of the total"
 FLOOR_FACTOR = 3.0  # the goal: a path within 3x of the raw floor per sample
@@ -82,13 +83,7 @@ def batch_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _f(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    x = float(x)
-    if x == 0:
-        return "0"
-    return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+_f = number
 
 
 def batch_table(rows: list[dict[str, Any]]) -> str:
@@ -110,24 +105,20 @@ def batch_table(rows: list[dict[str, Any]]) -> str:
     return pd.DataFrame(out).to_markdown(index=False, disable_numparse=True)
 
 
-def language_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per language its best path per sample, and whether it is within FLOOR_FACTOR of the floor."""
+def language_rows(rows: list[dict[str, Any]], factor: float = FLOOR_FACTOR) -> list[dict[str, Any]]:
+    """Per language its best path per sample, every figure of the row from that one runner."""
     if all(math.isnan(r["x_floor"]) for r in rows):  # no floor measured (e.g. a thread sweep): no goal to judge
         return []
     best: dict[str, dict[str, Any]] = {}
-    rows = [r for r in rows if r["runner"] != FLOOR_RUNNER]  # the floor is the yardstick, not a candidate
     for r in rows:
+        if r["runner"] == FLOOR_RUNNER:  # the floor is the yardstick, not a candidate
+            continue
         cur = best.get(r["language"])
         if cur is None or r["best_per_sample_us"] < cur["best_per_sample_us"]:
             best[r["language"]] = r
-    under = {}
-    for r in rows:
-        if r["batch_under_10pct"] is not None:
-            cur = under.get(r["language"])
-            under[r["language"]] = r["batch_under_10pct"] if cur is None else min(cur, r["batch_under_10pct"])
     return [{"language": lang, "runner": r["runner"], "best_per_sample_us": r["best_per_sample_us"],
-             "best_batch": r["best_batch"], "x_floor": r["x_floor"], "batch_under_10pct": under.get(lang),
-             "within_goal": bool(r["x_floor"] <= FLOOR_FACTOR)} for lang, r in best.items()]
+             "best_batch": r["best_batch"], "x_floor": r["x_floor"], "batch_under_10pct": r["batch_under_10pct"],
+             "within_goal": bool(r["x_floor"] <= factor)} for lang, r in best.items()]
 
 
 def language_table(rows: list[dict[str, Any]]) -> str:
@@ -140,7 +131,7 @@ def language_table(rows: list[dict[str, Any]]) -> str:
         "µs per sample": _f(r["best_per_sample_us"]),
         f"× {FLOOR_RUNNER} floor": _f(r["x_floor"]),
         f"within {FLOOR_FACTOR:g}× of the floor": "yes" if r["within_goal"] else "**no**",
-        "overhead < 10 % from batch": str(r["batch_under_10pct"]) if r["batch_under_10pct"] else "never",
+        "its overhead < 10 % from batch": str(r["batch_under_10pct"]) if r["batch_under_10pct"] else "never",
     } for r in langs]).to_markdown(index=False, disable_numparse=True)
 
 
@@ -170,8 +161,14 @@ def plot_batches(df: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def thread_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]]) -> list[dict[str, Any]]:
-    """Per runner and batch: the median with 1 thread and with more, their ratio and its paired 95 % interval."""
+def _figure(df_row: pd.Series, repeat_medians: Mapping[str, Sequence[float]]) -> Figure:
+    name = str(df_row["runner"])
+    return Figure(name, float(df_row["median_us"]), float(df_row.get("median_ci_low_us", math.nan)),
+                  float(df_row.get("median_ci_high_us", math.nan)), tuple(repeat_medians.get(name, ())))
+
+
+def thread_rows(df: pd.DataFrame, repeat_medians: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
+    """Per runner and batch: its figure with 1 thread (`one`) and with more (`more`), to compare by the rule."""
     ok = _ok(df)
     if ok.empty or not has_threads(df):
         return []
@@ -179,17 +176,13 @@ def thread_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]]) -> lis
                   for f, t in zip(ok["runner"], ok["threads"], strict=True)]
     rows = []
     for base, g in ok.groupby("base", sort=False):
-        one = g[g["threads"].eq(1)]
-        if one.empty:
-            continue
-        one = one.iloc[0]
-        for _, r in g[g["threads"].gt(1)].iterrows():
-            a = np.array(repeat_medians.get(r["runner"], []))
-            b = np.array(repeat_medians.get(one["runner"], []))
-            lo, hi = ratio_ci(a, b, paired=a.size == b.size) if a.size and b.size else (float("nan"),) * 2
-            rows.append({"runner": base, "batch": int(r["batch"]), "threads": int(r["threads"]),
-                         "t1_us": float(one["median_us"]), "tn_us": float(r["median_us"]),
-                         "speedup": float(one["median_us"] / r["median_us"]), "ratio_ci": (lo, hi)})
+        for batch, gb in g.groupby("batch", sort=False):
+            one = gb[gb["threads"].eq(1)]
+            if one.empty:
+                continue
+            for _, r in gb[gb["threads"].gt(1)].iterrows():
+                rows.append({"runner": base, "batch": int(batch), "threads": int(r["threads"]),
+                             "one": _figure(one.iloc[0], repeat_medians), "more": _figure(r, repeat_medians)})
     return rows
 
 
@@ -198,18 +191,19 @@ def thread_table(rows: list[dict[str, Any]]) -> str:
         return ""
     out = []
     for r in rows:
-        lo, hi = r["ratio_ci"]
-        ci = "–" if math.isnan(lo) else f"{_f(1 / hi)}–{_f(1 / lo)}"
-        verdict = ("faster" if not math.isnan(lo) and hi < 0.95 else
-                   "slower" if not math.isnan(lo) and lo > 1.05 else "no clear change")
-        out.append({"runner": r["runner"], "batch": r["batch"], "µs/call, 1 thread": _f(r["t1_us"]),
-                    f"µs/call, {r['threads']} threads": _f(r["tn_us"]), "speed-up": f"{r['speedup']:.2f}×",
-                    "95 % interval (paired)": ci, "with more threads": verdict})
+        one, more = r["one"], r["more"]
+        bounds = ratio_bounds(more, one)
+        ci = "–" if bounds is None else f"{_f(1 / bounds[1])}–{_f(1 / bounds[0])}"
+        how = compare(more, one)
+        out.append({"runner": r["runner"], "batch": r["batch"], "µs/call, 1 thread": _f(one.median),
+                    f"µs/call, {r['threads']} threads": _f(more.median), "speed-up": f"{one.median / more.median:.2f}×",
+                    "95 % interval (paired)": ci,
+                    "with more threads": {"unclear": "no clear change", "same": "the same"}.get(how, how)})
     return pd.DataFrame(out).to_markdown(index=False, disable_numparse=True)
 
 
-def layout_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]]) -> list[dict[str, Any]]:
-    """Per runner with a samples-as-columns twin: both at the largest batch they share, ratio and paired interval."""
+def layout_rows(df: pd.DataFrame, repeat_medians: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
+    """Per runner with a samples-as-columns twin: both figures at the largest batch they share."""
     ok = _ok(df)
     if ok.empty or "batch" not in ok.columns:
         return []
@@ -224,53 +218,6 @@ def layout_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]]) -> lis
         b = shared[-1]
         col = g[g["batch"].eq(b)].iloc[0]
         row = twin[twin["batch"].eq(b)].iloc[0]
-        a = np.array(repeat_medians.get(col["runner"], []))
-        r = np.array(repeat_medians.get(row["runner"], []))
-        lo, hi = ratio_ci(a, r, paired=a.size == r.size) if a.size and r.size else (float("nan"),) * 2
-        rows.append({"runner": row["family"], "batch": int(b), "rows_us": float(row["per_sample_us"]),
-                     "columns_us": float(col["per_sample_us"]),
-                     "speedup": float(row["median_us"] / col["median_us"]), "ratio_ci": (lo, hi)})
+        rows.append({"runner": row["family"], "batch": int(b), "rows": _figure(row, repeat_medians),
+                     "columns": _figure(col, repeat_medians)})
     return rows
-
-
-def sweep_verdicts(df: pd.DataFrame, repeat_medians: dict[str, list[float]], kind: str = "mlp") -> list[dict[str, str]]:
-    """Verdict rows for the collection's table: the batching goal, and threads for tiny and larger calls."""
-    out = []
-    langs = language_rows(batch_rows(df))
-    if langs:
-        misses = [r for r in langs if not r["within_goal"]]
-        ours = "; ".join(f"{r['language']}: {r['runner']} b={r['best_batch']} {_f(r['best_per_sample_us'])} µs/sample "
-                         f"({_f(r['x_floor'])}× floor)" for r in langs)
-        out.append({"claim": f"Batching brings every language within {FLOOR_FACTOR:g}× of the raw floor per sample",
-                    "source": "BRIEF: one batched call over all inputs from Python ~0.09 µs per sample; goal ≤ 3× "
-                              "cpp-raw", "ours": ours, "verdict": "holds" if not misses else "does not hold",
-                    "why": "every language has such a path" if not misses
-                    else "not within the goal: " + ", ".join(r["language"] for r in misses)})
-    lay = layout_rows(df, repeat_medians)
-    if lay:
-        faster = [r for r in lay if r["ratio_ci"][1] < 0.95]
-        out.append({"claim": "Samples as columns (W·Xᵀ + b) make a large batch cheaper per sample than the usual "
-                             "X·Wᵀ + b",
-                    "source": "not in the sources: the layout of the batch, same weights and outputs",
-                    "ours": "; ".join(f"{r['runner']} b={r['batch']}: {_f(r['rows_us'])} → {_f(r['columns_us'])} "
-                                      f"µs/sample ({r['speedup']:.2f}×)" for r in lay),
-                    "verdict": "holds" if len(faster) == len(lay) else ("mixed" if faster else "does not hold"),
-                    "why": f"clearly faster as columns: {', '.join(r['runner'] for r in faster) or 'none'}"})
-    th = thread_rows(df, repeat_medians)
-    if th:
-        tiny = [r for r in th if r["batch"] == 1] if kind != "conv_bn_relu" else []
-        ours = "; ".join(f"{r['runner']} b={r['batch']}: {r['speedup']:.2f}×" for r in th)
-        if kind == "conv_bn_relu":
-            gain = [r for r in th if r["ratio_ci"][1] < 0.95]
-            out.append({"claim": "A second intra-op thread speeds up a call with real work (ConvBnReLU 1×3×224×224)",
-                        "source": "not in the sources (they measure with 1 thread)", "ours": ours,
-                        "verdict": "holds" if len(gain) == len(th) else ("mixed" if gain else "does not hold"),
-                        "why": f"clearly faster with 2 threads: {', '.join(r['runner'] for r in gain) or 'none'}"})
-        if tiny:
-            gain = [r for r in tiny if r["ratio_ci"][1] < 0.95]
-            out.append({"claim": "One intra-op thread is right for one tiny call (a second thread does not help)",
-                        "source": "seed 000 and BRIEF: 1 thread; DESIGN: 1 intra-op + 1 inter-op by default",
-                        "ours": ours, "verdict": "holds" if not gain else "does not hold",
-                        "why": "no batch-1 runner got clearly faster with 2 threads" if not gain
-                        else "faster with 2 threads: " + ", ".join(r["runner"] for r in gain)})
-    return out

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import sweep
+from harness import recipes, sweep
+from harness.config import load_suite
 
 BATCHES = [1, 4, 16, 64, 256, 1024, 4096]
 
@@ -31,6 +32,11 @@ COSTS = {
     "cpp-torchscript": ("C++", 20.0, 0.2),  # b > 900: 1024
     "cpp-raw": ("C++", 0.0, 0.01),  # no fixed cost: under 10 % from batch 1
 }
+
+
+def judge(df: pd.DataFrame, suite: str, medians: dict[str, list[float]] | None = None) -> list[dict[str, str]]:
+    """The bundled sweep suite's own claims on a synthetic table."""
+    return recipes.verdicts(df, medians, load_suite(suite).claims, {})
 
 
 def test_fit_recovers_overhead_and_per_sample_cost() -> None:
@@ -56,10 +62,10 @@ def test_language_goal_within_three_times_the_floor() -> None:
     langs = {r["language"]: r for r in sweep.language_rows(sweep.batch_rows(sweep_frame(COSTS)))}
     assert langs["C++"]["runner"] == "cpp-api" and langs["C++"]["within_goal"]  # the floor itself is no candidate
     assert not langs["Python"]["within_goal"]  # 100/4096 + 0.05 µs = 7.4x the floor
-    (verdict,) = [v for v in sweep.sweep_verdicts(sweep_frame(COSTS), {}) if "Batching" in v["claim"]]
+    (verdict,) = [v for v in judge(sweep_frame(COSTS), "batch-sweep") if "Batching" in v["claim"]]
     assert verdict["verdict"] == "does not hold" and "Python" in verdict["why"]
     fast = dict(COSTS, **{"python-eager": ("Python", 100.0, 0.005)})  # 100/4096 + 0.005 = 0.029: 2.9x
-    (verdict,) = [v for v in sweep.sweep_verdicts(sweep_frame(fast), {}) if "Batching" in v["claim"]]
+    (verdict,) = [v for v in judge(sweep_frame(fast), "batch-sweep") if "Batching" in v["claim"]]
     assert verdict["verdict"] == "holds"
 
 
@@ -69,7 +75,8 @@ def test_no_floor_no_batching_goal() -> None:
     rows = sweep.batch_rows(sweep_frame(no_floor))
     assert rows and all(math.isnan(r["x_floor"]) for r in rows)
     assert sweep.language_rows(rows) == [] and sweep.language_table(rows) == ""
-    assert not [v for v in sweep.sweep_verdicts(sweep_frame(no_floor), {}) if "Batching" in v["claim"]]
+    (verdict,) = [v for v in judge(sweep_frame(no_floor), "batch-sweep") if "Batching" in v["claim"]]
+    assert verdict["verdict"] == "not testable here" and "cpp-raw" in verdict["ours"]
 
 
 def test_tables_and_plot(tmp_path: Path) -> None:
@@ -94,8 +101,8 @@ def test_threads_verdict_for_tiny_calls(t2_factor: float, expected: str) -> None
     df = pd.DataFrame(rows)
     th = sweep.thread_rows(df, medians)
     assert {r["runner"] for r in th} == {"cpp-api-b1", "python-eager-b1"}
-    assert math.isclose(th[0]["speedup"], 1 / t2_factor)
-    (verdict,) = sweep.sweep_verdicts(df, medians)
+    assert math.isclose(th[0]["one"].median / th[0]["more"].median, 1 / t2_factor)
+    (verdict,) = judge(df, "threads", medians)
     assert verdict["verdict"] == expected
     assert "speed-up" in sweep.thread_table(th)
 
@@ -107,7 +114,7 @@ def test_columns_layout_against_its_row_major_twin(c_columns: float, expected: s
     medians = {r: [t * (1 + 0.01 * k) for k in range(3)] for r, t in zip(df["runner"], df["median_us"], strict=True)}
     (row,) = sweep.layout_rows(df, medians)
     assert (row["runner"], row["batch"]) == ("cpp-api", 4096)
-    assert math.isclose(row["speedup"], (10 + 0.01 * 4096) / (10 + c_columns * 4096))
-    (verdict,) = [v for v in sweep.sweep_verdicts(df, medians) if "columns" in v["claim"]]
+    assert math.isclose(row["rows"].median / row["columns"].median, (10 + 0.01 * 4096) / (10 + c_columns * 4096))
+    (verdict,) = [v for v in judge(df, "batch-sweep", medians) if "columns" in v["claim"]]
     assert verdict["verdict"] == expected and "cpp-api b=4096" in verdict["ours"]
     assert not sweep.layout_rows(sweep_frame(COSTS), {})  # no twin, no row
