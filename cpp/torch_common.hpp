@@ -63,18 +63,6 @@ struct GradModeScope {
   }
 };
 
-// What the result reports about libtorch: its version, the library actually loaded, the threads read
-// back and the grad mode seen during the calls. The runner adds its own `extra`.
-inline RuntimeInfo libtorch_info(const GradModeScope& scope) {
-  RuntimeInfo info;
-  info.libtorch_version = TORCH_VERSION;
-  info.libtorch_path = shared_object_of(reinterpret_cast<const void*>(&at::get_num_threads));
-  info.threads = at::get_num_threads();
-  info.interop_threads = at::get_num_interop_threads();
-  info.grad_mode = scope.seen;
-  return info;
-}
-
 // Copies one call's output tensor (the whole batch) into the runner's output buffer; data_ptr<float>()
 // itself rejects a non-float dtype. A non-contiguous output (a channels-last model returns NHWC strides)
 // is first made contiguous, since the outputs file is row-major NCHW; a contiguous one is copied as it is.
@@ -173,5 +161,21 @@ class InputBuilder {
   std::vector<at::Tensor> parts_;
   at::Tensor mask_, index_;
 };
+
+// What the result reports about libtorch: its version, the library actually loaded, the threads read
+// back, the grad mode seen during the calls, and how the input is built. The runner adds its own extra.
+inline RuntimeInfo libtorch_info(const GradModeScope& scope, const InputBuilder& input) {
+  RuntimeInfo info;
+  info.libtorch_version = TORCH_VERSION;
+  info.libtorch_path = shared_object_of(reinterpret_cast<const void*>(&at::get_num_threads));
+  info.threads = at::get_num_threads();
+  info.interop_threads = at::get_num_interop_threads();
+  info.grad_mode = scope.seen;
+  info.extra = {
+      {"input", input.describe()},
+      {"grad_mode_scope", "warm-up and timed calls (input creation and forward); load outside"},
+  };
+  return info;
+}
 
 }  // namespace runner
