@@ -25,7 +25,7 @@ def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model
              kind: str = "mlp", layers: tuple[int, ...] = (), output_shape: tuple[int, ...] = (1,), batch: int = 1,
              calls: int | None = None, warmup: int = 2, block: int = 1, bare_rounds: int | None = None,
              grad_mode: str = "default", options: dict[str, Any] | None = None, threads: int = 1,
-             input_shape: tuple[int, ...] | None = None, **override: Any) -> Path:
+             input_shape: tuple[int, ...] | None = None, override: dict[str, Any] | None = None) -> Path:
     """A job over `inputs` ([input_count, *sample_shape], float32) written to d/job.json; returns its path.
 
     `override` replaces keys after the job is built and checked, so a test can break one rule on purpose.
@@ -54,9 +54,11 @@ def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model
         "result": str(d / "result.json"),
     }
     jsonschema.validate(job, JOB_SCHEMA)
-    job.update(override)
-    for key in [k for k, v in override.items() if v is DROP]:
-        del job[key]
+    for key, value in (override or {}).items():
+        if value is DROP:
+            del job[key]
+        else:
+            job[key] = value
     path = d / "job.json"
     path.write_text(json.dumps(job))
     return path
