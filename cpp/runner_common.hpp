@@ -1,9 +1,11 @@
-// Shared by every C++ runner (cpp-torchscript, cpp-api, cpp-raw): job parsing, input and weight
-// files, the measurement sequence and the result files of docs/runner-contract.md. Keeping all of
-// it here makes the three runners equivalent by construction: they differ only in how they load
-// the model and in what one call does.
+// Shared by every C++ runner (cpp-torchscript, cpp-api, cpp-raw): reading the job and checking it
+// (docs/schemas/job.schema.json, then the nine "Job rules"), input and weight files, the measurement
+// sequence and the result files of docs/runner-contract.md. Keeping all of it here makes the three
+// runners equivalent by construction: they differ only in how they load the model and in what one
+// call does.
 //
-// Deliberately free of torch headers: cpp-raw includes it and must not depend on libtorch.
+// Deliberately free of torch headers: cpp-raw includes it and must not depend on libtorch (the
+// libtorch runners' shared part is torch_common.hpp).
 #pragma once
 
 #include <dlfcn.h>
@@ -26,6 +28,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "job_schema.hpp"  // runner::kJobSchema: docs/schemas/job.schema.json, written by CMakeLists.txt
 
 // Every file is float32 / int64 little-endian and is read and written with plain memcpy semantics.
 static_assert(std::endian::native == std::endian::little,
@@ -107,76 +111,167 @@ inline std::string shared_object_of(const void* symbol) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The job file
+// The job file: docs/schemas/job.schema.json, then the nine rules of docs/runner-contract.md ("Job rules")
 
 struct Job {
   std::string path;  // of the job file itself, for error messages
-  std::string runner, model_kind, torchscript, model_file, state_dict, weights, inputs, outputs, timings,
+  std::string runner, model_kind, model_dir, torchscript, model_file, state_dict, weights, inputs, outputs, timings,
       warmup_timings, artifacts, result, grad_mode;
   std::vector<std::int64_t> layers;  // MLP kinds only; [] for the others
   std::vector<std::int64_t> sample_shape, output_shape, input_shape;
   std::int64_t input_count = 0, sample_size = 0, output_size = 0, batch = 0, slots = 0, calls = 0,
                warmup_calls = 0, block = 0, threads = 0, interop_threads = 0, bare_calls = 0,
                bare_rounds = 1;
-  json options = json::object();  // already checked against the keys the runner supports
+  json options = json::object();  // already checked against the schema and the keys the runner supports
 
   bool is_mlp() const { return model_kind == "mlp" || model_kind == "mlp_branch"; }
 };
 
-// The model kinds of docs/runner-contract.md ("Model kinds").
-inline const std::vector<std::string> kModelKinds{"mlp", "mlp_branch", "op_chain", "conv_bn_relu"};
-
-namespace detail {
-
-inline const json& field(const json& j, const std::string& job_path, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end())
-    throw Error("job " + job_path + ": missing key '" + key +
-                "' (see docs/runner-contract.md for the job format)");
-  return *it;
+// The schema as CMakeLists.txt compiled it in (job_schema.hpp defines runner::kJobSchema), parsed once.
+inline const json& job_schema() {
+  static const json schema = json::parse(kJobSchema);
+  return schema;
 }
 
-inline std::string get_string(const json& j, const std::string& job_path, const char* key) {
-  const json& v = field(j, job_path, key);
-  if (!v.is_string())
-    throw Error("job " + job_path + ": '" + key + "' must be a string, got " + v.dump());
-  return v.get<std::string>();
+namespace schema {
+
+// The JSON Schema keywords docs/schemas/job.schema.json uses, which is all check() interprets: not a
+// general validator. Annotations are skipped; any other keyword fails every job (an internal error)
+// rather than being ignored, and tests/test_job_schema.py keeps the schema within this list.
+inline const std::vector<std::string> kKeywords{"type",  "enum",     "required",  "additionalProperties",
+                                                "properties", "items", "minItems", "minimum", "minLength"};
+inline const std::vector<std::string> kAnnotations{"$schema", "$id", "title", "description"};
+
+inline bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-inline std::int64_t get_int(const json& j, const std::string& job_path, const char* key,
-                            std::int64_t min_value) {
-  const json& v = field(j, job_path, key);
-  if (!v.is_number_integer())
-    throw Error("job " + job_path + ": '" + key + "' must be an integer, got " + v.dump());
-  const auto x = v.get<std::int64_t>();
-  if (x < min_value)
-    throw Error("job " + job_path + ": '" + key + "' = " + std::to_string(x) + " but must be >= " +
-                std::to_string(min_value));
-  return x;
+// JSON Schema's type names; an integer is never a boolean nor a float (8.0 is a float here).
+inline bool has_type(const json& v, const std::string& type) {
+  if (type == "object") return v.is_object();
+  if (type == "array") return v.is_array();
+  if (type == "string") return v.is_string();
+  if (type == "integer") return v.is_number_integer();
+  if (type == "number") return v.is_number();
+  if (type == "boolean") return v.is_boolean();
+  if (type == "null") return v.is_null();
+  throw Error("internal: job.schema.json names the unknown type '" + type + "'");
 }
 
-// A list of positive integers (a shape or the layer widths); `min_size` elements at least.
-inline std::vector<std::int64_t> get_ints(const json& j, const std::string& job_path, const char* key,
-                                          std::size_t min_size) {
-  const json& v = field(j, job_path, key);
-  std::vector<std::int64_t> out;
-  if (v.is_array())
-    for (const auto& x : v) {
-      if (!x.is_number_integer() || x.get<std::int64_t>() < 1) break;
-      out.push_back(x.get<std::int64_t>());
-    }
-  if (!v.is_array() || out.size() != v.size() || out.size() < min_size)
-    throw Error("job " + job_path + ": '" + key + "' must be a list of " +
-                (min_size ? "at least " + std::to_string(min_size) + " " : "") + "positive integers, got " +
-                v.dump());
-  return out;
+// How a message names a value: "'batch'", "'sample_shape'[0]", "'channels_last' in 'options'".
+inline std::string name_of(const std::string& where, const std::string& key) {
+  return "'" + key + "'" + (where.empty() ? "" : " in " + where);
 }
 
-}  // namespace detail
+inline std::string dump_all(const json& values) {
+  std::string s;
+  for (const auto& v : values) s += (s.empty() ? "" : ", ") + v.dump();
+  return s;
+}
 
-// Reads and checks the job: every key present with the right type, and the sizes consistent with
-// each other, so that nothing later has to guess. `supported_options` are the keys of `options` this
-// runner (`rendered_as`) implements; any other key is an error rather than a switch silently ignored.
+// Checks `v` against the schema `s`, throwing the first problem as `job PATH: <where> ...`; `where`
+// names `v` ("" for the job itself). Each keyword applies to the values of its JSON type only, as in
+// JSON Schema.
+inline void check(const json& v, const json& s, const std::string& where, const std::string& path) {
+  const auto fail = [&](const std::string& what) {
+    throw Error("job " + path + ": " + (where.empty() ? "the job" : where) + " " + what);
+  };
+  for (const auto& [keyword, _] : s.items())
+    if (!contains(kKeywords, keyword) && !contains(kAnnotations, keyword))
+      throw Error("internal: job.schema.json uses the keyword '" + keyword +
+                  "', which runner_common.hpp does not interpret: add it there");
+  if (const auto t = s.find("type"); t != s.end()) {
+    const json types = t->is_array() ? *t : json::array({*t});
+    if (std::none_of(types.begin(), types.end(), [&](const json& x) { return has_type(v, x.get<std::string>()); }))
+      fail("must be of type " + dump_all(types) + ", got " + v.dump());
+  }
+  if (const auto e = s.find("enum"); e != s.end() && std::find(e->begin(), e->end(), v) == e->end())
+    fail("is " + v.dump() + ", expected one of " + dump_all(*e));
+  if (v.is_object()) {
+    const json properties = s.value("properties", json::object());
+    for (const auto& key : s.value("required", json::array()))
+      if (!v.contains(key.get<std::string>()))
+        throw Error("job " + path + ": " + name_of(where, key.get<std::string>()) +
+                    " is missing (docs/schemas/job.schema.json)");
+    const json additional = s.value("additionalProperties", json(true));
+    if (!additional.is_boolean())
+      throw Error("internal: job.schema.json's additionalProperties is a schema; runner_common.hpp reads only false");
+    if (!additional.get<bool>())
+      for (const auto& [key, _] : v.items())
+        if (!properties.contains(key))
+          throw Error("job " + path + ": " + name_of(where, key) +
+                      " is not a key of docs/schemas/job.schema.json: remove it");
+    for (const auto& [key, sub] : properties.items())
+      if (v.contains(key)) check(v[key], sub, name_of(where, key), path);
+  }
+  if (v.is_array()) {
+    if (const auto n = s.find("minItems"); n != s.end() && v.size() < n->get<std::size_t>())
+      fail("has " + std::to_string(v.size()) + " items, expected at least " + n->dump());
+    if (const auto items = s.find("items"); items != s.end())
+      for (std::size_t i = 0; i < v.size(); ++i) check(v[i], *items, where + "[" + std::to_string(i) + "]", path);
+  }
+  // long double holds every int64 and uint64 exactly, so an integer is compared as it is.
+  if (const auto m = s.find("minimum"); m != s.end() && v.is_number() && v.get<long double>() < m->get<long double>())
+    fail("is " + v.dump() + ", below its minimum " + m->dump());
+  if (const auto n = s.find("minLength"); n != s.end() && v.is_string()) {
+    const auto& str = v.get_ref<const std::string&>();  // its length in code points, not UTF-8 bytes
+    const auto length = std::count_if(str.begin(), str.end(), [](unsigned char c) { return (c & 0xC0) != 0x80; });
+    if (length < n->get<std::int64_t>()) fail("is " + v.dump() + ", shorter than its minimum length " + n->dump());
+  }
+}
+
+}  // namespace schema
+
+// The nine cross-field rules of docs/runner-contract.md ("Job rules"), in its order, on a job that
+// already satisfies the schema. `supported_options`: the keys of `options` this runner implements.
+inline void check_rules(const Job& job, const std::vector<std::string>& supported_options,
+                        const std::string& rendered_as) {
+  const auto fail = [&](const std::string& what) { throw Error("job " + job.path + ": " + what); };
+  const auto n = [](std::int64_t x) { return std::to_string(x); };
+  if (job.sample_size != product(job.sample_shape))  // 1
+    fail("'sample_size' is " + n(job.sample_size) + ", expected the product of sample_shape " +
+         join(job.sample_shape) + " = " + n(product(job.sample_shape)));
+  if (job.output_size != product(job.output_shape))  // 2
+    fail("'output_size' is " + n(job.output_size) + ", expected the product of output_shape " +
+         join(job.output_shape) + " = " + n(product(job.output_shape)));
+  if (job.is_mlp()) {  // 3
+    if (job.layers.size() < 2)
+      fail("'layers' is " + join(job.layers) + ", expected at least 2 widths (input, output) for model_kind " +
+           job.model_kind);
+    if (job.layers.front() != job.sample_size)
+      fail("'layers' is " + join(job.layers) + ", expected layers[0] = sample_size = " + n(job.sample_size));
+    if (job.layers.back() != job.output_size)
+      fail("'layers' is " + join(job.layers) + ", expected layers[-1] = output_size = " + n(job.output_size));
+  }
+  if (product(job.input_shape) != job.batch * job.sample_size)  // 4
+    fail("'input_shape' is " + join(job.input_shape) + " (" + n(product(job.input_shape)) +
+         " floats), expected batch x sample_size = " + n(job.batch) + " x " + n(job.sample_size) + " = " +
+         n(job.batch * job.sample_size) + " floats: input_shape must be sample_shape or [batch, *sample_shape]");
+  if (job.input_count < job.batch)  // 5
+    fail("'input_count' is " + n(job.input_count) + ", less than batch = " + n(job.batch) +
+         ": every call needs a whole batch");
+  const std::int64_t slots = std::min(job.calls, job.input_count / job.batch);
+  if (job.slots != slots)  // 6
+    fail("'slots' is " + n(job.slots) + ", expected min(calls, input_count // batch) = min(" + n(job.calls) + ", " +
+         n(job.input_count) + " // " + n(job.batch) + ") = " + n(slots));
+  if (job.calls % job.block != 0)  // 7
+    fail("'block' is " + n(job.block) + ", which does not divide calls = " + n(job.calls));
+  if ((job.calls / job.block) % job.bare_rounds != 0 || job.bare_calls % job.bare_rounds != 0)  // 8
+    fail("'bare_rounds' is " + n(job.bare_rounds) + ", which must divide both calls / block = " +
+         n(job.calls / job.block) + " and bare_calls = " + n(job.bare_calls));
+  for (const auto& [key, value] : job.options.items())  // 9
+    if (!schema::contains(supported_options, key))
+      fail("option '" + key + "' is not supported by " + rendered_as + ": supported: " +
+           (supported_options.empty() ? std::string("none") : join(supported_options)) +
+           " (remove it from the runner's options)");
+  if (job.options.value("channels_last", false) && job.input_shape.size() != 4)
+    fail("option 'channels_last' needs a 4-D input_shape (N, C, H, W), got " + join(job.input_shape) +
+         ": drop the option for this model");
+}
+
+// Reads the job, checks it against the schema, fills the Job from it and applies the nine rules, so
+// that nothing later has to guess. `supported_options` are the keys of `options` this runner
+// (`rendered_as`) implements; any other key is an error rather than a switch silently ignored.
 inline Job read_job(const std::string& path, const std::vector<std::string>& supported_options,
                     const std::string& rendered_as) {
   std::ifstream f(path);
@@ -187,95 +282,31 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
   } catch (const json::parse_error& e) {
     throw Error("job " + path + " is not valid JSON: " + e.what());
   }
-  if (!j.is_object()) throw Error("job " + path + " must be a JSON object");
+  schema::check(j, job_schema(), "", path);
 
-  using namespace detail;
+  // Every key is present and of its type now. Paths the runner does not use (state_dict for C++,
+  // torchscript for raw, ...) are part of the contract all the same.
   Job job;
   job.path = path;
-  job.runner = get_string(j, path, "runner");
-  job.model_kind = get_string(j, path, "model_kind");
-  // Paths the runner does not use (state_dict for C++, torchscript for raw, ...) are still part of
-  // the contract, so they are required like the others; a missing one means a stale harness.
-  job.torchscript = get_string(j, path, "torchscript");
-  job.model_file = get_string(j, path, "model_file");
-  job.artifacts = get_string(j, path, "artifacts");
-  job.state_dict = get_string(j, path, "state_dict");
-  job.weights = get_string(j, path, "weights");
-  job.inputs = get_string(j, path, "inputs");
-  job.outputs = get_string(j, path, "outputs");
-  job.timings = get_string(j, path, "timings");
-  job.warmup_timings = get_string(j, path, "warmup_timings");
-  job.result = get_string(j, path, "result");
-  job.grad_mode = get_string(j, path, "grad_mode");
-  job.input_count = get_int(j, path, "input_count", 1);
-  job.sample_size = get_int(j, path, "sample_size", 1);
-  job.output_size = get_int(j, path, "output_size", 1);
-  job.batch = get_int(j, path, "batch", 1);
-  job.slots = get_int(j, path, "slots", 0);  // >= 1 follows from the check against input_count / batch below
-  job.calls = get_int(j, path, "calls", 1);
-  job.warmup_calls = get_int(j, path, "warmup_calls", 1);  // the first call is always measured
-  job.block = get_int(j, path, "block", 1);
-  job.bare_calls = get_int(j, path, "bare_calls", 0);  // 0: no bare pass
-  job.bare_rounds = get_int(j, path, "bare_rounds", 1);
-  job.threads = get_int(j, path, "threads", 1);
-  job.interop_threads = get_int(j, path, "interop_threads", 1);
+  for (auto [key, field] : {std::pair{"runner", &job.runner}, {"model_kind", &job.model_kind},
+                            {"model_dir", &job.model_dir}, {"torchscript", &job.torchscript},
+                            {"model_file", &job.model_file}, {"state_dict", &job.state_dict},
+                            {"weights", &job.weights}, {"inputs", &job.inputs}, {"outputs", &job.outputs},
+                            {"timings", &job.timings}, {"warmup_timings", &job.warmup_timings},
+                            {"artifacts", &job.artifacts}, {"result", &job.result}, {"grad_mode", &job.grad_mode}})
+    *field = j.at(key).get<std::string>();
+  for (auto [key, field] : {std::pair{"input_count", &job.input_count}, {"sample_size", &job.sample_size},
+                            {"output_size", &job.output_size}, {"batch", &job.batch}, {"slots", &job.slots},
+                            {"calls", &job.calls}, {"warmup_calls", &job.warmup_calls}, {"block", &job.block},
+                            {"bare_calls", &job.bare_calls}, {"bare_rounds", &job.bare_rounds},
+                            {"threads", &job.threads}, {"interop_threads", &job.interop_threads}})
+    *field = j.at(key).get<std::int64_t>();
+  for (auto [key, field] : {std::pair{"layers", &job.layers}, {"sample_shape", &job.sample_shape},
+                            {"output_shape", &job.output_shape}, {"input_shape", &job.input_shape}})
+    *field = j.at(key).get<std::vector<std::int64_t>>();
+  job.options = j.at("options");
 
-  if (std::find(kModelKinds.begin(), kModelKinds.end(), job.model_kind) == kModelKinds.end())
-    throw Error("job " + path + ": 'model_kind' is '" + job.model_kind + "', expected one of " + join(kModelKinds));
-  // An MLP kind needs its widths (input and output at least); the other kinds have none, so [].
-  job.layers = get_ints(j, path, "layers", job.is_mlp() ? 2 : 0);
-  job.sample_shape = get_ints(j, path, "sample_shape", 1);
-  job.output_shape = get_ints(j, path, "output_shape", 1);
-  job.input_shape = get_ints(j, path, "input_shape", 1);
-
-  job.options = field(j, path, "options");
-  if (!job.options.is_object())
-    throw Error("job " + path + ": 'options' must be a JSON object (use {} for none), got " + job.options.dump());
-  for (const auto& [key, value] : job.options.items())
-    if (std::find(supported_options.begin(), supported_options.end(), key) == supported_options.end())
-      throw Error("job " + path + ": option '" + key + "' is not supported by " + rendered_as + ": supported: " +
-                  (supported_options.empty() ? std::string("none") : join(supported_options)) +
-                  " (remove it from the runner's options)");
-
-  if (job.grad_mode != "default" && job.grad_mode != "no_grad" && job.grad_mode != "inference" &&
-      job.grad_mode != "n/a")
-    throw Error("job " + path + ": 'grad_mode' is '" + job.grad_mode +
-                "', expected default, no_grad or inference");
-  if (job.sample_size != product(job.sample_shape))
-    throw Error("job " + path + ": sample_size = " + std::to_string(job.sample_size) +
-                " but the product of sample_shape " + join(job.sample_shape) + " is " +
-                std::to_string(product(job.sample_shape)) + ": they must describe the same sample");
-  if (job.output_size != product(job.output_shape))
-    throw Error("job " + path + ": output_size = " + std::to_string(job.output_size) +
-                " but the product of output_shape " + join(job.output_shape) + " is " +
-                std::to_string(product(job.output_shape)) + ": they must describe the same output");
-  if (job.is_mlp() && job.sample_size != job.layers.front())
-    throw Error("job " + path + ": sample_size = " + std::to_string(job.sample_size) +
-                " but layers[0] = " + std::to_string(job.layers.front()));
-  if (job.is_mlp() && job.output_size != job.layers.back())
-    throw Error("job " + path + ": output_size = " + std::to_string(job.output_size) +
-                " but layers[-1] = " + std::to_string(job.layers.back()));
-  if (product(job.input_shape) != job.batch * job.sample_size)
-    throw Error("job " + path + ": input_shape " + join(job.input_shape) + " holds " +
-                std::to_string(product(job.input_shape)) + " floats but batch x sample_size = " +
-                std::to_string(job.batch) + " x " + std::to_string(job.sample_size) +
-                ": input_shape must be sample_shape or [batch, *sample_shape]");
-  if (job.input_count < job.batch)
-    throw Error("job " + path + ": input_count = " + std::to_string(job.input_count) + " is less than batch = " +
-                std::to_string(job.batch) + ": every call needs a whole batch, so give at least one batch of inputs");
-  const std::int64_t slots = std::min(job.calls, job.input_count / job.batch);
-  if (job.slots != slots)
-    throw Error("job " + path + ": slots = " + std::to_string(job.slots) +
-                " but min(calls, input_count / batch) = min(" + std::to_string(job.calls) + ", " +
-                std::to_string(job.input_count) + " / " + std::to_string(job.batch) + ") = " + std::to_string(slots) +
-                ": set slots to " + std::to_string(slots));
-  if (job.calls % job.block != 0)
-    throw Error("job " + path + ": calls = " + std::to_string(job.calls) +
-                " is not a multiple of block = " + std::to_string(job.block));
-  if ((job.calls / job.block) % job.bare_rounds != 0 || job.bare_calls % job.bare_rounds != 0)
-    throw Error("job " + path + ": bare_rounds = " + std::to_string(job.bare_rounds) +
-                " must divide both calls / block = " + std::to_string(job.calls / job.block) +
-                " and bare_calls = " + std::to_string(job.bare_calls));
+  check_rules(job, supported_options, rendered_as);
   return job;
 }
 
@@ -283,42 +314,18 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
 // rather than as garbage outputs.
 inline void check_layers(const Job& job, const std::vector<std::int64_t>& rendered) {
   if (job.layers != rendered)
-    throw Error("job " + job.path + " is for layers " + join(job.layers) +
+    throw Error("job " + job.path + ": 'layers' is " + join(job.layers) +
                 " but this runner was rendered for layers " + join(rendered) +
                 ": re-render and rebuild the runner for this model");
 }
 
-// ---------------------------------------------------------------------------------------------
-// Options (docs/runner-contract.md, "Options"): read before anything is timed; read_job has already
-// rejected the keys the runner does not support, these check the values.
-
-// A string option that must be one of `allowed`; absent means allowed[0], the default.
-inline std::string option_choice(const Job& job, const char* key, const std::vector<std::string>& allowed) {
-  const auto it = job.options.find(key);
-  if (it == job.options.end()) return allowed.front();
-  if (!it->is_string() || std::find(allowed.begin(), allowed.end(), it->get<std::string>()) == allowed.end())
-    throw Error("job " + job.path + ": option '" + key + "' is " + it->dump() + ", expected one of " +
-                join(allowed));
-  return it->get<std::string>();
+// Options (docs/runner-contract.md, "Options"): the schema has checked their values' types and enums
+// and read_job the keys this runner supports; an absent option takes its default.
+inline std::string option_string(const Job& job, const char* key, const std::string& fallback) {
+  return job.options.value(key, fallback);
 }
 
-// A boolean option; absent means false.
-inline bool option_flag(const Job& job, const char* key) {
-  const auto it = job.options.find(key);
-  if (it == job.options.end()) return false;
-  if (!it->is_boolean())
-    throw Error("job " + job.path + ": option '" + key + "' is " + it->dump() + ", expected true or false");
-  return it->get<bool>();
-}
-
-// A free-form string option; absent means "".
-inline std::string option_string(const Job& job, const char* key) {
-  const auto it = job.options.find(key);
-  if (it == job.options.end()) return {};
-  if (!it->is_string() || it->get<std::string>().empty())
-    throw Error("job " + job.path + ": option '" + key + "' is " + it->dump() + ", expected a non-empty string");
-  return it->get<std::string>();
-}
+inline bool option_flag(const Job& job, const char* key) { return job.options.value(key, false); }
 
 // ---------------------------------------------------------------------------------------------
 // Binary files
@@ -371,7 +378,7 @@ void write_binary(const std::string& path, const std::vector<T>& data, const std
 }
 
 // ---------------------------------------------------------------------------------------------
-// The measurement sequence (docs/runner-contract.md, steps 3-6)
+// The measurement sequence (docs/runner-contract.md, steps 2-8)
 
 struct Measurement {
   std::int64_t load_ns = 0;
@@ -408,9 +415,10 @@ inline std::int64_t peak_rss_kb() {
   return -1;
 }
 
-// Runs one benchmark: `load()` builds the model (timed as load_ns), then inside `scope(body)` (the
-// grad-mode guard, so it covers input creation and forward alike) the warm-up calls, each timed
-// alone, the timed loop with one clock read per block, and the bare pass.
+// Runs one benchmark: reads the inputs file whole (not timed), `load()` builds the model (timed as
+// load_ns), then inside `scope(body)` (the grad-mode guard, so it covers input creation and forward
+// alike) the warm-up calls, each timed alone, the timed loop with one clock read per block, and the
+// bare pass; then the peak memory and the timer overhead.
 // `call(const float* batch_in, float* out)` computes one whole batch: batch × sample_size floats in,
 // batch × output_size floats written to `out`. `bare(const float* batch_in)` is the seed's call with
 // nothing kept but the last output (the runner holds it); it runs `bare_calls` times, batch i % slots,
@@ -419,8 +427,8 @@ inline std::int64_t peak_rss_kb() {
 // Load and call are templates so the raw runner's arithmetic inlines into the loop, as a hand-written
 // loop would.
 template <class Load, class Call, class Bare, class Scope>
-Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& load, Call&& call, Bare&& bare,
-                    Scope&& scope) {
+Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope&& scope) {
+  const std::vector<float> inputs = read_inputs(job);
   // Floats per batch in and out: batch s starts at s × BS in the inputs and s × BO in the outputs.
   const std::size_t BS = static_cast<std::size_t>(job.batch * job.sample_size);
   const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
@@ -519,45 +527,8 @@ Measurement measure(const Job& job, const std::vector<float>& inputs, Load&& loa
   return m;
 }
 
-// Copies one call's output tensor (the whole batch) into the runner's output buffer. A template over
-// the tensor type so this header stays free of torch includes; data_ptr<float>() itself rejects a
-// non-float dtype. A non-contiguous output (a channels-last model returns NHWC strides) is first made
-// contiguous, since the outputs file is row-major NCHW; a contiguous one is copied as it is.
-template <class Tensor>
-inline void copy_output(const Tensor& y, float* out, const Job& job) {
-  const std::int64_t count = job.batch * job.output_size;
-  if (y.numel() != count)
-    throw Error("the model returned " + std::to_string(y.numel()) + " values but the job's batch x output_size = " +
-                std::to_string(job.batch) + " x " + std::to_string(job.output_size) + " = " + std::to_string(count) +
-                ": the model file does not match the job's output_shape " + join(job.output_shape));
-  const auto bytes = static_cast<std::size_t>(count) * sizeof(float);
-  if (y.is_contiguous()) {
-    std::memcpy(out, y.template data_ptr<float>(), bytes);
-  } else {
-    const auto c = y.contiguous();
-    std::memcpy(out, c.template data_ptr<float>(), bytes);
-  }
-}
-
-// Runs `body` under the job's grad mode. The guard types are parameters so this header needs no
-// torch include: torch runners pass <c10::InferenceMode, torch::NoGradGuard>.
-template <class InferenceGuard, class NoGradGuard, class Body>
-void with_grad_mode(const std::string& mode, Body&& body) {
-  if (mode == "inference") {
-    InferenceGuard guard;
-    body();
-  } else if (mode == "no_grad") {
-    NoGradGuard guard;
-    body();
-  } else if (mode == "default") {
-    body();
-  } else {
-    throw Error("grad_mode '" + mode + "' is not supported by a libtorch runner: use default, no_grad or inference");
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
-// The result files (step 7)
+// The result files (step 9)
 
 // What only the runner itself knows; everything else in the result comes from the job and the measurement.
 struct RuntimeInfo {
@@ -586,6 +557,8 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
   extra["clock"] = "std::chrono::steady_clock";
   extra["clock_period_ns"] = 1e9 * Clock::period::num / Clock::period::den;
   extra["options"] = job.options;
+  extra["model_kind"] = job.model_kind;
+  extra["model_file"] = job.model_file;
 
   const json result = {
       {"runner", job.runner},

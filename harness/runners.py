@@ -48,8 +48,11 @@ class Runner:
 _PY = (("python/runner_common.py", "runner_common.py"), ("docs/schemas/job.schema.json", "job.schema.json"))
 _PY_MODEL = ("python/model.py.j2", "model.py")
 _JAVA = RUNNER_TEMPLATES
-_CPP = (("cpp/CMakeLists.txt.j2", "CMakeLists.txt"), ("cpp/runner_common.hpp", "runner_common.hpp"))
-_CPP_TORCH = (*_CPP, ("cpp/torch_input.hpp", "torch_input.hpp"))  # the libtorch runners' input building
+_CPP = (  # the job schema is compiled into every C++ runner (cpp/CMakeLists.txt.j2), which checks each job against it
+    ("cpp/CMakeLists.txt.j2", "CMakeLists.txt"), ("cpp/runner_common.hpp", "runner_common.hpp"),
+    ("docs/schemas/job.schema.json", "job.schema.json"),
+)
+_CPP_TORCH = (*_CPP, ("cpp/torch_common.hpp", "torch_common.hpp"))  # the libtorch runners' shared part
 
 _BASE: tuple[Runner, ...] = (
     Runner(

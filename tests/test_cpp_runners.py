@@ -1,6 +1,7 @@
 """The C++ runners against docs/runner-contract.md: batches, calls wrapping over slots, options, errors.
 
-Jobs are written here by hand, not by harness.run, so these tests pin the contract itself. The models are
+Jobs are written by tests/jobs.py (valid against docs/schemas/job.schema.json), not by harness.run, so these
+tests pin the contract itself. The models are
 made here too (a seeded MLP, a Conv-BN-ReLU and its channels-last twin) and the reference is the very same
 TorchScript file run by Python on the same batches.
 """
@@ -20,6 +21,7 @@ from harness.build import build_runner, toolchain_problem
 from harness.config import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
+from tests.jobs import make_job
 
 LAYERS = (2, 8, 8, 1)
 SPEC = ModelSpec("MyNN", layers=LAYERS)  # the default suite's spec, so the cached builds are shared
@@ -79,36 +81,19 @@ def _inputs(n: int, sample_shape: tuple[int, ...], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-10, 10, size=(n, *sample_shape)).astype("<f4")
 
 
-def _job(d: Path, rid: str, model_file: Path, x: np.ndarray, *, batch: int = 1, calls: int | None = None,
-         input_shape: tuple[int, ...] | None = None, options: dict[str, Any] | None = None, kind: str = "mlp",
-         output_shape: tuple[int, ...] = (1,), block: int = 1, **override: Any) -> Path:
-    """A complete job file (every key of the contract, all paths absolute) over the inputs x [n, *sample_shape]."""
-    d.mkdir(parents=True, exist_ok=True)
-    x.tofile(d / "inputs.bin")
-    n, sample_shape = x.shape[0], x.shape[1:]
-    calls = calls if calls is not None else n // batch
-    if input_shape is None:
-        input_shape = sample_shape if batch == 1 else (batch, *sample_shape)
-    (d / "artifacts").mkdir(exist_ok=True)
-    job = {
-        "runner": rid, "model_kind": kind, "model_dir": str(model_file.parent),
-        "torchscript": str(model_file.parent / "model.ts.pt"), "model_file": str(model_file),
-        "state_dict": str(model_file.parent / "model.state.pt"), "weights": str(model_file.parent / "weights.bin"),
-        "layers": list(LAYERS) if kind.startswith("mlp") else [],
-        "sample_shape": list(sample_shape), "output_shape": list(output_shape),
-        "inputs": str(d / "inputs.bin"), "input_count": n,
-        "sample_size": int(np.prod(sample_shape)), "output_size": int(np.prod(output_shape)),
-        "batch": batch, "input_shape": list(input_shape), "slots": min(calls, n // batch),
-        "calls": calls, "bare_calls": calls, "bare_rounds": 1,
-        "warmup_calls": 3, "block": block, "threads": 1, "interop_threads": 1,
-        "grad_mode": GRAD_MODE[rid], "options": options or {},
-        "outputs": str(d / "outputs.bin"), "timings": str(d / "timings.bin"),
-        "warmup_timings": str(d / "warmup_timings.bin"), "artifacts": str(d / "artifacts"),
-        "result": str(d / "result.json"),
-    }
-    job.update(override)
-    (d / "job.json").write_text(json.dumps(job))
-    return d / "job.json"
+def _job(d: Path, rid: str, model_file: Path, x: np.ndarray, *, kind: str = "mlp", **kw: Any) -> Path:
+    """A complete job (tests/jobs.py: every key of the contract, schema-valid) loading model_file, over x."""
+    return make_job(d, rid, model_file.parent, x, model_file=model_file.name, kind=kind,
+                    layers=LAYERS if kind.startswith("mlp") else (), grad_mode=GRAD_MODE[rid], warmup=3, **kw)
+
+
+def _break(job: Path, change: dict[str, Any]) -> Path:
+    """The job with `change` written over it as it is, after make_job built and checked it: some of these keys
+    (batch, options, ...) are make_job's own arguments, which it would use to build a valid job instead."""
+    spec = json.loads(job.read_text())
+    spec.update(change)
+    job.write_text(json.dumps(spec))
+    return job
 
 
 def _run(argv: list[str], job: Path) -> subprocess.CompletedProcess[str]:
@@ -218,8 +203,8 @@ def test_api_runs_the_branch_per_call(argv: dict[str, list[str]], models: dict[s
 
 def test_conv_wraps_over_two_slots(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path) -> None:
     x = _inputs(2, CONV_SAMPLE, seed=6)
-    job = _job(tmp_path, "cpp-torchscript", models["conv"], x, calls=5, input_shape=(1, *CONV_SAMPLE),
-               kind="conv_bn_relu", output_shape=CONV_OUTPUT)
+    job = _job(tmp_path, "cpp-torchscript", models["conv"], x, calls=5, kind="conv_bn_relu", output_shape=CONV_OUTPUT)
+    assert json.loads(job.read_text())["input_shape"] == [1, *CONV_SAMPLE]  # an image is always [N, C, H, W]
     got, _ = _ok(argv["cpp-torchscript"], job)
     assert got.shape == (2 * int(np.prod(CONV_OUTPUT)),)
     np.testing.assert_allclose(got, _reference(models["conv"], job), **TOL)
@@ -231,8 +216,8 @@ def test_channels_last_conv(argv: dict[str, list[str]], models: dict[str, Path],
     cl = torch.jit.load(str(models["conv_cl"]))
     with torch.no_grad():
         assert not cl(torch.from_numpy(x[:1]).contiguous(memory_format=torch.channels_last)).is_contiguous()
-    job = _job(tmp_path, "cpp-torchscript", models["conv_cl"], x, calls=2, input_shape=(1, *CONV_SAMPLE),
-               kind="conv_bn_relu", output_shape=CONV_OUTPUT, options={"channels_last": True})
+    job = _job(tmp_path, "cpp-torchscript", models["conv_cl"], x, calls=2, kind="conv_bn_relu",
+               output_shape=CONV_OUTPUT, options={"channels_last": True})
     got, _ = _ok(argv["cpp-torchscript"], job)
     np.testing.assert_allclose(got, _reference(models["conv"], job), **TOL)
 
@@ -244,29 +229,35 @@ def test_qengine_is_set(argv: dict[str, list[str]], models: dict[str, Path], tmp
     assert result["extra"]["qengine"] == engine
 
 
-# The job checks shared by all three (runner_common.hpp) are exercised through cpp-raw, which starts in
-# milliseconds; a libtorch runner takes most of a second just to load the library.
+# The job checks shared by all three (runner_common.hpp: the schema, then the nine rules) are exercised through
+# cpp-raw, which starts in milliseconds; a libtorch runner takes most of a second just to load the library.
+# tests/test_job_rules.py feeds the same bad jobs to every runtime; these pin the C++ messages and the
+# runner-specific checks that come after the rules.
 @pytest.mark.parametrize(("rid", "change", "needles"), [
-    ("cpp-raw", {"options": {"bogus": 1}}, ("option 'bogus'", "not supported by cpp-raw", "supported: none")),
-    ("cpp-raw", {"slots": 7}, ("slots = 7", "set slots to 8")),
-    ("cpp-raw", {"slots": 9}, ("slots = 9", "set slots to 8")),
-    ("cpp-raw", {"input_shape": [2, 2]}, ("input_shape [2, 2]",)),
-    ("cpp-raw", {"sample_shape": [3]}, ("sample_shape [3]",)),
-    ("cpp-raw", {"output_size": 3}, ("output_size = 3", "output_shape [1]")),
-    ("cpp-raw", {"batch": 9, "calls": 1}, ("input_count = 8 is less than batch = 9",)),
-    ("cpp-raw", {"calls": 9, "block": 2}, ("calls = 9", "block = 2")),
-    ("cpp-raw", {"bare_calls": -1}, ("'bare_calls' = -1 but must be >= 0",)),
-    ("cpp-raw", {"bare_rounds": 3}, ("bare_rounds = 3 must divide",)),
-    ("cpp-raw", {"model_kind": "mlp_branch"}, ("model_kind mlp_branch needs cpp-api or cpp-torchscript",)),
+    ("cpp-raw", {"options": {"bogus": 1}}, ("'bogus' in 'options'", "not a key of docs/schemas/job.schema.json")),
+    ("cpp-raw", {"options": {"select": "mask"}}, ("option 'select'", "not supported by cpp-raw", "supported: none")),
+    ("cpp-raw", {"slots": 7}, ("'slots' is 7", "min(calls, input_count // batch) = min(8, 8 // 1) = 8")),
+    ("cpp-raw", {"slots": 9}, ("'slots' is 9", "= 8")),
+    ("cpp-raw", {"input_shape": [2, 2]}, ("'input_shape' is [2, 2] (4 floats)", "1 x 2 = 2 floats")),
+    ("cpp-raw", {"sample_shape": [3]}, ("'sample_size' is 2", "sample_shape [3] = 3")),
+    ("cpp-raw", {"output_size": 3}, ("'output_size' is 3", "output_shape [1] = 1")),
+    ("cpp-raw", {"batch": 9, "input_shape": [9, 2]}, ("'input_count' is 8, less than batch = 9",)),
+    ("cpp-raw", {"calls": 9, "block": 2}, ("'block' is 2", "calls = 9")),
+    ("cpp-raw", {"bare_calls": -1}, ("'bare_calls' is -1, below its minimum 0",)),
+    ("cpp-raw", {"bare_rounds": 3}, ("'bare_rounds' is 3, which must divide",)),
+    ("cpp-raw", {"layers": [2, 4, 1]}, ("'layers' is [2, 4, 1]", "rendered for layers [2, 8, 8, 1]")),
+    ("cpp-raw", {"model_kind": "mlp_branch"}, ("'model_kind' is mlp_branch", "needs cpp-api or cpp-torchscript")),
     ("cpp-api", {"options": {"cpu_fuser": True}}, ("option 'cpu_fuser'", "supported: input_build, select, layout")),
-    ("cpp-api", {"options": {"layout": "diagonal"}}, ("option 'layout'", "rows, columns")),
-    ("cpp-api", {"options": {"select": "all"}}, ("option 'select'", "none, mask, index")),
+    ("cpp-api", {"options": {"layout": "diagonal"}}, ("'layout' in 'options'", '"rows", "columns"')),
+    ("cpp-api", {"options": {"select": "all"}}, ("'select' in 'options'", '"none", "mask", "index"')),
+    ("cpp-api", {"grad_mode": "n/a"}, ("'grad_mode'", "cpp-api needs default, no_grad or inference")),
     ("cpp-torchscript", {"options": {"channels_last": True}}, ("option 'channels_last'", "4-D input_shape")),
     ("cpp-torchscript", {"options": {"qengine": "abacus"}}, ("option 'qengine'", "supported: ")),
-    ("cpp-api", {"model_kind": "op_chain"}, ("model_kind op_chain needs cpp-torchscript",)),
+    ("cpp-api", {"model_kind": "op_chain"}, ("'model_kind' is op_chain", "model_kind op_chain needs cpp-torchscript")),
 ])
 def test_bad_jobs_fail_on_one_line(argv: dict[str, list[str]], models: dict[str, Path], tmp_path: Path,
                                    rid: str, change: dict[str, Any], needles: tuple[str, ...]) -> None:
     model_file = models["mlp"] if rid == "cpp-torchscript" else models["weights"]
-    job = _job(tmp_path, rid, model_file, _inputs(8, (2,), seed=9), **change)
-    _fails(argv[rid], job, *needles)
+    job = _break(_job(tmp_path, rid, model_file, _inputs(8, (2,), seed=9)), change)
+    line = _fails(argv[rid], job, *needles)
+    assert line.startswith(f"{rid}: error: job {job}: "), line
