@@ -61,7 +61,8 @@ def _named(claim: Mapping[str, Any]) -> Iterable[str]:
 
 
 def check(claims: list[dict[str, Any]], names: set[str], bad: Callable[[str, str, str], UserError]) -> None:
-    """Each claim (and part) has the fields its check reads, and names only rows of the suite."""
+    """Each claim (and part) has the fields its check reads, and names only runners: rows of the suite or
+    registry ids (a registered runner left out of the suite makes its claims "not testable here")."""
     for k, claim in enumerate(claims):
         for where, c in [(f"claims[{k}]", claim)] + [(f"claims[{k}].parts[{j}]", p)
                                                       for j, p in enumerate(claim.get("parts", []))]:
@@ -71,5 +72,5 @@ def check(claims: list[dict[str, Any]], names: set[str], bad: Callable[[str, str
                           "add it (harness/predicates.py says what each check reads)")
             for name in _named(c):
                 if name not in names:
-                    raise bad(where, f"'{name}' is not a runner of this suite",
+                    raise bad(where, f"'{name}' is neither a runner of this suite nor a registered runner",
                               "name a runner as the suite names it (its `name`, else its `id`)")

@@ -11,13 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from harness import dashboards, stats, verify
+from harness import dashboards, judged_with, stats, verify
 from harness.files import write_atomic, write_json
-from harness.runners import RUNNERS
 
-TORCH_LIB = Path(torch.__file__).resolve().parent / "lib"
 FUSION_NODES = ("prim::TensorExprGroup", "prim::FusionGroup", "prim::CudaFusionGroup", "prim::oneDNNFusionGroup")
 
 CSV_COLUMNS = [
@@ -36,14 +33,14 @@ CSV_COLUMNS = [
 
 
 def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], suite: dict[str, Any],
-                reference: np.ndarray) -> dict[str, Any]:
-    reg = RUNNERS.get(choice["id"])
+                reference: np.ndarray, record: dict[str, Any], torch_lib: Path | None) -> dict[str, Any]:
+    reg = record["runners"].get(choice["id"])
     rid = choice["name"]
     row: dict[str, Any] = {
         "runner": rid,
         "runner_id": choice["id"],
-        "language": reg.language if reg else "?",
-        "method": reg.method if reg else "?",
+        "language": reg["language"] if reg else "?",
+        "method": reg["method"] if reg else "?",
         "family": choice.get("family") or rid,
         "grad_mode": choice["grad_mode"],
         "batch": choice.get("batch", 1),
@@ -57,7 +54,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         return row
     samples, warmups, results, checks, problems = [], [], [], [], []
     rss: list[tuple[float, str]] = []  # (MB, where the figure came from), per repeat
-    atol, rtol = tolerance_of(choice["id"])
+    atol, rtol = tolerance_of(choice["id"], record)
     compared = choice.get("slots", suite["run"]["calls"]) * choice.get("batch", 1)
     reference = reference[:compared]
     repeat_dirs = [p for p in (run_dir / "raw" / rid).glob("*") if p.is_dir() and p.name.isdigit()]
@@ -115,10 +112,10 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
             r["threads"] == choice.get("threads", suite["run"]["threads"])
             and r["interop_threads"] == suite["run"]["interop_threads"]
             for r in results
-        ) if (reg is None or reg.uses_torch) else True
+        ) if (reg is None or reg["uses_torch"]) else True
         paths = {r.get("libtorch_path") for r in results}
-        row["libtorch_same"] = (paths <= {None, ""} and not (reg and reg.uses_torch)) or all(
-            p and Path(p).resolve().parent == TORCH_LIB for p in paths
+        row["libtorch_same"] = (paths <= {None, ""} and not (reg and reg["uses_torch"])) or all(
+            p and torch_lib and Path(p).resolve().parent == torch_lib for p in paths
         )
         if not row["threads_ok"]:
             problems.append("thread counts read back differ from the ones asked")
@@ -132,7 +129,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         row["status"] = worst or "INCOMPLETE"
     else:
         row["status"] = "ok"
-    if (atol, rtol) != (verify.ATOL, verify.RTOL):
+    if [atol, rtol] != record["default_tolerance"]:
         problems.append(f"outputs checked with this runner's looser tolerance atol {atol:g} + rtol {rtol:g}")
     row["message"] = "; ".join(problems)
     row.update(instructions_of(run_dir / "raw" / rid / "instructions.json"))
@@ -166,10 +163,11 @@ def peak_rss(result: dict[str, Any] | None, outcome: dict[str, Any]) -> tuple[fl
     return None
 
 
-def tolerance_of(runner_id: str) -> tuple[float, float]:
-    """(atol, rtol) for a runner's outputs: its registry entry's own, else the harness default."""
-    reg = RUNNERS.get(runner_id)
-    return reg.tolerance if reg and reg.tolerance else (verify.ATOL, verify.RTOL)
+def tolerance_of(runner_id: str, record: dict[str, Any]) -> tuple[float, float]:
+    """(atol, rtol) for a runner's outputs, as the run recorded them (harness/judged_with.py)."""
+    reg = record["runners"].get(runner_id)
+    atol, rtol = reg["tolerance"] if reg else record["default_tolerance"]
+    return atol, rtol
 
 
 def collect(run_dir: Path) -> pd.DataFrame:
@@ -178,7 +176,11 @@ def collect(run_dir: Path) -> pd.DataFrame:
     builds = json.loads((run_dir / "builds.json").read_text())
     output_size = int(np.prod(suite["model"].get("output_shape") or suite["model"]["layers"][-1:]))
     reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4").reshape(-1, output_size)
-    rows = [_runner_row(run_dir, c, builds[c["name"]], suite, reference) for c in suite["runners"]]
+    record = judged_with.read(run_dir, [c["id"] for c in suite["runners"]])
+    env_path = run_dir / "environment.json"
+    lib = json.loads(env_path.read_text()).get("torch_lib") if env_path.exists() else None
+    torch_lib = Path(lib).resolve() if lib else None
+    rows = [_runner_row(run_dir, c, builds[c["name"]], suite, reference, record, torch_lib) for c in suite["runners"]]
     medians = {r["runner"]: r.pop("_repeat_medians") for r in rows if "_repeat_medians" in r}
     for base, col in (("python-eager", "ratio_to_python_eager"), ("cpp-raw", "ratio_to_cpp_raw")):
         base_row = next((r for r in rows if r["runner"] == base and r["status"] == "ok"), None)
@@ -189,20 +191,20 @@ def collect(run_dir: Path) -> pd.DataFrame:
             a, b = medians[r["runner"]], medians[base]
             r[f"{col}_ci_low"], r[f"{col}_ci_high"] = stats.ratio_ci(a, b, paired=a.size == b.size)
     df = pd.DataFrame(rows).reindex(columns=CSV_COLUMNS)
-    seed = {rid: r.seed_seconds for rid, r in RUNNERS.items() if r.seed_seconds}
+    seed = {rid: r["seed_seconds"] for rid, r in record["runners"].items() if r["seed_seconds"]}
     # the seed's ratio belongs to the seed's setting only, i.e. the runner under its default grad mode
     seed_rows = df["runner"].eq(df["runner_id"]) & df["runner_id"].isin(list(seed))
     df["seed_ratio_to_python"] = np.where(
-        seed_rows, df["runner_id"].map(lambda r: seed.get(r, np.nan) / seed["python-eager"]), np.nan
+        seed_rows, df["runner_id"].map(lambda r: seed.get(r, np.nan) / record["seed_python_seconds"]), np.nan
     )
     write_atomic(run_dir / "results.csv", df.to_csv(index=False, float_format="%.6g"))
     write_json(run_dir / "summary.json", {
         "suite": suite["name"],
         "repeat_medians_us": {k: v.tolist() for k, v in medians.items()},
         "runners": json.loads(df.to_json(orient="records")),
-        "tolerance": {"atol": verify.ATOL, "rtol": verify.RTOL, "per_runner": {
-            c["name"]: dict(zip(("atol", "rtol"), tolerance_of(c["id"]), strict=True))
-            for c in suite["runners"] if tolerance_of(c["id"]) != (verify.ATOL, verify.RTOL)
+        "tolerance": {"atol": record["default_tolerance"][0], "rtol": record["default_tolerance"][1], "per_runner": {
+            c["name"]: dict(zip(("atol", "rtol"), tolerance_of(c["id"], record), strict=True))
+            for c in suite["runners"] if list(tolerance_of(c["id"], record)) != record["default_tolerance"]
         }},
     })
     dashboards.write_all(run_dir, df)

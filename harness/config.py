@@ -409,7 +409,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     if inputs.count < biggest:
         raise bad("inputs.count", f"{inputs.count} samples cannot fill a batch of {biggest}",
                   f"make inputs.count ≥ {biggest} (or leave it out: it defaults to what the calls need)")
-    claims.check(data.get("claims", []), {c.name for c in choices} | {c.family for c in choices}, bad)
+    claims.check(data.get("claims", []), {c.name for c in choices} | {c.family for c in choices} | set(RUNNERS), bad)
     suite = Suite(
         name=data["name"], description=data.get("description", ""), source=source,
         model=model, inputs=inputs, run=run, runners=tuple(choices), claims=tuple(data.get("claims", [])),

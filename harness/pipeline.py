@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import collect, environment, instructions, report
+from harness import collect, environment, instructions, judged_with, report
 from harness.build import Built, build_runner
 from harness.config import Collection, Suite, calls_for
 from harness.errors import UserError
@@ -94,6 +94,7 @@ def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = 
         run_dir = new_run_dir(results_root)
         set_status(run_dir, "running", "started")
         write_json(run_dir / "suite.json", _suite_record(suite))
+        judged_with.write(run_dir, [c.id for c in suite.runners])
         out.say(f"run folder: {run_dir}")
         _run_guarded(suite, run_dir, build_root, out)
         return run_dir
@@ -247,6 +248,7 @@ def run_collection(coll: Collection, results_root: Path, build_root: Path, quiet
                 part_dir.mkdir()
                 set_status(part_dir, "running", "started")
                 write_json(part_dir / "suite.json", _suite_record(part))
+                judged_with.write(part_dir, [c.id for c in part.runners])
                 try:
                     _run_guarded(part, part_dir, build_root, out)
                 except UserError as exc:

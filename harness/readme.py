@@ -10,11 +10,11 @@ from typing import Any
 
 import pandas as pd
 
+from harness import judged_with
 from harness.errors import UserError
 from harness.files import write_atomic
 from harness.pipeline import resolve_run
 from harness.report import headline_table
-from harness.runners import RUNNERS
 
 START = "<!-- results-table -->\n"
 END = "<!-- /results-table -->"
@@ -122,7 +122,8 @@ def render_section(run_dir: Path) -> str:
     note = ("µs per call: median over all calls of all repeats, with a 95 % bootstrap interval over repeats; "
             "× py-eager and × cpp-raw divide by those runners' medians.")
     seed_rows = df[df["seed_ratio_to_python"].notna()]
-    seconds = [RUNNERS[r].seed_seconds for r in seed_rows["runner_id"] if r in RUNNERS and RUNNERS[r].seed_seconds]
+    entries = judged_with.read(run_dir, list(seed_rows["runner_id"]))["runners"]
+    seconds = [entries[r]["seed_seconds"] for r in seed_rows["runner_id"] if (entries.get(r) or {}).get("seed_seconds")]
     if seconds and len(seconds) == len(seed_rows):
         note += (" *seed ×* is the same ratio in the seed article ("
                  + " / ".join(f"{s:g}" for s in seconds) + " s for 1M calls).")

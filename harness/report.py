@@ -14,10 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from harness import recipes, stats, sweep
+from harness import judged_with, recipes, stats, sweep
 from harness.files import write_atomic
 from harness.render import environment
-from harness.runners import RUNNERS
 from harness.runtimes import runtime_table
 
 
@@ -126,16 +125,18 @@ def quality_table(df: pd.DataFrame) -> str:
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
-def verdict_rows(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None,
-                 suite: dict[str, Any]) -> list[dict[str, str]]:
-    """Every claim of the suite, judged on this run's rows (harness/recipes.py)."""
-    uses_torch = {rid: r.uses_torch for rid, r in RUNNERS.items()}
-    return recipes.verdicts(df, repeat_medians, suite.get("claims", []), uses_torch)
+def verdict_rows(run_dir: Path, df: pd.DataFrame) -> list[dict[str, str]]:
+    """Every claim of the run's suite, judged on its rows with the registry entries it recorded."""
+    suite = json.loads((run_dir / "suite.json").read_text())
+    medians = json.loads((run_dir / "summary.json").read_text()).get("repeat_medians_us")
+    record = judged_with.read(run_dir, [c["id"] for c in suite["runners"]])
+    uses_torch = {rid: r["uses_torch"] for rid, r in record["runners"].items()}
+    return recipes.verdicts(df, medians, suite.get("claims", []), uses_torch)
 
 
-def recipes_table(df: pd.DataFrame, repeat_medians: dict[str, list[float]] | None, suite: dict[str, Any]) -> str:
+def recipes_table(run_dir: Path, df: pd.DataFrame) -> str:
     """The suite's claims with our figures and a verdict ("" if it has none)."""
-    rows = verdict_rows(df, repeat_medians, suite)
+    rows = verdict_rows(run_dir, df)
     if not rows:
         return ""
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
@@ -301,7 +302,7 @@ def write_report(run_dir: Path) -> Path:
         headline=headline_table(df),
         details=details_table(df),
         quality=quality_table(df),
-        recipes=recipes_table(df, medians, suite),
+        recipes=recipes_table(run_dir, df),
         batch_table=sweep.batch_table(batch_rows),
         language_table=sweep.language_table(batch_rows),
         thread_table=sweep.thread_table(sweep.thread_rows(df, medians)),
@@ -337,10 +338,8 @@ def write_collection_report(run_dir: Path) -> Path:
             row["what"] = json.loads((d / "suite.json").read_text()).get("description", "")
         if (d / "results.csv").exists():
             df = pd.read_csv(d / "results.csv")
-            summary = json.loads((d / "summary.json").read_text())
-            suite = json.loads((d / "suite.json").read_text())
             row["runners ok"] = f"{int(df['status'].eq('ok').sum())} / {len(df)}"
-            for v in verdict_rows(df, summary.get("repeat_medians_us"), suite):
+            for v in verdict_rows(d, df):
                 claims.append({"part": name, **v})
         parts.append(row)
     if status["status"] == "complete":

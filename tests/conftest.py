@@ -17,8 +17,5 @@ TINY = TESTS / "suites" / "tiny.toml"
 
 @pytest.fixture
 def suite_dict() -> dict[str, Any]:
-    """The default suite as a dict, fresh for each test to break in its own way (without its claims, which
-    name its runners: tests/test_predicates.py and test_recipes.py test those)."""
-    data = copy.deepcopy(tomllib.loads((SUITES_DIR / "default.toml").read_text()))
-    data.pop("claims")
-    return data
+    """The default suite as a dict, fresh for each test to break in its own way."""
+    return copy.deepcopy(tomllib.loads((SUITES_DIR / "default.toml").read_text()))

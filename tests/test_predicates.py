@@ -103,6 +103,6 @@ def _bad(field: str, problem: str, fix: str) -> UserError:
 def test_a_claim_missing_a_field_or_naming_another_runner_is_refused() -> None:
     with pytest.raises(UserError, match=r"claims\[0\]: check 'faster' needs b"):
         claims.check([{"text": "t", "source": "s", "check": "faster", "a": "x"}], {"x"}, _bad)
-    with pytest.raises(UserError, match=r"claims\[0\].parts\[0\]: 'y' is not a runner of this suite"):
+    with pytest.raises(UserError, match=r"claims\[0\].parts\[0\]: 'y' is neither a runner of this suite"):
         claims.check([{"text": "t", "source": "s", "check": "all",
                        "parts": [{"check": "slower", "a": "x", "b": "y"}]}], {"x"}, _bad)
