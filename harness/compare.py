@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness import stats
 from harness.files import write_atomic
+from harness.rule import number
 
 ALPHA = 0.05
 
@@ -42,8 +43,8 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
         changes.append(Change(rid, float(np.median(a)), float(np.median(b)), change, lo, hi, p, words))
         rows.append({
             "runner": rid,
-            "A median µs": round(float(np.median(a)), 4),
-            "B median µs": round(float(np.median(b)), 4),
+            "A median µs": number(float(np.median(a))),
+            "B median µs": number(float(np.median(b))),
             "change": f"{change:+.1%}",
             "95 % CI": f"{lo:+.1%} … {hi:+.1%}" if np.isfinite(lo) else "–",
             "Mann-Whitney p": "–" if np.isnan(p) else f"{p:.3f}",

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from harness.files import write_atomic
+from harness.rule import number
 
 GOOGLE_BENCHMARK = "google-benchmark.json"
 BENCHER = "bencher.json"
@@ -160,10 +161,6 @@ def bencher(df: pd.DataFrame, suite: str) -> dict[str, Any]:
     return out
 
 
-def _g(x: float) -> str:
-    return f"{x:.3g}"
-
-
 def action_benchmark(df: pd.DataFrame, suite: str) -> list[dict[str, Any]]:
     """github-action-benchmark's `customSmallerIsBetter` input: median µs per call, ± half the 95 % CI.
 
@@ -177,14 +174,14 @@ def action_benchmark(df: pd.DataFrame, suite: str) -> list[dict[str, Any]]:
         low, high = _number(row.get("median_ci_low_us")), _number(row.get("median_ci_high_us"))
         lines = []
         if low is not None and high is not None:
-            entry["range"] = f"±{_g((high - low) / 2)}"
-            lines.append(f"95% CI {_g(low)}–{_g(high)} us")
+            entry["range"] = f"±{number((high - low) / 2)}"
+            lines.append(f"95% CI {number(low)}–{number(high)} us")
         calls, repeats = _number(row.get("calls")), _number(row.get("repeats_ok"))
         if calls is not None and repeats is not None:
             lines.append(f"{int(calls):,} calls × {int(repeats)} processes")
         p99 = _number(row.get("p99_us"))
         if p99 is not None:
-            lines.append(f"p99 {_g(p99)} us")
+            lines.append(f"p99 {number(p99)} us")
         if isinstance(row.get("language"), str) and row.get("language"):
             lines.append(f"language {row['language']}")
         if lines:

@@ -19,7 +19,8 @@ from harness import stats
 from harness.config import ModelSpec
 from harness.errors import UserError
 from harness.files import write_atomic
-from harness.report import _fmt, _outputs_cell, _with_ci
+from harness.report import _outputs_cell, _with_ci
+from harness.rule import number as _fmt
 
 # Older runs recorded only the model keys their suite set; fill in the defaults so they still match newer runs.
 _MODEL_DEFAULTS: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(ModelSpec(name=""))))
@@ -139,10 +140,10 @@ def write_merge(runs: list[Path], out: Path | None = None) -> str:
     lines = [
         f"# Suite `{suite}` across machines: {hosts}", "",
         f"Runs {', '.join(f'{lab} = `{r.name}`' for lab, r in zip(_labels(runs), runs, strict=True))}: "
-        "per runner, each run's median µs per call over all calls of all repeats with its 95 % bootstrap interval "
-        "over repeats, and each run's median divided by run A's with a 95 % bootstrap interval over the two runs' "
-        "per-repeat medians (unpaired: the runs ran apart); *check* is the runner's status and its outputs against "
-        "the Python reference (max abs error).", "",
+        "per runner, each run's median µs per call (the median of its repeats' medians) with its 95 % "
+        "bootstrap interval over repeats, and each run's median divided by run A's with a 95 % bootstrap interval "
+        "over the two runs' per-repeat medians (unpaired: the runs ran apart); *check* is the runner's status and "
+        "its outputs against the Python reference (max abs error).", "",
         "## Machines", "",
         environment_table(runs).to_markdown(index=False, disable_numparse=True), "",
         "## Per runner", "",

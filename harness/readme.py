@@ -119,7 +119,7 @@ def render_section(run_dir: Path) -> str:
     setting = (f"Suite `{suite['name']}` on {env.get('cpu_model') or 'an unnamed CPU'}{cores} (host `{env['host']}`), "
                f"torch {env['torch']}, {threads}, {run['calls']:,} calls × {run['repeats']} fresh processes per "
                f"runner; full report with plots and environment: [{link}]({link}).")
-    note = ("µs per call: median over all calls of all repeats, with a 95 % bootstrap interval over repeats; "
+    note = ("µs per call: the median of the repeats' medians, with a 95 % bootstrap interval over repeats; "
             "× py-eager and × cpp-raw divide by those runners' medians.")
     seed_rows = df[df["seed_ratio_to_python"].notna()]
     entries = judged_with.read(run_dir, list(seed_rows["runner_id"]))["runners"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,10 @@ import pandas as pd
 from harness import judged_with, recipes, stats, sweep
 from harness.files import write_atomic
 from harness.render import environment
+from harness.rule import number
 from harness.runtimes import runtime_table
 
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float):
-        if x == 0:
-            return "0"
-        mag = math.floor(math.log10(abs(x)))
-        return f"{x:.{max(0, digits - 1 - mag)}f}" if mag < digits else f"{x:,.0f}"
-    return str(x)
+_fmt = number  # the one formatter of every figure (harness/rule.py)
 
 
 def _outputs_cell(r: pd.Series) -> str:

@@ -25,11 +25,17 @@ def per_call_ns(timings_path: Path, block: int) -> np.ndarray:
 
 
 def summarize(samples_by_repeat: list[np.ndarray]) -> dict[str, float]:
-    """Per-call statistics pooled over repeats, in µs, plus the repeat-to-repeat variation."""
+    """The headline and the tails of one runner, in µs, and the repeat-to-repeat variation.
+
+    The headline figure is the median of the per-repeat medians, with a percentile bootstrap over repeats
+    as its 95 % interval: the process is the unit of independence, so figure and interval are of the same
+    thing, and every comparison (harness/rule.py, invoke compare) uses these same per-repeat medians. The
+    tail figures (percentiles, max, spikes, spread) are pooled over all calls of all repeats, and say so.
+    """
     pooled = np.concatenate(samples_by_repeat) / 1000.0
     q = np.percentile(pooled, [10, 25, 50, 75, 90, 99, 99.9])
     medians = repeat_medians(samples_by_repeat)
-    median = float(q[2])
+    median = float(np.median(medians))
     lo, hi = bootstrap_ci(medians)
     return {
         "min_us": float(pooled.min()),

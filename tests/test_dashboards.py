@@ -265,7 +265,7 @@ def test_action_benchmark_values_range_and_extra(tmp_path: Path) -> None:
     eager, raw = action
     assert (eager["name"], eager["unit"], eager["value"]) == ("tiny/python-eager", "us", 101.5)
     assert eager["range"] == "±19.5"
-    assert "95% CI 73–112 us" in eager["extra"] and "1,000 calls × 5 processes" in eager["extra"]
+    assert "95% CI 73.0–112 us" in eager["extra"] and "1,000 calls × 5 processes" in eager["extra"]
     assert raw["value"] == pytest.approx(0.0137)
     assert "range" not in raw
 
