@@ -52,3 +52,11 @@ def test_the_committed_run_obeys_the_result_schema() -> None:
     assert results, latest
     for path in results:
         assert contract.problem("result", json.loads(path.read_text())) is None, path
+
+
+def test_the_contract_lists_the_registrys_model_kinds() -> None:
+    """Model kinds are declared in the registry; the job schema, which runtimes read, must say the same."""
+    from harness.runners import ALL_KINDS
+
+    schema = json.loads((contract.SCHEMAS / "job.schema.json").read_text())
+    assert tuple(schema["properties"]["model_kind"]["enum"]) == ALL_KINDS
