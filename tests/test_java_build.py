@@ -269,8 +269,7 @@ def test_runner_obeys_the_contract(java_setup: dict[str, Any], runner: str, grad
     assert result["runtime"].startswith(("OpenJDK", "Java HotSpot")) or "VM" in result["runtime"]
     assert result["libtorch_version"] == torch.__version__.split("+")[0]
     assert Path(result["libtorch_path"]).name == "libtorch_cpu.so"
-    # the wheel's own library (the same file: the venv may be reached through a symlink)
-    assert Path(result["libtorch_path"]).samefile(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so")
+    assert Path(result["libtorch_path"]).parent == Path(torch.__file__).parent / "lib"
     assert (result["threads"], result["interop_threads"], result["grad_mode"]) == (1, 1, grad_mode)
     assert (result["calls"], result["warmup_calls"], result["block"]) == (48, 5, 8)
     assert result["bare_calls"] == 48 and len(result["bare_ns"]) == 3 and min(result["bare_ns"]) > 0
