@@ -16,16 +16,27 @@ REPO = Path(__file__).resolve().parent.parent
 BRIDGE_SOURCE = REPO / "java" / "bridge"
 
 POM = "pom.xml"
-RUNNER_SOURCE = "src/main/java/bench/Runner.java"
+SOURCES = "src"  # everything the jar is built from besides the pom (its hash keys the jar)
+RUNNER_SOURCE = "src/main/java/bench/Runner.java"  # each runner's own variant: its Model
 MAIN_CLASS = "bench.Runner"
-# (template path under the repository, rendered file name inside a runner project)
+# (path under the repository, file inside a runner project): what every Java runner's project holds
+# besides its Runner.java (rendered from its variant's template, java/runner/<Variant>.java.j2, as its
+# registry entry lists). The job schema is copied from docs/schemas, its only copy, into the jar's
+# resources (bench.Job reads it from there).
 RUNNER_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("java/runner/pom.xml.j2", POM),
-    ("java/runner/Runner.java.j2", RUNNER_SOURCE),
+    ("java/runner/BenchRuntime.java", "src/main/java/bench/BenchRuntime.java"),
+    ("java/runner/Job.java", "src/main/java/bench/Job.java"),
+    ("docs/schemas/job.schema.json", "src/main/resources/job.schema.json"),
 )
-# the versions the runner templates take as `java_artifacts` (Maven Central serves no newer
-# pytorch_java_only than 1.13.1; its NativePeer interface is the one the bridge implements)
-JAVA_ARTIFACTS: dict[str, str] = {"pytorch_java_only": "1.13.1", "gson": "2.10.1"}
+# the versions the pom template takes as `java_artifacts` (harness.render passes them; Maven Central
+# serves no newer pytorch_java_only than 1.13.1; its NativePeer interface is the one the bridge implements;
+# slf4j-nop silences the validator's logging, of the SLF4J 2.0 line its slf4j-api is)
+JAVA_ARTIFACTS: dict[str, str] = {
+    "pytorch_java_only": "1.13.1",
+    "json_schema_validator": "3.0.9",
+    "slf4j_nop": "2.0.20",
+}
 JAR = "target/runner.jar"
 CLASSPATH_FILE = "target/classpath.txt"
 BUILD_STAMP = "target/.build-id"
@@ -90,12 +101,13 @@ def unresolved_artifact(maven_output: str) -> str | None:
 
 
 def runner_build_id(project_dir: Path) -> str:
-    """Hash of the rendered pom and runner source (plus the java and mvn in use): the jar's cache key."""
-    sources = [project_dir / POM, project_dir / RUNNER_SOURCE]
-    for path in sources:
+    """Hash of the rendered pom and everything under src/ (plus the java and mvn in use): the jar's cache key."""
+    for path in (project_dir / POM, project_dir / RUNNER_SOURCE):
         if not path.is_file():
             raise BuildError(f"runner project {project_dir} lacks {path.relative_to(project_dir)}: render it first")
-    return tree_hash(sources, extra=f"{shutil.which('java')}|{shutil.which('mvn')}")
+    sources = [project_dir / POM, *(p for p in (project_dir / SOURCES).rglob("*") if p.is_file())]
+    names = "|".join(sorted(str(p.relative_to(project_dir)) for p in sources))  # tree_hash hashes base names
+    return tree_hash(sources, extra=f"{shutil.which('java')}|{shutil.which('mvn')}|{names}")
 
 
 def build_runner_jar(project_dir: Path, log_path: Path) -> Path:

@@ -11,6 +11,7 @@ import jinja2
 
 from harness.config import ModelSpec
 from harness.files import write_atomic
+from harness.java_build import JAVA_ARTIFACTS
 from harness.paths import ROOT
 from harness.runners import Runner
 
@@ -34,6 +35,7 @@ def context(runner: Runner, model: ModelSpec) -> dict[str, Any]:
         "kind": runner.kind,
         "uses_torch": runner.uses_torch,
         "model": model_context(model),
+        "java_artifacts": JAVA_ARTIFACTS,  # the Maven artifacts' versions, for the Java runners' pom
         **dict(runner.options),
     }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harness.java_build import JAVA_ARTIFACTS, RUNNER_TEMPLATES
+from harness.java_build import RUNNER_SOURCE, RUNNER_TEMPLATES
 
 ALL_KINDS = ("mlp", "mlp_branch", "op_chain", "conv_bn_relu")
 MLP_KINDS = ("mlp", "mlp_branch")
@@ -67,13 +67,12 @@ _BASE: tuple[Runner, ...] = (
     ),
     Runner(
         "java-torchscript", "Java", "pytorch_java_only Module.forward, Tensor.fromBlob(float[]) per call",
-        "java", _JAVA, "fromblob", "inference", seed_seconds=35.0,
-        options=(("reuse_buffer", False), ("java_artifacts", JAVA_ARTIFACTS)),
+        "java", (*_JAVA, ("java/runner/FromBlob.java.j2", RUNNER_SOURCE)), "fromblob", "inference",
+        seed_seconds=35.0,
     ),
     Runner(
         "java-torchscript-reuse", "Java", "pytorch_java_only Module.forward, one direct buffer refilled per call",
-        "java", _JAVA, "reuse", "inference",
-        options=(("reuse_buffer", True), ("java_artifacts", JAVA_ARTIFACTS)),
+        "java", (*_JAVA, ("java/runner/ReuseBuffer.java.j2", RUNNER_SOURCE)), "reuse", "inference",
     ),
     Runner(
         "cpp-torchscript", "C++", "torch::jit::load, from_blob per call, forward",

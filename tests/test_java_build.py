@@ -6,10 +6,11 @@ import json
 import os
 import stat
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
-import jinja2
+import jsonschema
 import numpy as np
 import pytest
 import torch
@@ -23,7 +24,6 @@ from harness.java_build import (
     MAIN_CLASS,
     REPO,
     RUNNER_SOURCE,
-    RUNNER_TEMPLATES,
     build_bridge,
     build_runner_jar,
     java_command,
@@ -32,9 +32,13 @@ from harness.java_build import (
     runner_build_id,
     unresolved_artifact,
 )
+from harness.render import environment
+from harness.runners import RUNNERS as REGISTRY
+from tests.jobs import RESULT_SCHEMA, make_job
 
 BUILD = REPO / "build"
-RUNNERS = {"java-torchscript": False, "java-torchscript-reuse": True}
+RUNNERS = {"java-torchscript": False, "java-torchscript-reuse": True}  # runner: whether it reuses one buffer
+SCHEMA_RESOURCE = "src/main/resources/job.schema.json"
 
 
 def needs_toolchain() -> None:
@@ -43,28 +47,24 @@ def needs_toolchain() -> None:
         pytest.skip(problem)
 
 
-def render(project: Path, runner: str, reuse_buffer: bool, artifacts: dict[str, str] | None = None) -> Path:
-    """Render the runner templates the way the harness does (StrictUndefined, trimmed blocks)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(REPO)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+def render(project: Path, runner: str, artifacts: dict[str, str] | None = None) -> Path:
+    """Render the runner's registry templates the way the harness does (.j2 rendered, other files copied)."""
+    env = environment()
     context: dict[str, Any] = {
         "runner": runner,
-        "kind": "torchscript",
-        "reuse_buffer": reuse_buffer,
+        "kind": REGISTRY[runner].kind,
         "model": {"name": "mynn", "layers": [2, 8, 8, 1], "activation": "relu"},
         "java_artifacts": artifacts or JAVA_ARTIFACTS,
     }
-    for template, name in RUNNER_TEMPLATES:
+    for template, name in REGISTRY[runner].templates:
         target = project / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        text = env.get_template(template).render(context)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
+        if template.endswith(".j2"):
+            content = env.get_template(template).render(context).encode()
+        else:
+            content = (REPO / template).read_bytes()
+        if not target.exists() or target.read_bytes() != content:
+            target.write_bytes(content)
     return project
 
 
@@ -157,13 +157,19 @@ def test_unresolved_artifact_is_read_from_maven_output() -> None:
 
 def test_runner_jar_builds_then_comes_from_cache(tmp_path: Path) -> None:
     needs_toolchain()
-    project = render(tmp_path / "project", "java-torchscript", False)
+    project = render(tmp_path / "project", "java-torchscript")
     log = tmp_path / "build.log"
     jar = build_runner_jar(project, log)
     assert jar == project / JAR and jar.is_file()
     classpath = (project / CLASSPATH_FILE).read_text()
-    for artifact in ("pytorch_java_only-1.13.1.jar", "fbjni-java-only", "nativeloader", "gson-2.10.1.jar"):
+    for artifact in ("pytorch_java_only-1.13.1.jar", "fbjni-java-only", "nativeloader",
+                     "json-schema-validator-3.0.9.jar", "jackson-databind", "slf4j-nop-2.0.20.jar"):
         assert artifact in classpath
+    with zipfile.ZipFile(jar) as z:  # the schema inside the jar is docs/schemas', copied by the render step
+        assert z.read("job.schema.json") == (REPO / "docs" / "schemas" / "job.schema.json").read_bytes()
+        manifest = z.read("META-INF/MANIFEST.MF").decode()
+    assert "Bench-Runner: java-torchscript" in manifest
+    assert all(f"Bench-Artifact-{k}: {v}" in manifest for k, v in JAVA_ARTIFACTS.items())
     built = (jar.stat().st_mtime_ns, log.stat().st_mtime_ns)
 
     assert build_runner_jar(project, log) == jar  # unchanged: Maven is not run again
@@ -172,12 +178,16 @@ def test_runner_jar_builds_then_comes_from_cache(tmp_path: Path) -> None:
     before = runner_build_id(project)
     source = project / RUNNER_SOURCE
     source.write_text(source.read_text() + "\n// changed\n")
-    assert runner_build_id(project) != before  # any change to pom or source rebuilds
+    changed = runner_build_id(project)
+    assert changed != before  # any change to pom or source rebuilds
+    schema = project / SCHEMA_RESOURCE
+    schema.write_text(schema.read_text() + "\n")
+    assert runner_build_id(project) != changed  # the common runtime's files and the schema too
 
 
 def test_unresolvable_artifact_is_named_in_the_error(tmp_path: Path) -> None:
     needs_toolchain()
-    project = render(tmp_path / "project", "java-torchscript", False, {**JAVA_ARTIFACTS, "pytorch_java_only": "2.1.0"})
+    project = render(tmp_path / "project", "java-torchscript", {**JAVA_ARTIFACTS, "pytorch_java_only": "2.1.0"})
     log = tmp_path / "build.log"
     with pytest.raises(BuildError) as error:
         build_runner_jar(project, log)
@@ -213,8 +223,8 @@ def java_setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     needs_toolchain()
     bridge = build_bridge(BUILD, BUILD / "logs")
     projects = {}
-    for runner, reuse in RUNNERS.items():
-        project = render(BUILD / "test-java-runners" / runner, runner, reuse)
+    for runner in RUNNERS:
+        project = render(BUILD / "test-java-runners" / runner, runner)
         build_runner_jar(project, BUILD / "test-java-runners" / f"{runner}.log")
         projects[runner] = project
     work = tmp_path_factory.mktemp("java-runner")
@@ -229,43 +239,11 @@ def java_setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def write_job(work: Path, runner: str, grad_mode: str, name: str) -> tuple[Path, dict[str, Any]]:
-    out = work / name
-    job = {
-        "runner": runner,
-        "model_kind": "mlp",
-        "model_dir": str(work),
-        "torchscript": str(work / "model.ts.pt"),
-        "model_file": str(work / "model.ts.pt"),
-        "state_dict": "",
-        "weights": "",
-        "layers": [2, 8, 8, 1],
-        "sample_shape": [2],
-        "output_shape": [1],
-        "inputs": str(work / "inputs.bin"),
-        "input_count": 64,
-        "sample_size": 2,
-        "output_size": 1,
-        "batch": 1,
-        "input_shape": [2],
-        "slots": 48,
-        "options": {},
-        "artifacts": str(work),
-        "calls": 48,
-        "warmup_calls": 5,
-        "block": 8,
-        "bare_calls": 48,
-        "bare_rounds": 3,
-        "threads": 1,
-        "interop_threads": 1,
-        "grad_mode": grad_mode,
-        "outputs": f"{out}.out",
-        "timings": f"{out}.timings",
-        "warmup_timings": f"{out}.warmup",
-        "result": f"{out}.json",
-    }
-    path = work / f"{name}.job.json"
-    path.write_text(json.dumps(job))
-    return path, job
+    """48 calls over the first 48 of the 64 samples, blocks of 8, in 3 rounds (tests/jobs.py)."""
+    inputs = np.fromfile(work / "inputs.bin", dtype="<f4").reshape(64, 2)
+    path = make_job(work / name, runner, work, inputs, layers=(2, 8, 8, 1), calls=48, warmup=5, block=8,
+                    bare_rounds=3, grad_mode=grad_mode)
+    return path, json.loads(path.read_text())
 
 
 @pytest.mark.parametrize("runner", list(RUNNERS))
@@ -286,6 +264,7 @@ def test_runner_obeys_the_contract(java_setup: dict[str, Any], runner: str, grad
     assert warmup.shape == (5,) and (warmup > 0).all()
 
     result = json.loads(Path(job["result"]).read_text())
+    jsonschema.validate(result, RESULT_SCHEMA)
     assert result["runner"] == runner and result["status"] == "ok"
     assert result["runtime"].startswith(("OpenJDK", "Java HotSpot")) or "VM" in result["runtime"]
     assert result["libtorch_version"] == torch.__version__.split("+")[0]
@@ -299,6 +278,8 @@ def test_runner_obeys_the_contract(java_setup: dict[str, Any], runner: str, grad
     extra = result["extra"]
     assert any(a.startswith("-Djava.library.path=") for a in extra["jvm_input_arguments"])
     assert extra["pytorch_java_only"] == JAVA_ARTIFACTS["pytorch_java_only"]
+    assert extra["json_schema_validator"] == JAVA_ARTIFACTS["json_schema_validator"]
+    assert extra["template_runner"] == runner
     assert extra["graph_optimizer"] is False
     assert extra["reuse_buffer"] is RUNNERS[runner]
 

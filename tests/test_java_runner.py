@@ -1,5 +1,6 @@
-"""The two Java runners (java/runner/Runner.java.j2) on the job keys of docs/runner-contract.md: model_file,
-batch, input_shape, slots (calls wrapping over them), options; outputs against TorchScript in Python.
+"""The two Java runners (java/runner: BenchRuntime.java, Job.java and one template per variant) on the job keys
+of docs/runner-contract.md: model_file, batch, input_shape, slots (calls wrapping over them), options; outputs
+against TorchScript in Python.
 
 The runners are built the harness's way (harness.build.build_runner, cached under build/); the models are
 made here: a seeded 2-8-8-1 MLP and seed 003's Conv2d-BatchNorm2d-ReLU, that one also saved channels-last
@@ -9,12 +10,12 @@ made here: a seeded 2-8-8-1 MLP and seed 003's Conv2d-BatchNorm2d-ReLU, that one
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pytest
 import torch
@@ -24,6 +25,7 @@ from harness.config import ModelSpec
 from harness.java_build import java_env, java_toolchain_problem
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
+from tests.jobs import RESULT_SCHEMA, make_job
 
 VARIANTS = ("java-torchscript", "java-torchscript-reuse")
 MLP_SHAPE = ([2], [1])
@@ -93,53 +95,18 @@ def write_job(
     work: Path, runner: str, model_file: Path, shapes: tuple[list[int], list[int]], *, batch: int,
     input_count: int, calls: int, block: int, warmup_calls: int = 3, options: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any], np.ndarray]:
+    """A job (tests/jobs.py) over seeded inputs in its own folder; returns its path, its keys and the inputs."""
     sample_shape, output_shape = shapes
-    sample_size = math.prod(sample_shape)
     rng = np.random.default_rng(input_count * 1000 + batch)
-    inputs = rng.uniform(-10, 10, size=(input_count, sample_size)).astype("<f4")
-    name = f"{runner}-{model_file.stem}-b{batch}"
-    (work / f"{name}.inputs.bin").write_bytes(inputs.tobytes())
-    artifacts = work / f"{name}.artifacts"
-    artifacts.mkdir(exist_ok=True)
+    inputs = rng.uniform(-10, 10, size=(input_count, *sample_shape)).astype("<f4")
     conv = len(sample_shape) == 3
-    input_shape = [batch, *sample_shape] if batch > 1 or conv else sample_shape
-    out = work / name
-    job = {
-        "runner": runner,
-        "model_kind": "conv_bn_relu" if conv else "mlp",
-        "model_dir": str(model_file.parent),
-        "torchscript": str(model_file.parent / "model.ts.pt"),
-        "model_file": str(model_file),
-        "state_dict": "",
-        "weights": "",
-        "layers": [] if conv else [2, 8, 8, 1],
-        "sample_shape": sample_shape,
-        "output_shape": output_shape,
-        "inputs": str(work / f"{name}.inputs.bin"),
-        "input_count": input_count,
-        "sample_size": sample_size,
-        "output_size": math.prod(output_shape),
-        "batch": batch,
-        "input_shape": input_shape,
-        "slots": min(calls, input_count // batch),
-        "calls": calls,
-        "warmup_calls": warmup_calls,
-        "block": block,
-        "bare_calls": calls,
-        "bare_rounds": 1,
-        "threads": 1,
-        "interop_threads": 1,
-        "grad_mode": "inference",
-        "options": options or {},
-        "outputs": f"{out}.out",
-        "timings": f"{out}.timings",
-        "warmup_timings": f"{out}.warmup",
-        "artifacts": str(artifacts),
-        "result": f"{out}.json",
-    }
-    path = work / f"{name}.job.json"
-    path.write_text(json.dumps(job))
-    return path, job, inputs
+    path = make_job(
+        work / f"{runner}-{model_file.stem}-b{batch}", runner, model_file.parent, inputs, model_file=model_file.name,
+        kind="conv_bn_relu" if conv else "mlp", layers=() if conv else (2, 8, 8, 1), output_shape=tuple(output_shape),
+        batch=batch, calls=calls, warmup=warmup_calls, block=block, bare_rounds=1, grad_mode="inference",
+        options=options,
+    )
+    return path, json.loads(path.read_text()), inputs
 
 
 def run(built: Built, job_path: Path) -> subprocess.CompletedProcess[str]:
@@ -182,6 +149,7 @@ def test_outputs_match_torchscript_in_python(
     assert np.fromfile(job["timings"], dtype="<i8").shape == (calls // block,)
     assert np.fromfile(job["warmup_timings"], dtype="<i8").shape == (job["warmup_calls"],)
     result = json.loads(Path(job["result"]).read_text())
+    jsonschema.validate(result, RESULT_SCHEMA)
     assert (result["runner"], result["status"]) == (runner, "ok")
     assert (result["calls"], result["block"], result["batch"]) == (calls, block, batch)
     assert result["bare_calls"] == calls and len(result["bare_ns"]) == 1 and result["bare_ns"][0] > 0
@@ -200,20 +168,22 @@ def test_an_option_is_refused_by_name(runners: dict[str, Built], models: Path, t
         options={"channels_last": True},
     )
     proc = run(runners[runner], job_path)
-    assert proc.returncode != 0
-    assert "option 'channels_last' is not supported by the Java runner" in proc.stderr
+    assert proc.returncode == 1
+    expected = f"job {job_path}: 'channels_last' is an option {runner} does not support (it supports none)"
+    assert proc.stderr.strip() == expected
     assert not Path(job["result"]).exists()
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"slots": 7}, "slots=7 is not min(calls, input_count / batch) = 8"),
-        ({"input_shape": [3]}, "input_shape [3] does not hold batch x sample_size = 2 floats"),
-        ({"sample_shape": [3]}, "sample_shape [3] does not hold sample_size=2 floats"),
-        ({"block": 3}, "block must be > 0 and divide calls"),
-        ({"bare_calls": -1}, "bare_calls must be at least 0"),
-        ({"bare_rounds": 3}, "bare_rounds=3 must be at least 1 and divide"),
+        ({"slots": 7}, "'slots' is 7, expected min(calls, input_count // batch) = 8"),
+        ({"input_shape": [3]}, "'input_shape' [3] holds 3 floats, expected batch x sample_size = 1 x 2 = 2"),
+        ({"sample_shape": [3]}, "'sample_size' is 2, expected the product of sample_shape [3] = 3"),
+        ({"block": 3}, "'block' is 3, which does not divide calls = 8"),
+        ({"bare_calls": -1}, "'bare_calls' breaks docs/schemas/job.schema.json (minimum at /bare_calls)"),
+        ({"bare_rounds": 3}, "'bare_rounds' is 3, which must divide both calls / block = 8 and bare_calls = 8"),
+        ({"inputs": "/nonexistent/inputs.bin"}, "'inputs' /nonexistent/inputs.bin does not exist"),
     ],
 )
 def test_inconsistent_jobs_are_refused(
@@ -224,6 +194,7 @@ def test_inconsistent_jobs_are_refused(
     )
     job_path.write_text(json.dumps(job | change))
     proc = run(runners["java-torchscript"], job_path)
-    assert proc.returncode != 0
-    assert message in proc.stderr
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith(f"job {job_path}: {message}"), proc.stderr  # one line, no stack trace
+    assert "\n" not in proc.stderr.strip()
     assert not Path(job["result"]).exists()

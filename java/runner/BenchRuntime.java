@@ -1,0 +1,445 @@
+package bench;
+
+import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.net.JarURLConnection;
+import java.net.URL;
+import java.net.URLConnection;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.jar.Attributes;
+import org.pytorch.MemoryFormat;
+import org.pytorch.Tensor;
+import tools.jackson.databind.node.ArrayNode;
+import tools.jackson.databind.node.ObjectNode;
+
+/**
+ * The measurement sequence of docs/runner-contract.md shared by the Java runners (the counterpart of
+ * python/runner_common.py's {@code measure}): read and check the job ({@link Job}), the bridge's settings,
+ * the inputs, load (timed), warm up (each call timed), the timed loop in {@code bare_rounds} runs alternating
+ * with the bare pass, peak RSS, timer overhead, then outputs, timings, warm-up timings and the result JSON
+ * last. A runner (its Runner.java, rendered from one small template per variant) supplies only a
+ * {@link Model}: how it holds the inputs, loads the model and makes one call.
+ *
+ * <p>Threads, inter-op threads and the grad mode cannot be set from the Java API: the harness passes them to
+ * the bridge as PYTORCH_JNI_* environment variables, the bridge applies them when it loads and reports what
+ * is in force as pytorch.jni.* system properties, which this runtime checks against the job and reports.
+ *
+ * <p>Outputs: getDataAsFloatArray gives the storage order of the Java tensor, and the bridge (like the
+ * official one) keeps a channels-last output channels-last; such an output is reordered here to contiguous
+ * NCHW (NCDHW), the order the contract and the reference use.
+ */
+public final class BenchRuntime {
+  static final int TIMER_OVERHEAD_BLOCKS = 1000;
+  // the largest Java array the HotSpot VM allocates
+  static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
+  static final int WRITE_CHUNK_FLOATS = 1 << 20;
+  /** Manifest attributes the pom writes: the runner the build was rendered for, the artifacts' versions. */
+  static final String MANIFEST_RUNNER = "Bench-Runner";
+  static final String MANIFEST_ARTIFACT = "Bench-Artifact-";
+
+  private BenchRuntime() {}
+
+  /** What differs between the Java runners. */
+  public interface Model {
+    /** The job options this runner supports (rule 9 of the job rules); any other is refused by name. */
+    default List<String> supportedOptions() {
+      return List.of();
+    }
+
+    /**
+     * Untimed, before the load: {@code samples} holds the inputs of every slot, slot after slot
+     * ({@code job.slots * job.inputLength} floats, a read-only view of the inputs file); keep them in
+     * this runner's form.
+     */
+    void inputs(Job job, FloatBuffer samples);
+
+    /** Load the job's model_file: timed, as load_ns. */
+    void load(Job job);
+
+    /** One call on batch {@code slot}; with one call per block the clock reads bracket it alone. */
+    Tensor call(int slot);
+
+    /** This runner's own facts for the result's extra. */
+    default void facts(ObjectNode extra) {}
+  }
+
+  /** A refusal: its message is the one line printed on stderr (no stack trace), exit status 1. */
+  public static final class Fail extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public Fail(String message) {
+      super(message, null, false, false);
+    }
+  }
+
+  /** Runs the job named by the one argument with {@code model}; exits 0 or 1 (never returns). */
+  public static void main(String[] args, Model model) {
+    int status = 0;
+    try {
+      run(args, model);
+    } catch (Fail f) {
+      System.err.println(f.getMessage());
+      status = 1;
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.err.println("bench.Runner: " + oneLine(t)); // the harness reports the last line
+      status = 1;
+    }
+    // DestructorThread (fbjni) is not a daemon thread: leave explicitly.
+    System.exit(status);
+  }
+
+  static void run(String[] args, Model model) throws IOException {
+    if (args.length != 1) {
+      throw new Fail("usage: java ... bench.Runner <job.json>");
+    }
+    Job job = Job.read(Path.of(args[0]), model.supportedOptions());
+
+    // 1. Threads and grad mode: the bridge applies PYTORCH_JNI_* in its JNI_OnLoad. Load it here,
+    //    before any tensor work and outside the timed model load (Module.load would otherwise
+    //    pay for loading libtorch); NativePeer's own loadLibrary is then a no-op.
+    long bridgeStart = System.nanoTime();
+    System.loadLibrary("pytorch_jni");
+    long bridgeLoadNs = System.nanoTime() - bridgeStart;
+    Bridge bridge = Bridge.read();
+    require(bridge.gradMode.equals(job.gradMode), "the job asks grad_mode=" + job.gradMode + " but the bridge runs "
+        + bridge.gradMode + ": set PYTORCH_JNI_GRAD_MODE (harness.java_build.java_env)");
+    require(bridge.threads == job.threads, "the job asks threads=" + job.threads + " but the bridge runs "
+        + bridge.threads + ": set PYTORCH_JNI_NUM_THREADS (harness.java_build.java_env)");
+    require(bridge.interopThreads == job.interopThreads, "the job asks interop_threads=" + job.interopThreads
+        + " but the bridge runs " + bridge.interopThreads + ": set PYTORCH_JNI_NUM_INTEROP_THREADS");
+
+    // 2. Inputs, untimed: the samples of the slots used (the first slots * batch of the file).
+    model.inputs(job, mapFloats(job, (long) job.slots * job.inputLength));
+
+    // 3. Load, timed.
+    long start = System.nanoTime();
+    model.load(job);
+    long loadNs = System.nanoTime() - start;
+
+    Outputs keeper = new Outputs(job.outputLength);
+    int slots = job.slots;
+    int outputLength = job.outputLength;
+    int block = job.block;
+
+    // 4. Warm-up, each call timed; the first is the first call. Call w uses batch w % slots.
+    //    Its output is copied after the clock read, as in the timed loop, so the copy is warm too.
+    long[] warmupTimings = new long[job.warmupCalls];
+    float[] scratch = new float[outputLength];
+    for (int i = 0; i < warmupTimings.length; i++) {
+      long t0 = System.nanoTime();
+      Tensor y = model.call(i % slots);
+      warmupTimings[i] = System.nanoTime() - t0;
+      keeper.copy(y, scratch, 0);
+    }
+
+    // 5. Timed loop: the clock is read once per block; call i uses batch and output slot i % slots.
+    //    With one call per block the clock reads bracket the call alone and its output is copied
+    //    after the second read; with larger blocks the copy is inside.
+    // 6. Bare pass: the seed's loop over bare_calls calls (bare call i uses batch i % slots), only the
+    //    last output kept. The timed blocks run in bare_rounds equal runs, each followed by its share
+    //    of the bare pass with one clock read around it, so both see the same machine state.
+    float[] outputs = new float[slots * outputLength];
+    long[] timings = new long[job.calls / block];
+    long[] bareNs = new long[job.bareCalls > 0 ? job.bareRounds : 0];
+    int blocksPerRound = timings.length / job.bareRounds;
+    int barePerRound = job.bareCalls / job.bareRounds;
+    int slot = 0;
+    int bareSlot = 0;
+    Tensor last = null;
+    for (int r = 0; r < job.bareRounds; r++) {
+      int end = (r + 1) * blocksPerRound;
+      if (block == 1) {
+        for (int b = r * blocksPerRound; b < end; b++) {
+          long t0 = System.nanoTime();
+          Tensor y = model.call(slot);
+          long t1 = System.nanoTime();
+          timings[b] = t1 - t0;
+          keeper.copy(y, outputs, slot * outputLength);
+          if (++slot == slots) {
+            slot = 0;
+          }
+        }
+      } else {
+        for (int b = r * blocksPerRound; b < end; b++) {
+          long t0 = System.nanoTime();
+          for (int j = 0; j < block; j++) {
+            keeper.copy(model.call(slot), outputs, slot * outputLength);
+            if (++slot == slots) {
+              slot = 0;
+            }
+          }
+          timings[b] = System.nanoTime() - t0;
+        }
+      }
+      if (bareNs.length == 0) {
+        continue;
+      }
+      long t0 = System.nanoTime();
+      for (int i = 0; i < barePerRound; i++) {
+        last = model.call(bareSlot);
+        if (++bareSlot == slots) {
+          bareSlot = 0;
+        }
+      }
+      bareNs[r] = System.nanoTime() - t0;
+    }
+    require(job.bareCalls == 0 || last != null, "the bare pass made no call");
+
+    // 7. Peak memory, read by the process itself after the bare pass.
+    Long peakRssKb = peakRssKb();
+
+    // 8. Timer overhead: median of empty blocks.
+    long timerOverheadNs = timerOverheadNs();
+
+    // 9. Outputs, timings, warm-up timings, then the result JSON last.
+    writeFloats(job.outputs, outputs);
+    Files.write(job.timings, longsLittleEndian(timings));
+    Files.write(job.warmupTimings, longsLittleEndian(warmupTimings));
+
+    ObjectNode result = Job.JSON.createObjectNode();
+    result.put("runner", job.runner);
+    result.put("status", "ok");
+    result.put("runtime", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
+    result.put("libtorch_version", bridge.libtorchVersion);
+    result.put("libtorch_path", bridge.libtorchPath);
+    result.put("threads", bridge.threads);
+    result.put("interop_threads", bridge.interopThreads);
+    result.put("grad_mode", bridge.gradMode);
+    result.put("load_ns", loadNs);
+    result.put("first_call_ns", warmupTimings[0]);
+    result.put("calls", job.calls);
+    result.put("warmup_calls", job.warmupCalls);
+    result.put("block", block);
+    result.put("batch", job.batch);
+    result.put("timer_overhead_ns", timerOverheadNs);
+    result.put("bare_calls", job.bareCalls);
+    result.put("bare_rounds", job.bareRounds);
+    ArrayNode bare = result.putArray("bare_ns");
+    for (long ns : bareNs) {
+      bare.add(ns);
+    }
+    result.put("peak_rss_kb", peakRssKb);
+    ObjectNode extra = result.putObject("extra");
+    ArrayNode jvmArgs = extra.putArray("jvm_input_arguments");
+    for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      jvmArgs.add(a);
+    }
+    extra.put("java_vendor", System.getProperty("java.vendor"));
+    extra.put("java_vm_version", System.getProperty("java.vm.version"));
+    Attributes build = buildManifest();
+    for (Map.Entry<Object, Object> e : build.entrySet()) {
+      String name = e.getKey().toString();
+      if (name.startsWith(MANIFEST_ARTIFACT)) {
+        extra.put(name.substring(MANIFEST_ARTIFACT.length()), e.getValue().toString());
+      }
+    }
+    extra.put("graph_optimizer", bridge.graphOptimizer);
+    extra.put("bridge_path", bridge.bridgePath);
+    extra.put("bridge_load_ns", bridgeLoadNs);
+    extra.put("template_runner", build.getValue(MANIFEST_RUNNER));
+    extra.put("model_kind", job.modelKind);
+    extra.put("model_file", job.modelFile.toString());
+    // CHANNELS_LAST: the model returned channels-last tensors, reordered to NCHW in the timed calls
+    extra.put("output_memory_format", keeper.lastFormat.name());
+    model.facts(extra);
+    writeAtomically(job.result, Job.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
+  }
+
+  /** Copies each call's output into the runner's own buffer, allocated before timing. */
+  static final class Outputs {
+    private final int outputLength; // batch * output_size floats per call
+    /** The memory format of the last output (CONTIGUOUS unless the model returns channels-last). */
+    MemoryFormat lastFormat = MemoryFormat.CONTIGUOUS;
+
+    Outputs(int outputLength) {
+      this.outputLength = outputLength;
+    }
+
+    /** Copies one call's output into {@code out} at {@code offset}, in contiguous order. */
+    void copy(Tensor result, float[] out, int offset) {
+      float[] data = result.getDataAsFloatArray();
+      if (data.length != outputLength) {
+        throw new Fail("model output " + Arrays.toString(result.shape()) + " has " + data.length
+            + " values, the job says batch x output_size = " + outputLength);
+      }
+      MemoryFormat format = result.memoryFormat();
+      if (format == MemoryFormat.CONTIGUOUS) {
+        System.arraycopy(data, 0, out, offset, outputLength);
+      } else {
+        lastFormat = format;
+        channelsLastToContiguous(data, result.shape(), out, offset);
+      }
+    }
+  }
+
+  /**
+   * data holds a channels-last tensor of the given [N, C, spatial...] shape in its storage order
+   * (N, spatial..., C); writes it to out[offset..] in contiguous order (N, C, spatial...).
+   */
+  static void channelsLastToContiguous(float[] data, long[] shape, float[] out, int offset) {
+    if (shape.length < 3) {
+      throw new IllegalStateException("a channels-last output of shape " + Arrays.toString(shape));
+    }
+    int n = (int) shape[0];
+    int c = (int) shape[1];
+    int spatial = data.length / Math.max(1, n * c);
+    int dst = offset;
+    for (int i = 0; i < n; i++) {
+      int base = i * spatial * c;
+      for (int k = 0; k < c; k++) {
+        for (int s = 0, src = base + k; s < spatial; s++, src += c) {
+          out[dst++] = data[src];
+        }
+      }
+    }
+  }
+
+  /** What the bridge reported in force, as system properties set from its JNI_OnLoad. */
+  static final class Bridge {
+    String libtorchVersion;
+    String libtorchPath;
+    String bridgePath;
+    String gradMode;
+    boolean graphOptimizer;
+    int threads;
+    int interopThreads;
+
+    static Bridge read() {
+      Bridge b = new Bridge();
+      b.libtorchVersion = property("libtorch_version");
+      b.libtorchPath = property("libtorch_path");
+      b.bridgePath = System.getProperty("pytorch.jni.bridge_path");
+      b.gradMode = property("grad_mode");
+      b.graphOptimizer = "1".equals(property("graph_optimizer"));
+      b.threads = Integer.parseInt(property("num_threads"));
+      b.interopThreads = Integer.parseInt(property("num_interop_threads"));
+      return b;
+    }
+
+    private static String property(String name) {
+      String value = System.getProperty("pytorch.jni." + name);
+      if (value == null) {
+        throw new Fail("the loaded libpytorch_jni did not report pytorch.jni." + name
+            + ": run with -Djava.library.path=<the project's bridge> (harness.java_build.build_bridge)");
+      }
+      return value;
+    }
+  }
+
+  /** The main attributes of the runner jar's manifest (written by its pom: runner and artifact versions). */
+  static Attributes buildManifest() throws IOException {
+    URL self = BenchRuntime.class.getResource("BenchRuntime.class");
+    URLConnection connection = self == null ? null : self.openConnection();
+    if (!(connection instanceof JarURLConnection jar)) {
+      throw new Fail("bench.BenchRuntime was not loaded from the runner jar (" + self + "): run target/runner.jar");
+    }
+    return jar.getManifest().getMainAttributes();
+  }
+
+  /** VmHWM of /proc/self/status in kB, read by the process itself; null where /proc is not readable. */
+  static Long peakRssKb() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"), StandardCharsets.US_ASCII)) {
+        if (line.startsWith("VmHWM:")) {
+          return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+    return null;
+  }
+
+  /** The median of TIMER_OVERHEAD_BLOCKS empty blocks (two clock reads, no work). */
+  static long timerOverheadNs() {
+    long[] empty = new long[TIMER_OVERHEAD_BLOCKS];
+    for (int i = 0; i < empty.length; i++) {
+      long t0 = System.nanoTime();
+      long t1 = System.nanoTime();
+      empty[i] = t1 - t0;
+    }
+    Arrays.sort(empty);
+    return (empty[empty.length / 2 - 1] + empty[empty.length / 2]) / 2;
+  }
+
+  /** The exception's type and the first non-empty line of its message. */
+  static String oneLine(Throwable t) {
+    String message = t.getMessage() == null ? "" : t.getMessage().strip();
+    String first = message.isEmpty() ? "(no message)" : message.lines().findFirst().orElse("").strip();
+    String line = t.getClass().getSimpleName() + ": " + first;
+    return line.length() > 300 ? line.substring(0, 300) : line;
+  }
+
+  private static void require(boolean condition, String message) {
+    if (!condition) {
+      throw new Fail(message);
+    }
+  }
+
+  /**
+   * The inputs file must hold input_count x sample_size floats; the first {@code used} of them,
+   * memory-mapped (no copy on the heap besides the runner's own arrays), as a little-endian FloatBuffer.
+   */
+  private static FloatBuffer mapFloats(Job job, long used) throws IOException {
+    long count = (long) job.inputCount * job.sampleSize;
+    try (FileChannel channel = FileChannel.open(job.inputs, StandardOpenOption.READ)) {
+      long size = channel.size();
+      if (size != count * Float.BYTES) {
+        throw job.refused("inputs", job.inputs + " holds " + size + " bytes, expected " + count * Float.BYTES
+            + " (input_count x sample_size float32)");
+      }
+      if (used * Float.BYTES > Integer.MAX_VALUE) {
+        throw job.refused("inputs", "the inputs used (" + used * Float.BYTES
+            + " bytes) exceed 2 GiB: use fewer input samples");
+      }
+      ByteBuffer bytes = channel.map(FileChannel.MapMode.READ_ONLY, 0, used * Float.BYTES);
+      return bytes.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    } catch (NoSuchFileException e) {
+      throw job.refused("inputs", job.inputs + " does not exist");
+    }
+  }
+
+  /** float32 little-endian, in chunks (an output buffer may exceed what one byte[] holds). */
+  private static void writeFloats(Path path, float[] values) throws IOException {
+    ByteBuffer chunk = ByteBuffer.allocate(Math.min(values.length, WRITE_CHUNK_FLOATS) * Float.BYTES)
+        .order(ByteOrder.LITTLE_ENDIAN);
+    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+        StandardOpenOption.TRUNCATE_EXISTING)) {
+      for (int from = 0; from < values.length; from += WRITE_CHUNK_FLOATS) {
+        int n = Math.min(WRITE_CHUNK_FLOATS, values.length - from);
+        chunk.clear();
+        chunk.asFloatBuffer().put(values, from, n);
+        chunk.limit(n * Float.BYTES);
+        while (chunk.hasRemaining()) {
+          channel.write(chunk);
+        }
+      }
+    }
+  }
+
+  private static byte[] longsLittleEndian(long[] values) {
+    ByteBuffer b = ByteBuffer.allocate(values.length * Long.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    b.asLongBuffer().put(values);
+    return b.array();
+  }
+
+  /** Written to a sibling .tmp file, then renamed over the target: the result appears whole or not at all. */
+  private static void writeAtomically(Path path, String text) throws IOException {
+    Path tmp = path.resolveSibling(path.getFileName() + ".tmp");
+    Files.writeString(tmp, text, StandardCharsets.UTF_8);
+    Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+  }
+}

@@ -1,0 +1,295 @@
+package bench;
+
+import com.networknt.schema.Error;
+import com.networknt.schema.Schema;
+import com.networknt.schema.SchemaLocation;
+import com.networknt.schema.SchemaRegistry;
+import com.networknt.schema.SpecificationVersion;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import tools.jackson.core.JacksonException;
+import tools.jackson.core.TokenStreamLocation;
+import tools.jackson.databind.DeserializationFeature;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * A job file of docs/runner-contract.md, read and checked before anything is loaded: valid against
+ * docs/schemas/job.schema.json (packaged into the jar as {@code job.schema.json} by the render step),
+ * then the nine cross-field rules of "Job rules", in their order. A job that breaks one is refused with
+ * {@link BenchRuntime.Fail}: one line, {@code job PATH: 'KEY' ...}, naming the key at fault.
+ */
+public final class Job {
+  /** The schema's place in the jar (harness.java_build.RUNNER_TEMPLATES copies it there). */
+  static final String SCHEMA_RESOURCE = "job.schema.json";
+  static final Set<String> MLP_KINDS = Set.of("mlp", "mlp_branch");
+  /** Nothing may follow the job's object; a repeated key keeps its last value, as in the other runtimes. */
+  static final JsonMapper JSON = JsonMapper.builder().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).build();
+
+  public final Path path;
+  public final JsonNode node;
+  public final String runner;
+  public final String modelKind;
+  public final Path modelFile;
+  public final Path inputs;
+  public final int inputCount;
+  public final int sampleSize;
+  public final int outputSize;
+  public final long[] layers;
+  public final long[] sampleShape;
+  public final long[] outputShape;
+  public final long[] inputShape;
+  public final int batch;
+  public final int slots;
+  public final int calls;
+  public final int warmupCalls;
+  public final int block;
+  public final int bareCalls;
+  public final int bareRounds;
+  public final int threads;
+  public final int interopThreads;
+  public final String gradMode;
+  public final JsonNode options;
+  public final Path outputs;
+  public final Path timings;
+  public final Path warmupTimings;
+  public final Path artifacts;
+  public final Path result;
+  /** batch * sample_size: the floats of one call's input. */
+  public final int inputLength;
+  /** batch * output_size: the floats of one call's output. */
+  public final int outputLength;
+
+  /** Reads, validates and checks the job at {@code path}; {@code supported}: the options this runner takes. */
+  public static Job read(Path path, List<String> supported) {
+    String text;
+    try {
+      text = Files.readString(path, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new BenchRuntime.Fail("job " + path + ": cannot be read: " + BenchRuntime.oneLine(e));
+    }
+    JsonNode node;
+    try {
+      node = JSON.readTree(text);
+    } catch (JacksonException e) {
+      TokenStreamLocation at = e.getLocation();
+      String where = at == null ? "" : " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
+      throw new BenchRuntime.Fail("job " + path + ": not JSON" + where + ": " + flat(e.getOriginalMessage()));
+    }
+    if (node == null || node.isMissingNode()) {
+      throw new BenchRuntime.Fail("job " + path + ": not JSON: the file is empty");
+    }
+    Schema schema = schema();
+    List<Error> errors = schema.validate(node);
+    if (!errors.isEmpty()) { // the shallowest first, as the Python runtime reports
+      throw schemaError(path, errors.stream()
+          .min(Comparator.comparingInt(e -> e.getInstanceLocation().getNameCount())).orElseThrow());
+    }
+    Misfit misfit = floatForInteger(schema.getSchemaNode(), node, null);
+    if (misfit != null) {
+      throw new BenchRuntime.Fail("job " + path + ": '" + misfit.key + "' holds " + misfit.value + ", a float where "
+          + "docs/schemas/job.schema.json wants an integer (the contract's integers are never floats)");
+    }
+    return new Job(path, node, supported);
+  }
+
+  private Job(Path path, JsonNode job, List<String> supported) {
+    this.path = path;
+    this.node = job;
+    runner = job.get("runner").stringValue();
+    modelKind = job.get("model_kind").stringValue();
+    modelFile = Path.of(job.get("model_file").stringValue());
+    inputs = Path.of(job.get("inputs").stringValue());
+    inputCount = integer("input_count");
+    sampleSize = integer("sample_size");
+    outputSize = integer("output_size");
+    layers = longs("layers");
+    sampleShape = longs("sample_shape");
+    outputShape = longs("output_shape");
+    inputShape = longs("input_shape");
+    batch = integer("batch");
+    slots = integer("slots");
+    calls = integer("calls");
+    warmupCalls = integer("warmup_calls");
+    block = integer("block");
+    bareCalls = integer("bare_calls");
+    bareRounds = integer("bare_rounds");
+    threads = integer("threads");
+    interopThreads = integer("interop_threads");
+    gradMode = job.get("grad_mode").stringValue();
+    options = job.get("options");
+    outputs = Path.of(job.get("outputs").stringValue());
+    timings = Path.of(job.get("timings").stringValue());
+    warmupTimings = Path.of(job.get("warmup_timings").stringValue());
+    artifacts = Path.of(job.get("artifacts").stringValue());
+    result = Path.of(job.get("result").stringValue());
+
+    // The cross-field rules of docs/runner-contract.md, "Job rules", in their order.
+    long samples = product("sample_shape", sampleShape);
+    check(samples == sampleSize, "sample_size", "is " + sampleSize + ", expected the product of sample_shape "
+        + Arrays.toString(sampleShape) + " = " + samples); // 1
+    long outs = product("output_shape", outputShape);
+    check(outs == outputSize, "output_size", "is " + outputSize + ", expected the product of output_shape "
+        + Arrays.toString(outputShape) + " = " + outs); // 2
+    if (MLP_KINDS.contains(modelKind)) { // 3
+      check(layers.length >= 2 && layers[0] == sampleSize && layers[layers.length - 1] == outputSize, "layers",
+          "is " + Arrays.toString(layers) + ", expected at least 2 widths with layers[0] = sample_size ("
+          + sampleSize + ") and layers[-1] = output_size (" + outputSize + ") for model_kind " + modelKind);
+    }
+    long perCall = (long) batch * sampleSize;
+    long held = product("input_shape", inputShape);
+    check(held == perCall, "input_shape", Arrays.toString(inputShape) + " holds " + held
+        + " floats, expected batch x sample_size = " + batch + " x " + sampleSize + " = " + perCall); // 4
+    check(inputCount >= batch, "input_count", "is " + inputCount + ", less than one batch of " + batch); // 5
+    int expectedSlots = Math.min(calls, inputCount / batch);
+    check(slots == expectedSlots, "slots", "is " + slots + ", expected min(calls, input_count // batch) = "
+        + expectedSlots); // 6
+    check(calls % block == 0, "block", "is " + block + ", which does not divide calls = " + calls); // 7
+    int blocks = calls / block;
+    check(blocks % bareRounds == 0 && bareCalls % bareRounds == 0, "bare_rounds", "is " + bareRounds
+        + ", which must divide both calls / block = " + blocks + " and bare_calls = " + bareCalls); // 8
+    for (String key : options.propertyNames()) { // 9
+      check(supported.contains(key), key, "is an option " + runner + " does not support (it supports "
+          + (supported.isEmpty() ? "none" : String.join(", ", supported)) + ")");
+    }
+    JsonNode channelsLast = options.get("channels_last");
+    check(channelsLast == null || !channelsLast.booleanValue() || inputShape.length == 4, "channels_last",
+        "needs a 4-D input_shape (N, C, H, W), the job's is " + Arrays.toString(inputShape));
+
+    // What a Java array holds (the contract has no such limit; this runtime has).
+    check((long) slots * batch * sampleSize <= BenchRuntime.MAX_ARRAY, "slots", "x batch x sample_size = "
+        + (long) slots * batch * sampleSize + " floats do not fit a Java array: use fewer input samples");
+    check((long) slots * batch * outputSize <= BenchRuntime.MAX_ARRAY, "slots", "x batch x output_size = "
+        + (long) slots * batch * outputSize + " floats do not fit a Java array: use fewer input samples");
+    inputLength = batch * sampleSize;
+    outputLength = batch * outputSize;
+  }
+
+  /** The refusal of this job: {@code job PATH: 'KEY' detail}. */
+  BenchRuntime.Fail refused(String key, String detail) {
+    return new BenchRuntime.Fail("job " + path + ": '" + key + "' " + detail);
+  }
+
+  private void check(boolean condition, String key, String detail) {
+    if (!condition) {
+      throw refused(key, detail);
+    }
+  }
+
+  /** A key the schema holds to an integer, as a Java int (this runtime's counts and sizes are ints). */
+  private int integer(String key) {
+    JsonNode value = node.get(key);
+    check(value.canConvertToInt(), key, "is " + value + ", more than this runner's int holds ("
+        + Integer.MAX_VALUE + ")");
+    return value.intValue();
+  }
+
+  /** A key the schema holds to a list of integers. */
+  private long[] longs(String key) {
+    JsonNode list = node.get(key);
+    long[] values = new long[list.size()];
+    for (int i = 0; i < values.length; i++) {
+      check(list.get(i).canConvertToLong(), key, "is " + list + ", an entry more than a long holds");
+      values[i] = list.get(i).longValue();
+    }
+    return values;
+  }
+
+  private long product(String key, long[] shape) {
+    try {
+      long n = 1;
+      for (long d : shape) {
+        n = Math.multiplyExact(n, d);
+      }
+      return n;
+    } catch (ArithmeticException e) {
+      throw refused(key, Arrays.toString(shape) + " holds more than 2^63 floats");
+    }
+  }
+
+  /** The job schema from the jar (its relative $id resolves against its classpath location). */
+  private static Schema schema() {
+    if (Job.class.getResource("/" + SCHEMA_RESOURCE) == null) {
+      throw new IllegalStateException(SCHEMA_RESOURCE + " is not in the runner's jar: render the runner again");
+    }
+    return SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12)
+        .getSchema(SchemaLocation.of("classpath:" + SCHEMA_RESOURCE));
+  }
+
+  /** A value at odds with the schema as the contract reads it, and the key it is under. */
+  private record Misfit(String key, JsonNode value) {}
+
+  /**
+   * JSON Schema counts 8.0 as an integer; the contract does not ("an integer is never a boolean or a
+   * float"). The key of the first number written with a fraction or exponent where the schema's type is
+   * integer (walking its properties and items), or null.
+   */
+  private static Misfit floatForInteger(JsonNode schema, JsonNode value, String key) {
+    JsonNode type = schema.get("type");
+    boolean integer = type != null && (type.isString() ? "integer".equals(type.stringValue())
+        : type.isArray() && type.valueStream().anyMatch(t -> "integer".equals(t.stringValue()))
+            && type.valueStream().noneMatch(t -> "number".equals(t.stringValue())));
+    if (integer && value.isFloatingPointNumber()) {
+      return new Misfit(key, value);
+    }
+    JsonNode properties = schema.get("properties");
+    if (value.isObject() && properties != null) {
+      for (Map.Entry<String, JsonNode> e : value.properties()) {
+        JsonNode sub = properties.get(e.getKey());
+        Misfit found = sub == null ? null : floatForInteger(sub, e.getValue(), e.getKey());
+        if (found != null) {
+          return found;
+        }
+      }
+    }
+    JsonNode items = schema.get("items");
+    if (value.isArray() && items != null) {
+      for (JsonNode item : value) {
+        Misfit found = floatForInteger(items, item, key);
+        if (found != null) {
+          return found;
+        }
+      }
+    }
+    return null;
+  }
+
+  /**
+   * A schema error as one line naming the key at fault: the missing or unknown key for "required" and
+   * "additionalProperties", else the innermost key of the value's location (an option's own name for a
+   * wrong option, the list's key for a bad entry of a shape).
+   */
+  private static BenchRuntime.Fail schemaError(Path path, Error error) {
+    String location = error.getInstanceLocation().toString();
+    String key = error.getProperty();
+    if (key == null) {
+      List<String> names = new ArrayList<>();
+      for (int i = 0; i < error.getInstanceLocation().getNameCount(); i++) {
+        Object element = error.getInstanceLocation().getElement(i);
+        if (element instanceof String name) {
+          names.add(name);
+        }
+      }
+      key = names.isEmpty() ? null : names.get(names.size() - 1);
+    }
+    String where = location.isEmpty() || location.equals("$") ? "" : " at " + location;
+    String detail = "breaks docs/schemas/job.schema.json (" + error.getKeyword() + where + "): "
+        + flat(error.getMessage());
+    if (key == null) {
+      return new BenchRuntime.Fail("job " + path + ": " + detail);
+    }
+    return new BenchRuntime.Fail("job " + path + ": '" + key + "' " + detail);
+  }
+
+  private static String flat(String text) {
+    return text == null ? "(no message)" : text.replaceAll("\\s*\\R\\s*", " ").trim();
+  }
+}
