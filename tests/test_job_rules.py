@@ -21,7 +21,7 @@ from harness.runners import RUNNERS
 from tests.jobs import DROP, make_job
 
 SPEC = ModelSpec("MyNN", layers=(2, 8, 8, 1))  # the default suite's, so the cached builds are shared
-RUNTIMES = {"python": "python-torchscript", "cpp": "cpp-raw"}
+RUNTIMES = {"python": "python-torchscript", "cpp": "cpp-raw", "java": "java-torchscript"}
 
 # (case, the keys to override, the key the one-line message must name)
 BAD_JOBS: list[tuple[str, dict[str, Any], str]] = [
