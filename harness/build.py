@@ -6,7 +6,6 @@ names its log. Neither stops the other runners.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from harness.cmake import BuildError, cmake_build
 from harness.config import ModelSpec, RunnerChoice, Suite
 from harness.render import render_runner
 from harness.runners import Runner
+from harness.toolchains import TOOLCHAINS
 
 
 @dataclass
@@ -37,19 +37,7 @@ class Built:
 
 def toolchain_problem(runner: Runner) -> str | None:
     """None when the runner can be built here, else a one-line reason naming what to install."""
-    if runner.toolchain == "cmake":
-        for tool, package in (("cmake", "cmake"), ("c++", "g++"), ("make", "make")):
-            if shutil.which(tool) is None:
-                return f"{tool} not found on PATH: install it (apt-get install {package})"
-        if not Path("/usr/include/nlohmann/json.hpp").exists() and not Path(
-            "/usr/local/include/nlohmann/json.hpp"
-        ).exists():
-            return "nlohmann/json.hpp not found: install it (apt-get install nlohmann-json3-dev)"
-    if runner.toolchain == "java":
-        from harness.java_build import java_toolchain_problem
-
-        return java_toolchain_problem()
-    return None
+    return TOOLCHAINS[runner.toolchain].problem()
 
 
 def build_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Built:

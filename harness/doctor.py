@@ -9,21 +9,10 @@ import torch
 
 from harness.build import toolchain_problem
 from harness.runners import RUNNERS
-
-TOOLS = (
-    ("python torch", None),
-    ("cmake", ["cmake", "--version"]),
-    ("c++", ["c++", "--version"]),
-    ("make", ["make", "--version"]),
-    ("java", ["java", "-version"]),
-    ("javac", ["javac", "-version"]),
-    ("mvn", ["mvn", "-B", "--version"]),
-    ("valgrind", ["valgrind", "--version"]),  # only for `invoke all --instructions`
-)
-MISSING_HINT = {"valgrind": "not found: apt-get install valgrind"}
+from harness.toolchains import TOOLS
 
 
-def _version(argv: list[str]) -> str:
+def _version(argv: tuple[str, ...] | list[str]) -> str:
     if shutil.which(argv[0]) is None:
         return "NOT FOUND"
     try:
@@ -36,10 +25,10 @@ def _version(argv: list[str]) -> str:
 
 def report() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(tool, version) pairs and (runner, 'ready' or the reason it would be skipped)."""
-    tools = []
-    for name, argv in TOOLS:
-        version = f"{torch.__version__} ({torch.__file__})" if argv is None else _version(argv)
-        tools.append((name, MISSING_HINT.get(name, version) if version == "NOT FOUND" else version))
+    tools = [("python torch", f"{torch.__version__} ({torch.__file__})")]
+    for name, tool in TOOLS.items():
+        version = _version(tool.version)
+        tools.append((name, f"not found: {tool.install}" if version == "NOT FOUND" else version))
     runners = [(rid, toolchain_problem(r) or "ready") for rid, r in RUNNERS.items()]
     return tools, runners
 

@@ -17,6 +17,7 @@ import psutil
 import torch
 
 from harness.paths import ROOT
+from harness.toolchains import TOOLS
 
 
 def _first_line(argv: list[str]) -> str | None:
@@ -81,10 +82,7 @@ def collect() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_lib": str(Path(torch.__file__).parent / "lib"),
         "torch_parallel_info": torch.__config__.parallel_info(),
-        "cxx": _first_line(["c++", "--version"]),
-        "cmake": _first_line(["cmake", "--version"]),
-        "java": _first_line(["java", "-version"]),
-        "maven": _first_line(["mvn", "-B", "--version"]),
+        **{t.env_key: _first_line(list(t.version)) for t in TOOLS.values() if t.env_key},
         "git_commit": git_commit(),
     }
 

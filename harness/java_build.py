@@ -48,14 +48,6 @@ JVM_OPTIONS: tuple[str, ...] = ()
 
 GRAD_MODES = ("inference", "no_grad", "default")
 
-_TOOLS: tuple[tuple[str, str], ...] = (
-    ("java", "install a JDK 17 (apt-get install openjdk-17-jdk-headless)"),
-    ("javac", "install a JDK 17, not only a JRE (apt-get install openjdk-17-jdk-headless)"),
-    ("mvn", "install Maven (apt-get install maven)"),
-    ("cmake", "install CMake (apt-get install cmake)"),
-    ("c++", "install a C++ compiler (apt-get install g++)"),
-)
-
 _COORDS = r"([\w.\-]+:[\w.\-]+(?::[\w.\-]+){1,3})"
 _UNRESOLVED = [
     re.compile(r"Could not find artifact " + _COORDS),
@@ -71,11 +63,10 @@ _UNRESOLVED = [
 
 
 def java_toolchain_problem() -> str | None:
-    """None if java, javac, mvn, cmake and c++ are on PATH, else a one-line reason naming the missing tool and fix."""
-    for tool, fix in _TOOLS:
-        if shutil.which(tool) is None:
-            return f"{tool} not found on PATH: {fix}"
-    return None
+    """None if the Java runners can be built here, else a one-line reason naming the missing tool and fix."""
+    from harness.toolchains import TOOLCHAINS  # the table of tools (it lists this module's files)
+
+    return TOOLCHAINS["java"].problem()
 
 
 def build_bridge(build_root: Path, log_dir: Path) -> Path:

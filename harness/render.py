@@ -32,11 +32,9 @@ def context(runner: Runner, model: ModelSpec) -> dict[str, Any]:
     """What every template may use; every value here was validated by harness.config."""
     return {
         "runner": runner.id,
-        "kind": runner.kind,
         "uses_torch": runner.uses_torch,
         "model": model_context(model),
         "java_artifacts": JAVA_ARTIFACTS,  # the Maven artifacts' versions, for the Java runners' pom
-        **dict(runner.options),
     }
 
 

@@ -101,7 +101,7 @@ def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir:
         "threads": choice.threads,
         "interop_threads": suite.run.interop_threads,
         "grad_mode": choice.grad_mode,
-        "options": dict(reg.job_options),
+        "options": dict(reg.options),
         "outputs": str(out_dir / "outputs.bin"),
         "timings": str(out_dir / "timings.bin"),
         "warmup_timings": str(out_dir / "warmup_timings.bin"),

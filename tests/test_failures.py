@@ -79,8 +79,8 @@ def test_each_run_gets_its_own_folder(tmp_path: Path) -> None:
 def test_doctor_names_missing_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     text = doctor.render()
-    assert re.search(r"^  cmake +NOT FOUND$", text, re.M)
-    assert re.search(r"^  cpp-api +cmake not found on PATH: install it \(apt-get install cmake\)$", text, re.M)
+    assert re.search(r"^  cmake +not found: install CMake \(apt-get install cmake\)$", text, re.M)
+    assert re.search(r"^  cpp-api +cmake not found on PATH: install CMake \(apt-get install cmake\)$", text, re.M)
     assert re.search(r"^  java-torchscript +java not found on PATH: install a JDK 17", text, re.M)
     assert re.search(r"^  python-eager +ready$", text, re.M)
 

@@ -52,7 +52,6 @@ def render(project: Path, runner: str, artifacts: dict[str, str] | None = None) 
     env = environment()
     context: dict[str, Any] = {
         "runner": runner,
-        "kind": REGISTRY[runner].kind,
         "model": {"name": "mynn", "layers": [2, 8, 8, 1], "activation": "relu"},
         "java_artifacts": artifacts or JAVA_ARTIFACTS,
     }
