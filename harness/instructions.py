@@ -29,6 +29,8 @@ JAVA_REASON = "not measured: the JVM JIT-compiles in background threads, so its 
 class NotMeasured(Exception):
     """Why a figure could not be had, in one line the caller records."""
 
+EXACT_SPREAD = 0.001  # counts whose repeats differ by more than 0.1 % are "not exact" (a JIT compiling)
+
 
 def n_for(runner_id: str, block: int) -> int:
     """n: 200 calls for Python, 1000 for C++, and 1000 blocks where a block is used (a call too cheap to time).

@@ -13,6 +13,7 @@ import pandas as pd
 
 from harness import judged_with, plots, recipes, stats, sweep
 from harness.files import write_atomic
+from harness.instructions import EXACT_SPREAD
 from harness.render import environment
 from harness.rule import number
 from harness.runtimes import runtime_table
@@ -68,7 +69,6 @@ def _yes(v: Any) -> str:
     return "–" if pd.isna(v) else ("yes" if bool(v) else "**NO**")
 
 
-EXACT_SPREAD = 0.001  # instructions per call whose repeats differ by more than 0.1 % are "not exact"
 
 
 def _instructions_cell(r: pd.Series) -> str:

@@ -73,3 +73,32 @@ def test_compare_task_exits_non_zero_naming_the_slower_runner(tmp_path: Path) ->
     wrong = subprocess.run([*invoke, str(runs[0]), str(runs[2]), "--fail-above", "lots"], capture_output=True,
                            text=True, check=False)
     assert wrong.returncode == 2 and "is not a number" in wrong.stderr
+
+
+def _counted(run: Path, runner: str, per_call: list[float]) -> None:
+    d = run / "raw" / runner
+    d.mkdir(parents=True)
+    (d / "instructions.json").write_text(json.dumps({"per_call": per_call, "n": 1000, "wall_s": 1.0, "reason": None}))
+
+
+def test_gate_judges_exact_instruction_counts_where_both_runs_have_them(tmp_path: Path) -> None:
+    """A 20 % slower clock with the same instructions passes; 2 % more instructions with a steady clock fails."""
+    from harness.compare import compare_runs, gate
+
+    steady = [15.0, 15.2, 14.9, 15.1, 15.0]
+    a = _run(tmp_path, "a", {"cpp-api": steady, "cpp-raw": steady, "java": steady})
+    slower = [x * 1.2 for x in steady]
+    b = _run(tmp_path, "b", {"cpp-api": slower, "cpp-raw": steady, "java": slower})
+    _counted(a, "cpp-api", [62386.0, 62387.0, 62386.5])
+    _counted(b, "cpp-api", [62386.2, 62386.9, 62386.1])  # the same work: the slower clock was the machine
+    _counted(a, "cpp-raw", [97.07, 97.07, 97.08])
+    _counted(b, "cpp-raw", [99.0, 99.01, 99.0])  # +2 %, repeats far apart
+    _counted(a, "java", [1e6, 1.1e6, 0.9e6])  # a JIT's counts are not exact: the clock decides
+    _counted(b, "java", [1e6, 1.1e6, 0.9e6])
+    changes = {c.runner: c for c in compare_runs(a, b).attrs["changes"]}
+    assert changes["cpp-api"].counted and not changes["cpp-api"].instructions_apart
+    assert not changes["java"].counted
+    assert gate(list(changes.values()), 1) == ["cpp-raw", "java"]
+    assert gate(list(changes.values()), 5) == ["java"]
+    line = changes["cpp-raw"].line(1)
+    assert line.startswith("FAIL cpp-raw: ") and "instructions per call 97.1 → 99.0 (+1.99%, repeats apart)" in line
