@@ -21,7 +21,7 @@ CSV_COLUMNS = [
     "runner", "runner_id", "family", "language", "method", "status", "grad_mode", "batch", "calls", "repeats",
     "repeats_ok", "block", "per_sample_us", "median_us", "median_ci_low_us", "median_ci_high_us", "mean_us",
     "min_us", "p90_us", "p99_us", "p999_us",
-    "max_us", "std_us", "iqr_us", "mad_us", "spikes", "cv_repeat_medians", "noisy",
+    "max_us", "std_us", "iqr_us", "mad_us", "spikes", "cv_repeat_medians", "speed_modes", "noisy",
     "ratio_to_python_eager", "ratio_to_python_eager_ci_low", "ratio_to_python_eager_ci_high",
     "seed_ratio_to_python", "ratio_to_cpp_raw", "ratio_to_cpp_raw_ci_low", "ratio_to_cpp_raw_ci_high",
     "load_ms", "first_call_us", "calls_to_steady", "timer_overhead_ns", "timer_overhead_pct",
@@ -122,6 +122,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         if not row["libtorch_same"]:
             problems.append(f"loaded another libtorch: {', '.join(sorted(map(str, paths)))}")
         row["_repeat_medians"] = stats.repeat_medians(samples)
+        row["speed_modes"] = stats.modes_text(stats.speed_modes(row["_repeat_medians"]))
         row["noisy"] = "; ".join(stats.noise_flags(row))
     if not row["outputs_ok"] and checks:
         row["status"] = "FAILED"

@@ -63,6 +63,11 @@ class Rows:
         label, unit, scale = METRICS[metric]
         return Figure(f"{name} {label}", value * scale, unit=unit)
 
+    def modes(self, name: str) -> str:
+        """The row's two speed modes in words ("9.6 µs (3 processes) and 17.6 µs (2)"), or ""."""
+        text = self.rows.get(name, {}).get("speed_modes")
+        return text.removeprefix("two speed modes: ") if isinstance(text, str) else ""
+
     def members(self, spec: Any) -> list[Figure]:
         """A set: listed names (each must be ok), or every ok row matching a filter."""
         if isinstance(spec, list):
@@ -126,6 +131,10 @@ def _compared(expect: str) -> Callable[[Rows, Mapping[str, Any]], Finding]:
         pairs, left_out = _pairs(rows, claim)
         margin = 0.10 if expect == "same" else 0.05
         why = "; ".join(f"{a.name} is {phrase(a, b, margin)}" for a, b in pairs) + "."
+        modal = [f"{f.name}: {rows.modes(f.name)}" for a, b in pairs for f in (a, b)
+                 if compare(a, b, margin) == "unclear" and rows.modes(f.name)]
+        if modal:
+            why += f" Mixed: the machine has two speed modes ({'; '.join(dict.fromkeys(modal))})."
         if left_out:
             why += f" Left out: {'; '.join(left_out)}."
         return Finding(combine([verdict(expect, a, b) for a, b in pairs]),

@@ -121,9 +121,41 @@ def harness_overhead(samples_by_repeat: list[np.ndarray], results: list[dict]) -
     return {"bare_mean_us": bare_ns / bare_calls / 1000, "harness_overhead_pct": 100 * float(np.median(ratios))}
 
 
+MODE_GAP = 1.2  # two clusters of process medians at least 20 % apart ...
+MODE_TIGHT = 2.0  # ... with the gap at least twice as wide (in log) as either cluster's own range
+
+
+def speed_modes(medians: np.ndarray) -> list[tuple[float, int]]:
+    """Two speed modes in the per-process medians, as [(median, processes), (median, processes)], or [].
+
+    Some VMs put each process in one of two speeds (e.g. 9.6 or 17.6 µs for the same binary): one wide
+    interval would hide that. Split at the widest gap between sorted medians; two modes when each side has
+    two processes or more, the gap is at least MODE_GAP and at least MODE_TIGHT times either side's range.
+    """
+    x = np.sort(np.log(medians[medians > 0]))
+    if x.size < 4:
+        return []
+    gaps = np.diff(x)
+    k = int(np.argmax(gaps)) + 1
+    low, high = x[:k], x[k:]
+    if min(low.size, high.size) < 2 or gaps[k - 1] < np.log(MODE_GAP):
+        return []
+    if gaps[k - 1] < MODE_TIGHT * max(np.ptp(low), np.ptp(high)):
+        return []
+    return [(float(np.median(np.exp(low))), int(low.size)), (float(np.median(np.exp(high))), int(high.size))]
+
+
+def modes_text(modes: list[tuple[float, int]]) -> str:
+    """"two speed modes: 9.6 µs (3 processes) and 17.6 µs (2)", or "" without modes."""
+    if not modes:
+        return ""
+    (a, na), (b, nb) = modes
+    return f"two speed modes: {a:.3g} µs ({na} processes) and {b:.3g} µs ({nb})"
+
+
 def noise_flags(row: dict[str, float]) -> list[str]:
     """Why a runner's figures deserve less trust, in words for the report."""
-    flags = []
+    flags = [str(row["speed_modes"])] if row.get("speed_modes") else []
     cv, iqr, med = row.get("cv_repeat_medians"), row.get("iqr_us"), row.get("median_us")
     if cv is not None and cv > NOISY_CV:
         flags.append(f"repeat medians vary by {cv:.1%} (CV > {NOISY_CV:.0%})")

@@ -106,3 +106,13 @@ def test_a_claim_missing_a_field_or_naming_another_runner_is_refused() -> None:
     with pytest.raises(UserError, match=r"claims\[0\].parts\[0\]: 'y' is neither a runner of this suite"):
         claims.check([{"text": "t", "source": "s", "check": "all",
                        "parts": [{"check": "slower", "a": "x", "b": "y"}]}], {"x"}, _bad)
+
+
+def test_an_unclear_comparison_names_a_row_with_two_speed_modes() -> None:
+    modal = "two speed modes: 9.6 µs (3 processes) and 17.6 µs (2)"
+    r = rows({"a": 12.0, "b": 13.0}, spread=0.5, a={"speed_modes": modal})
+    found = evaluate(r, {"check": "faster", "a": "a", "b": "b"})
+    assert found.verdict == MIXED
+    assert "Mixed: the machine has two speed modes (a: 9.6 µs (3 processes) and 17.6 µs (2))." in found.why
+    clear = evaluate(rows({"a": 6.0, "b": 13.0}, a={"speed_modes": modal}), {"check": "faster", "a": "a", "b": "b"})
+    assert clear.verdict == HOLDS and "speed modes" not in clear.why  # a clear verdict survives the modes

@@ -108,3 +108,14 @@ def test_harness_overhead_compares_the_runs_side_by_side() -> None:
     flags = stats.noise_flags({"harness_overhead_pct": 6.6})
     assert any("6.6 % more per call than the bare pass" in f for f in flags)
     assert not stats.noise_flags({"harness_overhead_pct": 1.9})
+
+
+def test_two_speed_modes_are_told_apart_from_spread() -> None:
+    from harness.stats import modes_text, speed_modes
+
+    two = np.array([9.6, 17.6, 9.7, 17.4, 9.5])
+    assert speed_modes(two) == [(pytest.approx(9.6), 3), (pytest.approx(17.5), 2)]
+    assert modes_text(speed_modes(two)) == "two speed modes: 9.6 µs (3 processes) and 17.5 µs (2)"
+    assert speed_modes(np.array([10.0, 10.4, 10.9, 11.5, 12.1])) == []  # an even spread is not two modes
+    assert speed_modes(np.array([9.6, 9.7, 9.5, 17.6])) == []  # one process alone is not a mode
+    assert speed_modes(np.array([9.6, 17.6, 9.7])) == []  # too few processes to say
