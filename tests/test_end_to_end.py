@@ -90,7 +90,7 @@ def test_missing_toolchain_skips_only_its_runners(tmp_path: Path, monkeypatch: p
     df = pd.read_csv(run / "results.csv").set_index("runner")
     assert df.loc["python-eager", "status"] == "ok"
     assert df.loc["cpp-api", "status"] == "SKIPPED"
-    assert "cmake not found on PATH: install it" in df.loc["cpp-api", "message"]
+    assert "cmake not found on PATH: install CMake (apt-get install cmake)" in df.loc["cpp-api", "message"]
     assert "cpp-api** — SKIPPED: cmake not found" in (run / "report.md").read_text()
 
 
