@@ -17,12 +17,12 @@ import jsonschema
 
 from harness import claims
 from harness.errors import UserError
+from harness.model_spec import MLP_KINDS, MODEL_KINDS, ModelSpec, Training
 from harness.paths import SUITES_DIR
 from harness.runners import GRAD_MODES, RUNNERS
 
 IDENT = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
-MODEL_KINDS = ("mlp", "mlp_branch", "op_chain", "conv_bn_relu")
 TARGETS = ("abs_x1_plus_x2",)
 
 _INT = {"type": "integer"}
@@ -137,65 +137,6 @@ SCHEMA: dict[str, Any] = {
         },
     },
 }
-
-
-@dataclass(frozen=True)
-class Training:
-    seed: int = 0
-    steps: int = 4000
-    batch_size: int = 64
-    learning_rate: float = 0.005
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model, described once; every language's runner is rendered or exported from this."""
-
-    name: str
-    layers: tuple[int, ...] = ()  # MLP kinds: widths, input first
-    activation: str = "relu"
-    target: str = "abs_x1_plus_x2"
-    training: Training = Training()
-    kind: str = "mlp"  # one of MODEL_KINDS (docs/runner-contract.md, "Model kinds")
-    length: int = 1000  # op_chain: how many times the helper is applied
-    size: int = 2  # op_chain: floats per sample
-    channels: tuple[int, int] = (3, 5)  # conv_bn_relu: input and output channels
-    kernel: int = 3  # conv_bn_relu: square kernel, no padding, stride 1
-    image: tuple[int, int] = (224, 224)  # conv_bn_relu: input height and width
-
-    @property
-    def is_mlp(self) -> bool:
-        return self.kind in ("mlp", "mlp_branch")
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        if self.is_mlp:
-            return (self.layers[0],)
-        if self.kind == "op_chain":
-            return (self.size,)
-        return (self.channels[0], *self.image)
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        if self.is_mlp:
-            return (self.layers[-1],)
-        if self.kind == "op_chain":
-            return (self.size,)
-        return (self.channels[1], self.image[0] - self.kernel + 1, self.image[1] - self.kernel + 1)
-
-    @property
-    def sample_size(self) -> int:
-        return math.prod(self.sample_shape)
-
-    @property
-    def output_size(self) -> int:
-        return math.prod(self.output_shape)
-
-    def input_shape(self, batch: int) -> tuple[int, ...]:
-        """The tensor shape of one call (docs/runner-contract.md): the seed's [n] for one MLP sample."""
-        if batch == 1 and self.kind != "conv_bn_relu":
-            return self.sample_shape
-        return (batch, *self.sample_shape)
 
 
 @dataclass(frozen=True)
@@ -429,7 +370,7 @@ def _model(m: dict[str, Any], bad: Any) -> ModelSpec:
         if key not in allowed | {"name", "kind"}:
             raise bad(f"model.{key}", f"not a setting of a {kind} model",
                       "remove it; a " + kind + " model takes " + ", ".join(sorted(allowed)))
-    if kind in ("mlp", "mlp_branch") and "layers" not in m:
+    if kind in MLP_KINDS and "layers" not in m:
         raise bad("model", f"a {kind} model needs 'layers'", "add layers = [inputs, hidden…, outputs]")
     spec = ModelSpec(
         name=m["name"], kind=kind,

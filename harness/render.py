@@ -9,9 +9,9 @@ from typing import Any
 
 import jinja2
 
-from harness.config import ModelSpec
 from harness.files import write_atomic
 from harness.java_build import JAVA_ARTIFACTS
+from harness.model_spec import ModelSpec
 from harness.paths import ROOT
 from harness.runners import Runner
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from harness import exports
-from harness.config import InputSpec, ModelSpec, Training
+from harness.config import InputSpec
 from harness.files import sha256_file
+from harness.model_spec import ModelSpec, Training
 from harness.models import ModelFiles, train_and_export
 from harness.runners import RUNNERS
 

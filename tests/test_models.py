@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import InputSpec, ModelSpec, Training
+from harness.config import InputSpec
 from harness.errors import UserError
+from harness.model_spec import ModelSpec, Training
 from harness.models import (
     check_model_files,
     load_eager,
