@@ -12,27 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness import claims
+from harness import claims, runner_rows
 from harness.errors import UserError
 from harness.model_spec import MLP_KINDS, ModelSpec, Training
 from harness.paths import SUITES_DIR
+from harness.runner_rows import check_blocks, samples_needed
 from harness.runners import RUNNERS
 from harness.suite import Collection, InputSpec, RunnerChoice, RunSpec, Suite
 from harness.suite_schema import COLLECTION_SCHEMA, SCHEMA, validate
-
-
-def calls_for(run: RunSpec, choice: RunnerChoice) -> int:
-    """Timed calls of one runner: the suite's count, or for a batch of b samples count // b (at least
-    the suite's min_batched_calls), so every batch size costs about the same number of samples, in whole blocks."""
-    if choice.batch == 1:
-        return run.calls
-    n = max(run.calls // choice.batch, run.min_batched_calls)
-    return -(-n // choice.block) * choice.block
-
-
-def samples_needed(suite_run: RunSpec, runners: tuple[RunnerChoice, ...]) -> int:
-    """Input samples for every timed call to see its own batch (the default input count)."""
-    return max((calls_for(suite_run, c) * c.batch for c in runners), default=suite_run.calls)
 
 
 def resolve_suite_path(name_or_path: str | None) -> Path:
@@ -99,41 +86,13 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     r = data["run"]
     run = RunSpec(**r)
 
-    sweep = data.get("sweep", {})
-    choices: list[RunnerChoice] = []
-    seen: set[str] = set()
-    for k, entry in enumerate(data["runners"]):
-        rid = entry["id"]
-        if rid not in RUNNERS:
-            raise bad(f"runners[{k}].id", f"unknown runner '{rid}'", "use one of " + ", ".join(RUNNERS))
-        reg = RUNNERS[rid]
-        if model.kind not in reg.model_kinds:
-            raise bad(f"runners[{k}].id", f"{rid} cannot run a {model.kind} model ({reg.method})",
-                      "remove it from this suite; it runs model kinds " + ", ".join(reg.model_kinds))
-        grad = entry.get("grad_mode", reg.grad_mode)
-        if not reg.uses_torch and grad != reg.grad_mode:
-            raise bad(f"runners[{k}].grad_mode", f"{rid} uses no libtorch", "leave grad_mode out for it")
-        family = entry.get("name", rid)
-        batches = sweep.get("batch", [entry.get("batch", run.batch)])
-        threads = sweep.get("threads", [entry.get("threads", run.threads)])
-        for b in batches:
-            for th in threads:
-                name = family + (f"-b{b}" if "batch" in sweep else "") + (f"-t{th}" if "threads" in sweep else "")
-                if name in seen:
-                    raise bad(f"runners[{k}]", f"runner '{name}' listed twice",
-                              "list each runner once, or give each variant its own `name`")
-                seen.add(name)
-                block = entry.get("block", reg.block if b == 1 else -(-reg.block // b))
-                choices.append(RunnerChoice(rid, grad, block, name, b, th, family))
-        if model.kind == "mlp_branch" and any(b != 1 for b in batches):
-            raise bad(f"runners[{k}]", "an mlp_branch model decides its branch per call, not per sample",
-                      "run it with batch 1 only")
+    choices = runner_rows.expand(data["runners"], data.get("sweep", {}), run, model.kind, bad)
 
     i = data["inputs"]
     for key in ("low", "high"):
         if key in i and not math.isfinite(i[key]):
             raise bad(f"inputs.{key}", f"{i[key]} is not finite", "give a finite number")
-    count = i.get("count", samples_needed(run, tuple(choices)))
+    count = i.get("count", samples_needed(run, choices))
     inputs = InputSpec(count=count, fixed_count="count" in i, **{k: v for k, v in i.items() if k != "count"})
     if inputs.low >= inputs.high:
         raise bad("inputs", f"low ({inputs.low}) must be below high ({inputs.high})", "swap or widen them")
@@ -144,7 +103,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     claims.check(data.get("claims", []), {c.name for c in choices} | {c.family for c in choices} | set(RUNNERS), bad)
     suite = Suite(
         name=data["name"], description=data.get("description", ""), source=source,
-        model=model, inputs=inputs, run=run, runners=tuple(choices), claims=tuple(data.get("claims", [])),
+        model=model, inputs=inputs, run=run, runners=choices, claims=tuple(data.get("claims", [])),
     )
     check_blocks(suite)
     return suite
@@ -178,16 +137,6 @@ def _model(m: dict[str, Any], bad: Any) -> ModelSpec:
         raise bad("model.image", f"{list(spec.image)} is smaller than the kernel {spec.kernel}",
                   "make the image at least as large as the kernel")
     return spec
-
-
-def check_blocks(suite: Suite) -> None:
-    """Each runner times whole blocks, so its call count must divide evenly."""
-    for c in suite.runners:
-        if calls_for(suite.run, c) % c.block:
-            raise UserError(
-                f"{suite.source}: runners.{c.name}.block: {suite.run.calls} calls do not split into blocks of "
-                f"{c.block}: choose a call count that is a multiple of {c.block}"
-            )
 
 
 def _selectable(runners: tuple[RunnerChoice, ...]) -> set[str]:

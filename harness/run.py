@@ -17,8 +17,8 @@ from typing import Any
 
 from harness import contract
 from harness.build import Built
-from harness.config import calls_for
 from harness.files import write_json
+from harness.runner_rows import calls_for
 from harness.runners import RUNNERS
 from harness.suite import RunnerChoice, Suite
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.config import calls_for, collection_with_overrides, load_suite, parse_suite, with_overrides
+from harness.config import collection_with_overrides, load_suite, parse_suite, with_overrides
 from harness.errors import UserError
 from harness.paths import SUITES_DIR
+from harness.runner_rows import calls_for
 from harness.suite import Collection
 from tests.conftest import TINY
 
