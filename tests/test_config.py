@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from harness.config import collection_with_overrides, load_suite, parse_suite, with_overrides
+from harness.config import load_suite, parse_suite
 from harness.errors import UserError
+from harness.overrides import collection_with_overrides, with_overrides
 from harness.paths import SUITES_DIR
 from harness.runner_rows import calls_for
 from harness.suite import Collection
