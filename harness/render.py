@@ -29,7 +29,7 @@ def environment() -> jinja2.Environment:
 
 
 def context(runner: Runner, model: ModelSpec) -> dict[str, Any]:
-    """What every template may use; every value here was validated by harness.config."""
+    """What every template may use; every value here was validated by harness/suite_file.py."""
     return {
         "runner": runner.id,
         "uses_torch": runner.uses_torch,

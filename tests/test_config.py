@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from harness.config import load_suite, parse_suite
 from harness.errors import UserError
 from harness.overrides import collection_with_overrides, with_overrides
 from harness.paths import SUITES_DIR
 from harness.runner_rows import calls_for
 from harness.suite import Collection
+from harness.suite_file import load_suite, parse_suite
 from tests.conftest import TINY
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness import contract
-from harness.config import load_suite
 from harness.paths import RESULTS_DIR, SUITES_DIR
 from harness.run import job_for
 from harness.suite import Suite
+from harness.suite_file import load_suite
 from tests.jobs import minimal_result
 
 

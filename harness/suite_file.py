@@ -1,8 +1,4 @@
-"""Load a suite (TOML), validate every value against a schema, and apply command-line overrides.
-
-Values from a suite reach templates and command lines, so nothing passes unchecked: types, ranges,
-identifiers and cross-field rules are all verified here, with errors naming file, field and fix.
-"""
+"""Read a suite or collection file (TOML) and check every value: they reach templates and command lines."""
 
 from __future__ import annotations
 
@@ -15,7 +11,6 @@ from harness import claims, runner_rows
 from harness.errors import UserError
 from harness.model_spec import MLP_KINDS, ModelSpec, Training
 from harness.paths import SUITES_DIR
-from harness.runner_rows import check_blocks, samples_needed
 from harness.runners import RUNNERS
 from harness.suite import Collection, InputSpec, RunSpec, Suite
 from harness.suite_schema import COLLECTION_SCHEMA, SCHEMA, validate
@@ -91,7 +86,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
     for key in ("low", "high"):
         if key in i and not math.isfinite(i[key]):
             raise bad(f"inputs.{key}", f"{i[key]} is not finite", "give a finite number")
-    count = i.get("count", samples_needed(run, choices))
+    count = i.get("count", runner_rows.samples_needed(run, choices))
     inputs = InputSpec(count=count, fixed_count="count" in i, **{k: v for k, v in i.items() if k != "count"})
     if inputs.low >= inputs.high:
         raise bad("inputs", f"low ({inputs.low}) must be below high ({inputs.high})", "swap or widen them")
@@ -104,7 +99,7 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         name=data["name"], description=data.get("description", ""), source=source,
         model=model, inputs=inputs, run=run, runners=choices, claims=tuple(data.get("claims", [])),
     )
-    check_blocks(suite)
+    runner_rows.check_blocks(suite)
     return suite
 
 
