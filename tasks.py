@@ -47,15 +47,16 @@ def _quiet(quiet: bool) -> bool:
 @user_errors
 def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instructions=False):  # noqa: A001 - the task users asked for
     """Train, render, build, run, verify and report a suite (default: the seed experiment)."""
-    from harness import config, paths, pipeline
+    from harness import overrides, paths, pipeline, suite_file
+    from harness.suite import Collection
 
-    loaded = config.load_suite(suite or None)
+    loaded = suite_file.load_suite(suite or None)
     root = Path(results) if results else paths.RESULTS_DIR
-    if isinstance(loaded, config.Collection):
-        coll = config.collection_with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
+    if isinstance(loaded, Collection):
+        coll = overrides.collection_with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
         run_dir = pipeline.run_collection(coll, root, paths.BUILD_DIR, _quiet(quiet))
     else:
-        s = config.with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
+        s = overrides.with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
         run_dir = pipeline.run_suite(s, root, paths.BUILD_DIR, _quiet(quiet))
     print(run_dir / "report.md")
 
@@ -64,14 +65,15 @@ def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instr
 @user_errors
 def build(c, suite="", only=""):
     """Render and build the suite's runners (cached: an unchanged rerun rebuilds nothing)."""
-    from harness import config, paths
+    from harness import overrides, paths, suite_file
     from harness.build import build_runner
     from harness.runners import RUNNERS
+    from harness.suite import Collection
 
-    loaded = config.load_suite(suite or None)
-    parts = loaded.parts if isinstance(loaded, config.Collection) else (loaded,)
+    loaded = suite_file.load_suite(suite or None)
+    parts = loaded.parts if isinstance(loaded, Collection) else (loaded,)
     for part in parts:
-        s = config.with_overrides(part, only=only or None) if not isinstance(loaded, config.Collection) else part
+        s = overrides.with_overrides(part, only=only or None) if not isinstance(loaded, Collection) else part
         for rid in dict.fromkeys(RUNNERS[choice.id].build_id for choice in s.runners):
             b = build_runner(RUNNERS[rid], s.model, paths.BUILD_DIR)
             print(f"{s.name:16} {rid:28} {b.status:8} {b.reason}")
@@ -99,10 +101,10 @@ def report(c, run=""):
 @user_errors
 def suites(c):
     """List the bundled suites with their descriptions."""
-    from harness import config, paths
+    from harness import paths, suite_file
 
     for p in sorted(paths.SUITES_DIR.glob("*.toml")):
-        print(f"{p.stem:16} {config.load_suite(str(p)).description}")
+        print(f"{p.stem:16} {suite_file.load_suite(str(p)).description}")
 
 
 @task

@@ -14,9 +14,10 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness.cmake import BuildError, cmake_build
-from harness.config import ModelSpec, RunnerChoice, Suite
+from harness.model_spec import ModelSpec
 from harness.render import render_runner
 from harness.runners import Runner
+from harness.suite import RunnerChoice, Suite
 from harness.toolchains import TOOLCHAINS
 
 

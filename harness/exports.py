@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from harness.config import ModelSpec
 from harness.files import sha256_file, write_json
+from harness.model_spec import ModelSpec
 from harness.models import (
     ModelFiles,
     atomic_path,

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
-from harness.config import InputSpec
 from harness.errors import UserError
 from harness.files import sha256_file, spec_hash, write_atomic, write_json
+from harness.suite import InputSpec
 
 
 @dataclass(frozen=True)

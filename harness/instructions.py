@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.build import Built
-from harness.config import RunnerChoice, Suite
 from harness.files import write_json
 from harness.run import child_env, job_for
 from harness.runners import RUNNERS
+from harness.suite import RunnerChoice, Suite
 
 TIMEOUT_S = 900.0
 WARMUP_CALLS = 10

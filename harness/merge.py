@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from harness import stats
-from harness.config import ModelSpec
 from harness.errors import UserError
 from harness.files import write_atomic
+from harness.model_spec import ModelSpec
 from harness.report import _outputs_cell, _with_ci
 from harness.rule import number as _fmt
 

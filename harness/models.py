@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from harness.config import InputSpec, ModelSpec
 from harness.errors import UserError
 from harness.files import sha256_file, spec_hash, write_json
+from harness.model_spec import ModelSpec
 from harness.render import render_model_module
+from harness.suite import InputSpec
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import collect, environment, instructions, judged_with, report
 from harness.build import Built, build_runner
-from harness.config import Collection, Suite, calls_for
 from harness.errors import UserError
 from harness.exports import ensure_exports
 from harness.files import write_json
@@ -28,7 +27,9 @@ from harness.inputs import check_inputs, make_inputs
 from harness.models import reference_outputs, train_and_export
 from harness.render import model_context
 from harness.run import Outcome, run_all
+from harness.runner_rows import calls_for
 from harness.runners import RUNNERS
+from harness.suite import Collection, Suite
 
 CALIBRATION_SAMPLES = 32  # inputs a static-int8 export calibrates on
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import jinja2
 
-from harness.config import ModelSpec
 from harness.files import write_atomic
 from harness.java_build import JAVA_ARTIFACTS
+from harness.model_spec import ModelSpec
 from harness.paths import ROOT
 from harness.runners import Runner
 
@@ -29,7 +29,7 @@ def environment() -> jinja2.Environment:
 
 
 def context(runner: Runner, model: ModelSpec) -> dict[str, Any]:
-    """What every template may use; every value here was validated by harness.config."""
+    """What every template may use; every value here was validated by harness/suite_file.py."""
     return {
         "runner": runner.id,
         "uses_torch": runner.uses_torch,

@@ -17,9 +17,10 @@ from typing import Any
 
 from harness import contract
 from harness.build import Built
-from harness.config import RunnerChoice, Suite, calls_for
 from harness.files import write_json
+from harness.runner_rows import calls_for
 from harness.runners import RUNNERS
+from harness.suite import RunnerChoice, Suite
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 

@@ -11,10 +11,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from harness.model_spec import MLP_KINDS, MODEL_KINDS
 from harness.toolchains import TOOLCHAINS
 
-ALL_KINDS = ("mlp", "mlp_branch", "op_chain", "conv_bn_relu")  # docs/runner-contract.md, "Model kinds"
-MLP_KINDS = ("mlp", "mlp_branch")
 MODEL_OWN_FILES = ("model.ts.pt", "model.state.pt", "weights.bin")  # harness/models.py makes these for every model
 # Static int8 ConvBnReLU (inputs in [-1, 1], outputs 0-1.26): fbgemm's largest error measured was 0.014
 # over the calibration images and 0.0125 over 8 others; 0.1 leaves a wide margin and still fails a wrong
@@ -43,7 +42,7 @@ class Runner:
     seed_seconds: float | None = None  # BRIEF.md 000: seconds for 1M calls, for the report's seed column
     tolerance: tuple[float, float] | None = None  # (atol, rtol) for its outputs; None: verify.ATOL, verify.RTOL
     model_file: str = "model.ts.pt"  # the file (in the model folder) it loads: the job's `model_file`
-    model_kinds: tuple[str, ...] = ALL_KINDS  # the model kinds it can run (docs/runner-contract.md)
+    model_kinds: tuple[str, ...] = MODEL_KINDS  # the model kinds it can run (docs/runner-contract.md)
     base: str | None = None  # a variant: runs the build of this runner, with its own model file and options
     options: tuple[tuple[str, Any], ...] = ()  # the job's `options` (docs/runner-contract.md)
 

@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
-from harness.config import Collection, calls_for, collection_with_overrides, load_suite, parse_suite, with_overrides
 from harness.errors import UserError
+from harness.overrides import collection_with_overrides, with_overrides
 from harness.paths import SUITES_DIR
+from harness.runner_rows import calls_for
+from harness.suite import Collection
+from harness.suite_file import load_suite, parse_suite
 from tests.conftest import TINY
 
 

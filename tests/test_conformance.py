@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from harness import contract
-from harness.config import parse_suite
 from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
 from harness.runners import RUNNERS
+from harness.suite_file import parse_suite
 from tests.conftest import TESTS, TINY
 
 MODELS = {"mlp": TINY, "conv_bn_relu": TESTS / "suites" / "tiny-mobile.toml"}  # their model tables, cached

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from harness import contract
-from harness.config import Suite, load_suite
 from harness.paths import RESULTS_DIR, SUITES_DIR
 from harness.run import job_for
+from harness.suite import Suite
+from harness.suite_file import load_suite
 from tests.jobs import minimal_result
 
 
@@ -55,8 +56,9 @@ def test_the_committed_run_obeys_the_result_schema() -> None:
 
 
 def test_the_contract_lists_the_registrys_model_kinds() -> None:
-    """Model kinds are declared in the registry; the job schema, which runtimes read, must say the same."""
-    from harness.runners import ALL_KINDS
+    """Model kinds are declared once (harness/model_spec.py, which the registry imports); the job schema,
+    which runtimes read, must say the same."""
+    from harness.model_spec import MODEL_KINDS
 
     schema = json.loads((contract.SCHEMAS / "job.schema.json").read_text())
-    assert tuple(schema["properties"]["model_kind"]["enum"]) == ALL_KINDS
+    assert tuple(schema["properties"]["model_kind"]["enum"]) == MODEL_KINDS

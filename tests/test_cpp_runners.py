@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from harness.build import build_runner, toolchain_problem
-from harness.config import ModelSpec
+from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from tests.jobs import make_job

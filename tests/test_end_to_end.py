@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from harness.collect import CSV_COLUMNS
-from harness.config import load_suite, parse_suite
 from harness.paths import BUILD_DIR, ROOT
 from harness.pipeline import run_suite
+from harness.suite_file import load_suite, parse_suite
 from tests.conftest import TINY
 
 INVOKE = [sys.executable, "-m", "invoke"]

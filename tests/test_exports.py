@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from harness import exports
-from harness.config import InputSpec, ModelSpec, Training
 from harness.files import sha256_file
+from harness.model_spec import ModelSpec, Training
 from harness.models import ModelFiles, train_and_export
 from harness.runners import RUNNERS
+from harness.suite import InputSpec
 
 SPEC = ModelSpec("MyNN", (2, 8, 8, 1), training=Training(steps=50))
 BRANCH = ModelSpec("B", (2, 8, 8, 1), kind="mlp_branch", training=Training(steps=50))

@@ -15,11 +15,11 @@ import pytest
 from filelock import FileLock
 
 from harness import doctor, pipeline
-from harness.config import load_suite, parse_suite
 from harness.errors import UserError
 from harness.inputs import make_inputs
 from harness.models import check_model_files, train_and_export
 from harness.paths import ROOT
+from harness.suite_file import load_suite, parse_suite
 from tests.conftest import TINY
 
 

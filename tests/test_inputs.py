@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.config import InputSpec
 from harness.errors import UserError
 from harness.inputs import check_inputs, generate, inputs_problem, make_inputs
+from harness.suite import InputSpec
 
 SPEC = InputSpec(count=1000, low=-10.0, high=10.0, seed=7)
 

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from harness.build import build_runner, toolchain_problem
-from harness.config import parse_suite, with_overrides
 from harness.errors import UserError
 from harness.instructions import n_for, parse_total
+from harness.overrides import with_overrides
 from harness.paths import BUILD_DIR
 from harness.run import child_env
 from harness.runners import RUNNERS
+from harness.suite_file import parse_suite
 
 SAMPLE = """# callgrind format
 version: 1

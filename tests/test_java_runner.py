@@ -21,8 +21,8 @@ import pytest
 import torch
 
 from harness.build import Built, build_runner
-from harness.config import ModelSpec
 from harness.java_build import java_env, java_toolchain_problem
+from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from tests.jobs import RESULT_SCHEMA, make_job

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness.build import Built, build_runner
-from harness.config import ModelSpec
+from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from tests.jobs import DROP, make_job

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from harness.config import ModelSpec
+from harness.model_spec import ModelSpec
 from harness.paths import ROOT
 from harness.render import render_files
 from harness.runners import RUNNERS

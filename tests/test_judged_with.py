@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness import collect, report, runners, verify
-from harness.config import parse_suite
 from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
+from harness.suite_file import parse_suite
 from tests.conftest import TINY
 
 

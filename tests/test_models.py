@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import InputSpec, ModelSpec, Training
 from harness.errors import UserError
+from harness.model_spec import ModelSpec, Training
 from harness.models import (
     check_model_files,
     load_eager,
@@ -22,6 +22,7 @@ from harness.models import (
     require_intact,
     train_and_export,
 )
+from harness.suite import InputSpec
 
 SPEC = ModelSpec("MyNN", (2, 8, 8, 1), training=Training(steps=300))
 INPUTS = InputSpec(count=10)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from harness.build import Built, build_runner
-from harness.config import ModelSpec
+from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from tests import jobs

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from harness import recipes
-from harness.config import load_suite, parse_suite
 from harness.paths import BUILD_DIR, SUITES_DIR
 from harness.pipeline import run_suite
 from harness.runners import RUNNERS
+from harness.suite_file import load_suite, parse_suite
 
 NEW_PYTHON = ["python-torchscript-scripted", "python-torchscript-frozen", "python-lite", "python-compile",
               "python-quant-dynamic", "python-onnxruntime"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.config import load_suite
 from harness.paths import BUILD_DIR
 from harness.pipeline import run_collection
+from harness.suite_file import load_suite
 from tests.conftest import TESTS
 
 

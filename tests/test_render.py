@@ -8,7 +8,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from harness.config import ModelSpec
+from harness.model_spec import ModelSpec
 from harness.render import environment, render_files, render_model_module, render_runner, source_id
 from harness.runners import RUNNERS
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness.build import Built
-from harness.config import calls_for, load_suite
 from harness.paths import ROOT
 from harness.run import child_env, job_for, run_all, timeout_for
+from harness.runner_rows import calls_for
+from harness.suite_file import load_suite
 from tests.conftest import TINY
 from tests.jobs import minimal_result
 

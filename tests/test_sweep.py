@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from harness import recipes, sweep
-from harness.config import load_suite
+from harness.suite_file import load_suite
 
 BATCHES = [1, 4, 16, 64, 256, 1024, 4096]
 

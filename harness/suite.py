@@ -1,0 +1,71 @@
+"""What a suite is once loaded and checked: the frozen records every later stage reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.model_spec import ModelSpec
+
+MIN_BATCHED_CALLS = 100  # default of [run] min_batched_calls
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    count: int
+    distribution: str = "uniform"
+    low: float = -10.0
+    high: float = 10.0
+    seed: int = 1
+    fixed_count: bool = False  # the suite gave `count` (calls then wrap over the samples); else it follows the calls
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    calls: int = 100_000
+    warmup_calls: int = 1000
+    repeats: int = 5
+    threads: int = 1
+    interop_threads: int = 1
+    timeout_s: float | None = None  # None: derived from the call count
+    batch: int = 1  # samples per call, unless a runner entry or the sweep says otherwise
+    min_batched_calls: int = MIN_BATCHED_CALLS  # timed calls of a batched runner, however large its batch
+    instructions: bool = False  # also count instructions per call under valgrind (harness/instructions.py)
+
+
+@dataclass(frozen=True)
+class RunnerChoice:
+    """One row of the results: a registered runner (`id`) with its settings, under a unique `name`.
+
+    `family` is the name before any sweep suffix (`cpp-api` for `cpp-api-b64-t2`), for grouping rows.
+    """
+
+    id: str
+    grad_mode: str
+    block: int
+    name: str
+    batch: int = 1
+    threads: int = 1
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    source: str  # the file it came from, for messages and the report
+    model: ModelSpec
+    inputs: InputSpec
+    run: RunSpec
+    runners: tuple[RunnerChoice, ...]
+    claims: tuple[dict[str, Any], ...] = ()  # the suite's [[claims]] (harness/claims.py), judged in the report
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Several suites measured one after another into one run folder (`invoke all --suite recipes`)."""
+
+    name: str
+    description: str
+    source: str
+    parts: tuple[Suite, ...]
