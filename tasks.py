@@ -107,6 +107,25 @@ def suites(c):
         print(f"{p.stem:16} {suite_file.load_suite(str(p)).description}")
 
 
+@task(help={"runner": "a runner of the default suite (default cpp-api)",
+            "processes": "processes per setting, ASLR on and off (default 15)",
+            "calls": "timed calls per process (default 100000)"})
+@user_errors
+def aslr(c, runner="cpp-api", processes=15, calls=100000):
+    """Whether the machine's speed modes follow memory layout: the same job with ASLR on and off."""
+    import tempfile
+
+    from harness import aslr as experiment
+    from harness import overrides, paths, suite_file
+
+    if not 2 <= int(processes) <= 100:
+        raise UserError(f"--processes {processes}: out of range: give a number from 2 to 100")
+    suite = overrides.with_overrides(suite_file.load_suite("default"), calls=int(calls), repeats=1)
+    with tempfile.TemporaryDirectory(prefix="aslr-") as tmp:
+        rows = experiment.measure(suite, runner, int(processes), paths.BUILD_DIR, Path(tmp), print)
+    print(experiment.write(experiment.summary(rows, runner), paths.RESULTS_DIR))
+
+
 @task
 def clean(c):
     """Delete the build cache (build/); results are never deleted."""

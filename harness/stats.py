@@ -122,7 +122,7 @@ def harness_overhead(samples_by_repeat: list[np.ndarray], results: list[dict]) -
 
 
 MODE_GAP = 1.2  # two clusters of process medians at least 20 % apart ...
-MODE_TIGHT = 2.0  # ... with the gap at least twice as wide (in log) as either cluster's own range
+MODE_TIGHT = 1.0  # ... with the gap at least as wide (in log) as either cluster's own range
 
 
 def speed_modes(medians: np.ndarray) -> list[tuple[float, int]]:
