@@ -24,12 +24,11 @@ TIMEOUT_S = 900.0
 WARMUP_CALLS = 10
 REPEATS = 3
 JAVA_REASON = "not measured: the JVM JIT-compiles in background threads, so its count is not deterministic"
+EXACT_SPREAD = 0.001  # counts whose repeats differ by more than 0.1 % are "not exact" (a JIT compiling)
 
 
 class NotMeasured(Exception):
     """Why a figure could not be had, in one line the caller records."""
-
-EXACT_SPREAD = 0.001  # counts whose repeats differ by more than 0.1 % are "not exact" (a JIT compiling)
 
 
 def n_for(runner_id: str, block: int) -> int:
