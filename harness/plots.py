@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -22,6 +23,15 @@ def _samples(run_dir: Path, runner: str, name: str, block: int = 1) -> list[np.n
         if path.exists() and (rep / "result.json").exists():
             found.append(stats.per_call_ns(path, block) / 1000.0)
     return found
+
+
+def _save(fig: Any, ax: Any, path: Path) -> None:
+    """Grid, legend, tight layout, PNG: how every line plot of the report ends."""
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _empty_plot(path: Path, title: str) -> None:
@@ -88,11 +98,7 @@ def plot_distribution(run_dir: Path, df: pd.DataFrame, path: Path) -> None:
     ax.set_xlabel("µs per call (log scale)")
     ax.set_ylabel("fraction of calls ≤ x")
     ax.set_title(f"Latency distribution (CDF, all repeats pooled){note}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, path)
 
 
 def plot_warmup(run_dir: Path, df: pd.DataFrame, path: Path, first_n: int = 100) -> None:
@@ -112,8 +118,4 @@ def plot_warmup(run_dir: Path, df: pd.DataFrame, path: Path, first_n: int = 100)
     ax.set_xlabel("call number in a fresh process")
     ax.set_ylabel("µs (median over repeats, log scale)")
     ax.set_title(f"Warm-up: the first {first_n} calls, each timed alone{note}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, path)

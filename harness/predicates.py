@@ -19,7 +19,7 @@ import pandas as pd
 
 from harness import sweep
 from harness.claims import CHECK_NAMES
-from harness.rule import HOLDS, MIXED, NOT, Figure, combine, compare, number, phrase, verdict
+from harness.rule import HOLDS, MARGIN, MIXED, NOT, SAME_MARGIN, Figure, combine, compare, number, phrase, verdict
 
 
 class NotTestable(Exception):
@@ -129,7 +129,7 @@ def _compared(expect: str) -> Callable[[Rows, Mapping[str, Any]], Finding]:
 
     def check(rows: Rows, claim: Mapping[str, Any]) -> Finding:
         pairs, left_out = _pairs(rows, claim)
-        margin = 0.10 if expect == "same" else 0.05
+        margin = SAME_MARGIN if expect == "same" else MARGIN
         why = "; ".join(f"{a.name} is {phrase(a, b, margin)}" for a, b in pairs) + "."
         modal = [f"{f.name}: {rows.modes(f.name)}" for a, b in pairs for f in (a, b)
                  if compare(a, b, margin) == "unclear" and rows.modes(f.name)]
