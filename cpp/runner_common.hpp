@@ -94,6 +94,9 @@ inline std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// The first line of an exception's text: libtorch's messages carry a backtrace after it.
+inline std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
 inline std::int64_t product(const std::vector<std::int64_t>& v) {
   std::int64_t n = 1;
   for (const auto x : v) n *= x;

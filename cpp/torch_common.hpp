@@ -107,6 +107,10 @@ class InputBuilder {
     mask_select_ = select == "mask";
     index_select_ = select == "index";
     channels_last_ = option_flag(job, "channels_last");
+    if (option_flag(job, "batch_dim")) {  // [batch, *sample_shape] even for one sample: a dynamic-batch export
+      input_shape_ = {batch_};
+      input_shape_.insert(input_shape_.end(), job.sample_shape.begin(), job.sample_shape.end());
+    }
     plain_ = !vstack_ && !mask_select_ && !index_select_ && !channels_last_;
 
     if (vstack_) {

@@ -1,16 +1,21 @@
-"""Further exports of the model that some runners load (scripted, frozen, fused, int8, ONNX, …).
+"""Further exports of the model that some runners load (scripted, frozen, fused, int8, ONNX, .pt2, …).
 
 Each export is made once, from the same state dict as every other form, beside the model's other
 files, with a record of its sha256 (.NAME.json) so a damaged one is made again. An export this torch
-build cannot make is reported as the reason its runners are skipped.
+build cannot make is reported as the reason its runners are skipped. torch.export and AOTInductor
+specialise on the input's shape, so their files are made per batch size (`model.b{batch}.pt2`) and the
+record keeps how long the export and the compile took.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,7 +42,8 @@ class ExportUnavailable(Exception):
     """This torch build cannot make the export (for example a backend it was built without)."""
 
 
-Exporter = Callable[[torch.nn.Module, ModelSpec, Path, np.ndarray], None]
+# writes the export; may return how long its stages took ({"export": s, "compile": s}) for the record
+Exporter = Callable[[torch.nn.Module, ModelSpec, Path, np.ndarray], dict[str, float] | None]
 
 
 @contextmanager
@@ -208,6 +214,52 @@ def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.nd
     onnx.checker.check_model(str(path))
 
 
+def _exported(net: torch.nn.Module, model: ModelSpec, batch: int, dynamic: bool) -> tuple[object, float]:
+    """torch.export.export on an example of the call's exact shape, or with the batch dimension dynamic.
+
+    Its refusal (data-dependent control flow raises GuardOnDataDependentSymNode, say) is the export's own
+    message in the runner's SKIPPED row: torch.export refuses what a trace would record wrong.
+    """
+    shape = model.input_shape(2) if dynamic else model.input_shape(batch)  # 2: a dynamic dim's example must not be 1
+    example = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    dims = ({0: torch.export.Dim("batch", min=1, max=1 << 20)},) if dynamic else None
+    t0 = time.perf_counter()
+    try:
+        with _quiet():
+            program = torch.export.export(net.eval(), (example,), dynamic_shapes=dims)
+    except Exception as exc:  # noqa: BLE001 - torch.export raises many types; its own words are the reason
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ExportUnavailable(f"torch.export.export refused the model: {type(exc).__name__}: {first}") from None
+    return program, time.perf_counter() - t0
+
+
+def _program(batch: int) -> Exporter:
+    def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> dict[str, float]:
+        program, seconds = _exported(net, model, batch, dynamic=False)
+        with tempfile.TemporaryDirectory() as where:  # torch.export.save wants a name ending in .pt2
+            torch.export.save(program, str(Path(where) / "model.pt2"))
+            shutil.copyfile(Path(where) / "model.pt2", path)
+        return {"export": seconds}
+
+    export.__doc__ = f"The ExportedProgram for input shape of batch {batch} (torch.export.save), for Python."
+    return export
+
+
+def _aoti(batch: int | None) -> Exporter:
+    def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> dict[str, float]:
+        program, seconds = _exported(net, model, batch or 1, dynamic=batch is None)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as where, torch._inductor.config.patch(compile_threads=1), _quiet():
+            # compile_threads=1: no worker pool left behind in the harness; the package must end in .pt2
+            made = torch._inductor.aoti_compile_and_package(program, package_path=str(Path(where) / "model.pt2"))
+            shutil.copyfile(made, path)
+        return {"export": seconds, "compile": time.perf_counter() - t0}
+
+    shape = "a dynamic batch dimension" if batch is None else f"the input shape of batch {batch}"
+    export.__doc__ = f"torch.export + AOTInductor package (.pt2) for {shape}, loaded from C++, Python and Java."
+    return export
+
+
 # file name (relative to the model folder) → function writing it from the eager module in eval mode
 EXPORTERS: dict[str, Exporter] = {
     "model.scripted.pt": _scripted,
@@ -221,7 +273,24 @@ EXPORTERS: dict[str, Exporter] = {
     "model.cl.pt": _channels_last,
     "model.mobile.pt": _mobile,
     "model.columns.pt": _columns,
+    "model.dynamic.pt2": _aoti(None),
 }
+# exports made for one batch size: "{batch}" in the name (harness/runners.py's model_file) → exporter for it
+PER_BATCH: dict[str, Callable[[int], Exporter]] = {
+    "model.b{batch}.pt2": _aoti,
+    "model.b{batch}.exported.pt2": _program,
+}
+_BATCH = re.compile(r"\.b([1-9][0-9]*)\.")
+
+
+def exporter(name: str) -> Exporter:
+    """The function that makes the export `name` (a KeyError for a name no exporter makes)."""
+    if name in EXPORTERS:
+        return EXPORTERS[name]
+    found = _BATCH.search(name)
+    if found is None:
+        raise KeyError(name)
+    return PER_BATCH[_BATCH.sub(".b{batch}.", name, count=1)](int(found.group(1)))
 
 
 # exports whose content depends on the calibration samples: remade when a suite brings other samples
@@ -291,8 +360,9 @@ def ensure_exports(
             record.unlink(missing_ok=True)  # no record ever vouches for a file made from other sources
             try:
                 with atomic_path(path) as tmp:
-                    EXPORTERS[name](eager_model(model, files), model, tmp, calibration)
+                    seconds = exporter(name)(eager_model(model, files), model, tmp, calibration)
             except ExportUnavailable as exc:
                 return f"cannot export {name}: {exc}"
-            write_json(record, {"sha256": sha256_file(path), "bytes": path.stat().st_size, **sources})
+            write_json(record, {"sha256": sha256_file(path), "bytes": path.stat().st_size, **sources,
+                                "seconds": seconds, "made": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return None

@@ -178,7 +178,8 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     for rid in dict.fromkeys(c.id for c in suite.runners):  # each runner once, however many variants
         reg = RUNNERS[rid]
         out.say(f"build {rid} …")
-        problem = ensure_exports(reg.needs, suite.model, model_files, calibration)
+        needs = tuple(dict.fromkeys(n for c in suite.runners if c.id == rid for n in reg.needs(c.batch)))
+        problem = ensure_exports(needs, suite.model, model_files, calibration)
         if problem:
             b = Built(rid, "skipped", problem)
         else:

@@ -81,7 +81,7 @@ def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir:
         "model_kind": model.kind,
         "model_dir": str(model_dir),
         "torchscript": str(files["torchscript"]),
-        "model_file": str(model_dir / reg.model_file),
+        "model_file": str(model_dir / reg.model_file_for(choice.batch)),
         "state_dict": str(files["state_dict"]),
         "weights": str(files["weights"]),
         "layers": list(model.layers),

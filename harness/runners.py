@@ -41,7 +41,9 @@ class Runner:
     uses_torch: bool = True
     seed_seconds: float | None = None  # BRIEF.md 000: seconds for 1M calls, for the report's seed column
     tolerance: tuple[float, float] | None = None  # (atol, rtol) for its outputs; None: verify.ATOL, verify.RTOL
-    model_file: str = "model.ts.pt"  # the file (in the model folder) it loads: the job's `model_file`
+    # the file (in the model folder) it loads, the job's `model_file`; "{batch}" in it stands for the call's batch
+    # size, for exports made for one exact input shape (an AOTInductor package per batch size)
+    model_file: str = "model.ts.pt"
     model_kinds: tuple[str, ...] = MODEL_KINDS  # the model kinds it can run (docs/runner-contract.md)
     base: str | None = None  # a variant: runs the build of this runner, with its own model file and options
     options: tuple[tuple[str, Any], ...] = ()  # the job's `options` (docs/runner-contract.md)
@@ -56,10 +58,14 @@ class Runner:
         chain = TOOLCHAINS[self.toolchain]
         return (*chain.common, *self.extra_files, (self.template, chain.main))
 
-    @property
-    def needs(self) -> tuple[str, ...]:
-        """The export it loads beyond the model's own files (harness/exports.py makes it)."""
-        return () if self.model_file in MODEL_OWN_FILES else (self.model_file,)
+    def model_file_for(self, batch: int) -> str:
+        """The model file of a call of `batch` samples."""
+        return self.model_file.replace("{batch}", str(batch))
+
+    def needs(self, batch: int) -> tuple[str, ...]:
+        """The export it loads beyond the model's own files at this batch size (harness/exports.py makes it)."""
+        name = self.model_file_for(batch)
+        return () if name in MODEL_OWN_FILES else (name,)
 
 
 _BASE: tuple[Runner, ...] = (
@@ -111,6 +117,20 @@ _BASE: tuple[Runner, ...] = (
            method="ONNX export, onnxruntime.InferenceSession.run on numpy, no torch",
            toolchain="python", template="python/onnxruntime.py.j2", grad_mode="n/a", uses_torch=False,
            model_file="model.onnx", model_kinds=("mlp",)),
+    # torch.export + AOTInductor: what PyTorch offers now in place of TorchScript. Each package is made for
+    # the call's exact input shape (harness/exports.py), one per batch size; the -dynamic variants load one
+    # made with a dynamic batch dimension.
+    Runner(id="python-export", language="Python",
+           method="torch.export ExportedProgram (exact shape), torch.export.load(...).module(), model(x) per sample",
+           toolchain="python", template="python/export.py.j2", grad_mode="default",
+           model_file="model.b{batch}.exported.pt2"),
+    Runner(id="python-aoti", language="Python",
+           method="AOTInductor package (exact shape), torch._inductor.aoti_load_package, package(x) per sample",
+           toolchain="python", template="python/aoti.py.j2", grad_mode="default", model_file="model.b{batch}.pt2"),
+    Runner(id="cpp-aoti", language="C++",
+           method="AOTInductor package (exact shape), AOTIModelPackageLoader::run, from_blob per call, InferenceMode",
+           toolchain="cmake", template="cpp/aoti.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
+           model_file="model.b{batch}.pt2"),
 )
 
 
@@ -173,6 +193,15 @@ _VARIANTS: tuple[Runner, ...] = (
     _variant(base="cpp-api", id="cpp-api-columns",
              method="the generated module computing W·Xᵀ + b, samples as columns",
              options=(("layout", "columns"),)),
+    _variant(base="python-aoti", id="python-aoti-loader",
+             method="the same package's loader: package.loader.run([x])[0] per sample (not a documented public API)",
+             options=(("aoti_call", "run"),)),
+    _variant(base="python-aoti", id="python-aoti-dynamic",
+             method="AOTInductor package with a dynamic batch dimension, package(x) per sample as [batch, n]",
+             model_file="model.dynamic.pt2", options=(("batch_dim", True),)),
+    _variant(base="cpp-aoti", id="cpp-aoti-dynamic",
+             method="AOTInductor package with a dynamic batch dimension, AOTIModelPackageLoader::run, as [batch, n]",
+             model_file="model.dynamic.pt2", options=(("batch_dim", True),)),
     # seed 001: libtorch tips in C++
     _variant(base="cpp-api", id="cpp-api-vstack",
              method="batch built from one from_blob per sample joined by torch::vstack",

@@ -261,6 +261,8 @@ class TorchBackend:
         """One tensor per slot, each a view of the inputs shaped exactly input_shape, all made before timing."""
         x = self.torch.from_numpy(data)
         b, shape = job["batch"], job["input_shape"]
+        if job["options"].get("batch_dim"):  # a model exported with a batch dimension, even for one sample
+            shape = [b, *job["sample_shape"]]
         return [x[s * b:(s + 1) * b].view(shape) for s in range(job["slots"])]
 
     def prepare(self, model: Callable[[Any], Any], options: dict[str, Any]) -> Callable[[Any], Any]:
