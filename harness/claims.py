@@ -17,6 +17,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "ratio_at_least": ("a", "b", "k"), "metric_lower": ("a", "b", "metric"),
     "metric_at_least": ("a", "metric", "value"), "outputs_differ": ("wrong",), "tail": ("a", "b"),
     "fused": ("of",), "all": ("parts",), "batch_floor": ("k",), "columns_cheaper": (), "threads": ("expect",),
+    "at_most_over": ("a", "b", "us"), "refused": ("of", "reason"),
 }
 CHECK_NAMES = tuple(NEEDS)  # harness/predicates.py implements each, in this order
 METRICS = ("load_ms", "first_call_us")
@@ -34,6 +35,7 @@ _FIELDS: dict[str, Any] = {
     "k": {"type": "number", "exclusiveMinimum": 0}, "mixed_k": {"type": "number", "exclusiveMinimum": 0},
     "metric": {"enum": list(METRICS)}, "value": {"type": "number"},
     "expect": {"enum": ["faster", "no faster"]}, "batch": {"type": "integer", "minimum": 1},
+    "us": {"type": "number", "minimum": 0}, "reason": {"type": "string", "minLength": 1, "maxLength": 200},
 }
 PART_SCHEMA: dict[str, Any] = {"type": "object", "additionalProperties": False, "required": ["check"],
                                "properties": _FIELDS}

@@ -9,8 +9,11 @@ record keeps how long the export and the compile took.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
+import logging
 import re
 import shutil
 import sys
@@ -55,6 +58,21 @@ def _quiet() -> Iterator[None]:
         warnings.filterwarnings("ignore", "Please use quant_min and quant_max", UserWarning)
         warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
         yield
+
+
+@contextmanager
+def _torch_logs_quiet() -> Iterator[None]:
+    """torch.export prints the graph and logs warnings when it refuses a model; the refusal is the message."""
+    loggers = [logging.getLogger(n) for n in ("torch", *logging.root.manager.loggerDict) if n.startswith("torch")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _only(model: ModelSpec, *kinds: str) -> None:
@@ -225,7 +243,7 @@ def _exported(net: torch.nn.Module, model: ModelSpec, batch: int, dynamic: bool)
     dims = ({0: torch.export.Dim("batch", min=1, max=1 << 20)},) if dynamic else None
     t0 = time.perf_counter()
     try:
-        with _quiet():
+        with _quiet(), _torch_logs_quiet():
             program = torch.export.export(net.eval(), (example,), dynamic_shapes=dims)
     except Exception as exc:  # noqa: BLE001 - torch.export raises many types; its own words are the reason
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -314,6 +332,18 @@ def eager_model(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:
 def _sources(files: ModelFiles, name: str, calibration: str) -> dict[str, str | None]:
     """What the export is made from: the state dict's bytes and, for static int8, the calibration samples."""
     return {"state_sha256": sha256_file(files.state_dict), "calibration": calibration if name in CALIBRATED else None}
+
+
+def facts(files: ModelFiles, names: list[str]) -> dict[str, dict[str, object]]:
+    """What the run's report says of each export it used: size, when it was made, how long that took."""
+    out: dict[str, dict[str, object]] = {}
+    for name in names:
+        try:
+            kept = json.loads(record_path(files, name).read_text())
+        except (OSError, ValueError):
+            continue  # not made (its runner is skipped with the reason)
+        out[name] = {"bytes": kept.get("bytes"), "made": kept.get("made"), "seconds": kept.get("seconds")}
+    return out
 
 
 def check_export(files: ModelFiles, name: str) -> str | None:

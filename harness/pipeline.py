@@ -22,6 +22,7 @@ from harness import collect, environment, instructions, judged_with, report
 from harness.build import Built, build_runner
 from harness.errors import UserError
 from harness.exports import ensure_exports
+from harness.exports import facts as export_facts
 from harness.files import write_json
 from harness.inputs import check_inputs, make_inputs
 from harness.models import reference_outputs, train_and_export
@@ -175,11 +176,15 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     logs = run_dir / "logs"
     logs.mkdir()
     calibration = x[:CALIBRATION_SAMPLES]
+    used: list[str] = []
     for rid in dict.fromkeys(c.id for c in suite.runners):  # each runner once, however many variants
         reg = RUNNERS[rid]
         out.say(f"build {rid} …")
         needs = tuple(dict.fromkeys(n for c in suite.runners if c.id == rid for n in reg.needs(c.batch)))
+        if any(n.endswith(".pt2") and not (model_files.dir / n).exists() for n in needs):
+            out.say("  torch.export + AOTInductor compile (tens of seconds per package, cached after) …")
         problem = ensure_exports(needs, suite.model, model_files, calibration)
+        used += needs
         if problem:
             b = Built(rid, "skipped", problem)
         else:
@@ -191,6 +196,7 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
         if b.status != "ok":
             out.say(f"  [yellow]{b.status}[/]: {b.reason}")
         built[rid] = b
+    write_json(run_dir / "exports.json", export_facts(model_files, list(dict.fromkeys(used))))
     write_json(run_dir / "builds.json", {
         c.name: {"status": built[c.id].status, "reason": built[c.id].reason} for c in suite.runners
     })

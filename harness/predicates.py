@@ -256,6 +256,41 @@ def fused(rows: Rows, claim: Mapping[str, Any]) -> Finding:
                    why + " (graphs in the appendix).")
 
 
+def at_most_over(rows: Rows, claim: Mapping[str, Any]) -> Finding:
+    """a costs at most `us` µs per call more than b (the bridge's crossing): judged on the medians' intervals."""
+    a, b = rows.figure(claim["a"]), rows.figure(claim["b"])
+    limit, diff = float(claim["us"]), a.median - b.median
+    if math.isnan(a.low) or math.isnan(b.high):  # one repeat: the medians alone decide
+        low = high = diff
+    else:
+        low, high = a.low - b.high, a.high - b.low
+    result = HOLDS if high <= limit else (NOT if low > limit else MIXED)
+    span = "" if low == high else f" (95 % intervals allow {number(low)} to {number(high)} µs)"
+    return Finding(result, f"{a.text()} vs {b.text()}: {number(diff)} µs over",
+                   f"{a.name} costs {number(diff)} µs per call over {b.name}{span}; the claim allows "
+                   f"{number(limit)} µs.")
+
+
+def refused(rows: Rows, claim: Mapping[str, Any]) -> Finding:
+    """Every row of `of` was refused by its exporter with `reason` in its message, instead of running (wrong)."""
+    said, held = [], True
+    for name in claim["of"]:
+        r = rows.row(name)
+        message = str(r.get("message") or "")
+        if r.get("status") == "SKIPPED" and claim["reason"].lower() in message.lower():
+            said.append(f"{name}: refused ({message})")
+            continue
+        held = False
+        if r.get("status") == "ok":
+            right = "right" if str(r.get("outputs_ok")) == "True" else "wrong"
+            said.append(f"{name}: exported and ran, outputs {right}")
+        else:
+            said.append(f"{name}: {r.get('status')} ({message or 'no reason recorded'})")
+    return Finding(HOLDS if held else NOT, "; ".join(said),
+                   f"the export refused the model ('{claim['reason']}') rather than record one branch" if held
+                   else "the export did not refuse it as the claim says.")
+
+
 def all_of(rows: Rows, claim: Mapping[str, Any]) -> Finding:
     """Several checks, one claim: holds when all hold, does not when none does, else mixed."""
     parts = [evaluate(rows, part) for part in claim["parts"]]
@@ -323,6 +358,8 @@ CHECKS: dict[str, Callable[[Rows, Mapping[str, Any]], Finding]] = {
     "batch_floor": batch_floor,
     "columns_cheaper": columns_cheaper,
     "threads": threads,
+    "at_most_over": at_most_over,
+    "refused": refused,
 }
 SWEEP_CHECKS = ("batch_floor", "columns_cheaper", "threads")
 assert tuple(CHECKS) == CHECK_NAMES, "harness/claims.py lists the checks in the same order"

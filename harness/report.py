@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from harness import judged_with, plots, recipes, stats, sweep
+from harness import fastest, judged_with, plots, recipes, stats, sweep
 from harness.files import write_atomic
 from harness.instructions import EXACT_SPREAD
 from harness.render import environment
@@ -156,6 +156,24 @@ def graphs(run_dir: Path, df: pd.DataFrame) -> list[dict[str, Any]]:
     return found
 
 
+def torchscript_rows(run_dir: Path, df: pd.DataFrame) -> list[str]:
+    """The rows that load TorchScript, which torch 2.13 deprecates (as the run's registry record says)."""
+    suite = json.loads((run_dir / "suite.json").read_text())
+    entries = judged_with.read(run_dir, [c["id"] for c in suite["runners"]])["runners"]
+    return [str(r["runner"]) for r in df.to_dict("records") if entries.get(r["runner_id"], {}).get("torchscript")]
+
+
+def exports_table(run_dir: Path) -> str:
+    """The torch.export / AOTInductor files the run loaded: how long their export and compile took."""
+    path = run_dir / "exports.json"
+    made = json.loads(path.read_text()) if path.exists() else {}
+    rows = [{"file": name, "export s": _fmt((f.get("seconds") or {}).get("export")),
+             "AOTInductor compile s": _fmt((f.get("seconds") or {}).get("compile")),
+             "MB": _fmt((f.get("bytes") or 0) / 1e6), "made": str(f.get("made") or "–")}
+            for name, f in made.items() if name.endswith(".pt2")]
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) if rows else ""
+
+
 def write_report(run_dir: Path) -> Path:
     """Render report.md (and the PNGs) for a collected run; marks incomplete runs as such."""
     df = pd.read_csv(run_dir / "results.csv")
@@ -166,6 +184,8 @@ def write_report(run_dir: Path) -> Path:
     plots.plot_latency(df, run_dir / "latency.png")
     plots.plot_distribution(run_dir, df, run_dir / "distribution.png")
     plots.plot_warmup(run_dir, df, run_dir / "warmup.png")
+    fastest_rows = fastest.rows(df)
+    paths_plot = fastest.plot(df, run_dir / "paths.png")
     kind = suite["model"].get("kind", "mlp")
     batch_rows = sweep.batch_rows(df)
     if batch_rows:
@@ -184,6 +204,10 @@ def write_report(run_dir: Path) -> Path:
         suite=suite,
         env=env,
         env_rows=env_rows,
+        fastest=fastest.table(fastest_rows, df),
+        paths_plot=paths_plot,
+        torchscript_rows=torchscript_rows(run_dir, df),
+        exports=exports_table(run_dir),
         headline=headline_table(df),
         details=details_table(df),
         quality=quality_table(df),

@@ -39,6 +39,7 @@ class Runner:
     extra_files: tuple[tuple[str, str], ...] = ()  # further shared files it is built with
     block: int = 1  # calls per clock read; >1 only where a clock read costs over 1 % of a call
     uses_torch: bool = True
+    torchscript: bool = False  # loads TorchScript (deprecated in torch 2.13): the report says so at its rows
     seed_seconds: float | None = None  # BRIEF.md 000: seconds for 1M calls, for the report's seed column
     tolerance: tuple[float, float] | None = None  # (atol, rtol) for its outputs; None: verify.ATOL, verify.RTOL
     # the file (in the model folder) it loads, the job's `model_file`; "{batch}" in it stands for the call's batch
@@ -73,15 +74,18 @@ _BASE: tuple[Runner, ...] = (
            toolchain="python", template="python/eager.py.j2", extra_files=(MODEL_MODULE,), grad_mode="default",
            seed_seconds=124.0, model_file="model.state.pt"),
     Runner(id="python-torchscript", language="Python", method="traced TorchScript, torch.jit.load, model(x) per sample",
+           torchscript=True,
            toolchain="python", template="python/torchscript.py.j2", grad_mode="default", seed_seconds=54.0,
            options=(("dump_graph", True),)),
     Runner(id="java-torchscript", language="Java",
            method="pytorch_java_only Module.forward, Tensor.fromBlob(float[]) per call",
+           torchscript=True,
            toolchain="java", template="java/runner/FromBlob.java.j2", grad_mode="inference", seed_seconds=35.0),
     Runner(id="java-torchscript-reuse", language="Java",
            method="pytorch_java_only Module.forward, one direct buffer refilled per call",
-           toolchain="java", template="java/runner/ReuseBuffer.java.j2", grad_mode="inference"),
+           toolchain="java", template="java/runner/ReuseBuffer.java.j2", torchscript=True, grad_mode="inference"),
     Runner(id="cpp-torchscript", language="C++", method="torch::jit::load, from_blob per call, forward",
+           torchscript=True,
            toolchain="cmake", template="cpp/torchscript.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="default",
            seed_seconds=44.0),
     Runner(id="cpp-api", language="C++", method="torch::nn::Module generated from the layer spec, InferenceMode",
@@ -92,14 +96,16 @@ _BASE: tuple[Runner, ...] = (
            model_file="weights.bin", model_kinds=("mlp",)),
     Runner(id="python-torchscript-scripted", language="Python",
            method="scripted TorchScript (torch.jit.script), torch.jit.load",
-           toolchain="python", template="python/scripted.py.j2", grad_mode="default",
+           toolchain="python", template="python/scripted.py.j2", torchscript=True, grad_mode="default",
            model_file="model.scripted.pt", options=(("dump_graph", True),)),
     Runner(id="python-torchscript-frozen", language="Python",
            method="scripted + jit.freeze + optimize_for_inference, torch.jit.load",
+           torchscript=True,
            toolchain="python", template="python/frozen.py.j2", grad_mode="default", model_file="model.frozen.pt",
            options=(("dump_graph", True),)),
     Runner(id="python-lite", language="Python",
            method="lite interpreter: scripted model as .ptl, _load_for_lite_interpreter",
+           torchscript=True,
            toolchain="python", template="python/lite.py.j2", grad_mode="default", model_file="model.scripted.ptl"),
     Runner(id="python-compile", language="Python",
            method="torch.compile (inductor) of the eager module, compiled in the first call",

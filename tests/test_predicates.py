@@ -116,3 +116,22 @@ def test_an_unclear_comparison_names_a_row_with_two_speed_modes() -> None:
     assert "Mixed: the machine has two speed modes (a: 9.6 µs (3 processes) and 17.6 µs (2))." in found.why
     clear = evaluate(rows({"a": 6.0, "b": 13.0}, a={"speed_modes": modal}), {"check": "faster", "a": "a", "b": "b"})
     assert clear.verdict == HOLDS and "speed modes" not in clear.why  # a clear verdict survives the modes
+
+
+@pytest.mark.parametrize(("java", "verdict"), [(10.5, HOLDS), (13.0, NOT), (11.6, MIXED)])
+def test_at_most_over(java: float, verdict: str) -> None:
+    # cpp 10 ± 1 %: 10.5 is 0.5 µs over at most 0.7; 13.0 at least 2.77 over; 11.6 is 1.6 over in median,
+    # 1.38 to 1.82 with the intervals, around the 1.5 allowed
+    claim = {"check": "at_most_over", "a": "java", "b": "cpp", "us": 1.5}
+    assert evaluate(rows({"java": java, "cpp": 10.0}), claim).verdict == verdict
+
+
+def test_refused_needs_the_skip_with_its_reason() -> None:
+    skipped = {"status": "SKIPPED", "message": "cannot export model.b1.pt2: torch.export.export refused the model: "
+                                                "GuardOnDataDependentSymNode: Could not guard"}
+    r = rows({"aoti": 1.0, "ran": 1.0}, aoti=skipped, ran={"outputs_ok": True})
+    found = evaluate(r, {"check": "refused", "of": ["aoti"], "reason": "GuardOnDataDependentSymNode"})
+    assert found.verdict == HOLDS and "GuardOnDataDependentSymNode" in found.ours
+    assert evaluate(r, {"check": "refused", "of": ["aoti"], "reason": "something else"}).verdict == NOT
+    found = evaluate(r, {"check": "refused", "of": ["ran"], "reason": "GuardOnDataDependentSymNode"})
+    assert found.verdict == NOT and "exported and ran, outputs right" in found.ours
