@@ -9,7 +9,7 @@ import torch
 
 from harness.build import toolchain_problem
 from harness.runners import RUNNERS
-from harness.toolchains import TOOLS
+from harness.toolchains import NOT_BUILDABLE, TOOLS
 
 
 def _version(argv: tuple[str, ...] | list[str]) -> str:
@@ -41,4 +41,5 @@ def render() -> str:
     skipped = [n for n, v in runners if v != "ready"]
     lines.append(f"{len(runners) - len(skipped)} of {len(runners)} runners ready"
                  + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+    lines += ["not buildable here:"] + [f"  {path}: {why}" for path, why in NOT_BUILDABLE.items()]
     return "\n".join(lines)

@@ -205,12 +205,8 @@ def _mobile(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.
 
 
 def _columns(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
-    """NetColumns (samples as columns, W·Xᵀ + b) with the same state dict, traced like model.ts.pt."""
-    _only(model, "mlp")
-    with tempfile.TemporaryDirectory() as where:
-        columns = load_net_class(model, Path(where), columns=True)()
-    columns.load_state_dict(net.state_dict())
-    _save_traced(columns.eval(), model, path)
+    """NetColumns with the same state dict, traced like model.ts.pt."""
+    _save_traced(_columns_net(net, model), model, path)
 
 
 def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
@@ -263,8 +259,18 @@ def _program(batch: int) -> Exporter:
     return export
 
 
-def _aoti(batch: int | None) -> Exporter:
+def _columns_net(net: torch.nn.Module, model: ModelSpec) -> torch.nn.Module:
+    """NetColumns (samples as columns, W·Xᵀ + b) with the eager module's state dict."""
+    _only(model, "mlp")
+    with tempfile.TemporaryDirectory() as where:
+        columns = load_net_class(model, Path(where), columns=True)()
+    columns.load_state_dict(net.state_dict())
+    return columns.eval()
+
+
+def _aoti(batch: int | None, columns: bool = False) -> Exporter:
     def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> dict[str, float]:
+        net = _columns_net(net, model) if columns else net
         program, seconds = _exported(net, model, batch or 1, dynamic=batch is None)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as where, torch._inductor.config.patch(compile_threads=1), _quiet():
@@ -274,7 +280,8 @@ def _aoti(batch: int | None) -> Exporter:
         return {"export": seconds, "compile": time.perf_counter() - t0}
 
     shape = "a dynamic batch dimension" if batch is None else f"the input shape of batch {batch}"
-    export.__doc__ = f"torch.export + AOTInductor package (.pt2) for {shape}, loaded from C++, Python and Java."
+    of = "NetColumns (samples as columns)" if columns else "the model"
+    export.__doc__ = f"torch.export + AOTInductor package (.pt2) of {of} for {shape}, loaded from C++, Python and Java."
     return export
 
 
@@ -297,6 +304,7 @@ EXPORTERS: dict[str, Exporter] = {
 PER_BATCH: dict[str, Callable[[int], Exporter]] = {
     "model.b{batch}.pt2": _aoti,
     "model.b{batch}.exported.pt2": _program,
+    "model.columns.b{batch}.pt2": lambda batch: _aoti(batch, columns=True),
 }
 _BATCH = re.compile(r"\.b([1-9][0-9]*)\.")
 

@@ -17,6 +17,7 @@ from harness.instructions import EXACT_SPREAD
 from harness.render import environment
 from harness.rule import number
 from harness.runtimes import runtime_table
+from harness.toolchains import NOT_BUILDABLE
 
 _fmt = number  # the one formatter of every figure (harness/rule.py)
 
@@ -206,6 +207,7 @@ def write_report(run_dir: Path) -> Path:
         env_rows=env_rows,
         fastest=fastest.table(fastest_rows, df),
         paths_plot=paths_plot,
+        not_buildable=NOT_BUILDABLE,
         torchscript_rows=torchscript_rows(run_dir, df),
         exports=exports_table(run_dir),
         headline=headline_table(df),

@@ -136,7 +136,7 @@ _BASE: tuple[Runner, ...] = (
     Runner(id="cpp-aoti", language="C++",
            method="AOTInductor package (exact shape), AOTIModelPackageLoader::run, from_blob per call, InferenceMode",
            toolchain="cmake", template="cpp/aoti.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
-           model_file="model.b{batch}.pt2"),
+           model_file="model.b{batch}.pt2", block=10),  # ~1.5 µs a call: one clock read (~25 ns) would be 1.7 %
 )
 
 
@@ -175,6 +175,10 @@ _VARIANTS: tuple[Runner, ...] = (
     _variant(base="python-lite", id="python-lite-flatbuffer",
              method="lite interpreter, FlatBuffer .ptl",
              model_file="model.flatbuffer.ptl"),
+    # the bridge's cost: C++ TorchScript under Java's grad mode, so the two differ only in the crossing
+    _variant(base="cpp-torchscript", id="cpp-torchscript-inference",
+             method="torch::jit::load, from_blob per call, forward, under InferenceMode (as the Java bridge)",
+             grad_mode="inference"),
     _variant(base="cpp-torchscript", id="cpp-torchscript-fused",
              method="fuse_modules(conv, bn, relu), traced, from C++",
              model_file="model.fused.pt", model_kinds=_CONV),
@@ -196,12 +200,15 @@ _VARIANTS: tuple[Runner, ...] = (
     _variant(base="cpp-torchscript", id="cpp-torchscript-columns",
              method="traced NetColumns (samples as columns), from C++",
              model_file="model.columns.pt", model_kinds=("mlp",)),
+    _variant(base="cpp-aoti", id="cpp-aoti-columns",
+             method="AOTInductor package of NetColumns (samples as columns, exact shape), from C++",
+             model_file="model.columns.b{batch}.pt2", model_kinds=("mlp",)),
     _variant(base="cpp-api", id="cpp-api-columns",
              method="the generated module computing W·Xᵀ + b, samples as columns",
              options=(("layout", "columns"),)),
     _variant(base="python-aoti", id="python-aoti-loader",
              method="the same package's loader: package.loader.run([x])[0] per sample (not a documented public API)",
-             options=(("aoti_call", "run"),)),
+             options=(("aoti_call", "run"),), block=10),  # ~3 µs a call: one clock read (~70 ns) would be 2 %
     _variant(base="python-aoti", id="python-aoti-dynamic",
              method="AOTInductor package with a dynamic batch dimension, package(x) per sample as [batch, n]",
              model_file="model.dynamic.pt2", options=(("batch_dim", True),)),

@@ -68,3 +68,14 @@ TOOLCHAINS: dict[str, Toolchain] = {t.name: t for t in (
     Toolchain(name="java", tools=("java", "javac", "mvn", "cmake", "c++"), common=RUNNER_TEMPLATES,
               main=RUNNER_SOURCE),
 )}
+
+# Paths that cannot be built on this machine whatever is installed, with the reason (doctor and every report
+# say it, rather than leaving the row out silently)
+NOT_BUILDABLE: dict[str, str] = {
+    "ONNX Runtime from C++": (
+        "no reachable registry ships ONNX Runtime's C/C++ API headers (onnxruntime_cxx_api.h): the Python wheel "
+        "and the Maven jar carry only the shared library, and Debian 12 has no onnxruntime package; the header is "
+        "not written by hand, so ONNX Runtime is measured from Python (python-onnxruntime) and Java "
+        "(java-onnxruntime) only"
+    ),
+}

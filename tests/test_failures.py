@@ -83,6 +83,8 @@ def test_doctor_names_missing_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert re.search(r"^  cpp-api +cmake not found on PATH: install CMake \(apt-get install cmake\)$", text, re.M)
     assert re.search(r"^  java-torchscript +java not found on PATH: install a JDK 17", text, re.M)
     assert re.search(r"^  python-eager +ready$", text, re.M)
+    headers = r"^  ONNX Runtime from C\+\+: no reachable registry ships ONNX Runtime's C/C\+\+ API headers"
+    assert re.search(headers, text, re.M)
 
 
 INVOKE = [sys.executable, "-m", "invoke"]

@@ -240,11 +240,18 @@ def test_tracing_pitfall_needs_wrong_traced_and_right_scripted_outputs() -> None
              "message": "repeat 0: outputs wrong: 990 of 2000 outputs differ from the reference"}
     caught = frame(figures, **{"python-torchscript": wrong, "cpp-torchscript": wrong,
                                "python-torchscript-scripted": {"outputs_ok": True}})
-    (row,) = judge(caught, "tracing-pitfall")
+    row, refusal = judge(caught, "tracing-pitfall")
     assert row["verdict"] == "holds" and "990 of 2000" in row["ours"]
+    assert refusal["verdict"] == "not testable here" and "python-export was not run" in refusal["ours"]
     missed = frame(figures, **{"python-torchscript": {"outputs_ok": True}, "cpp-torchscript": wrong,
                                "python-torchscript-scripted": {"outputs_ok": True}})
     assert judge(missed, "tracing-pitfall")[0]["verdict"] == "does not hold"
+    reason = ("cannot export model.b1.pt2: torch.export.export refused the model: GuardOnDataDependentSymNode: "
+              "Could not guard on data-dependent expression Eq(u0, 1)")
+    refused = frame({**figures, "python-export": ("python-export", "default", 1.0),
+                     "cpp-aoti": ("cpp-aoti", "inference", 1.0)},
+                    **{n: {"status": "SKIPPED", "message": reason} for n in ("python-export", "cpp-aoti")})
+    assert verdict_of(judge(refused, "tracing-pitfall"), "torch.export refuses") == "holds"
 
 
 def test_cpp_tips_claims() -> None:
