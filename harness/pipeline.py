@@ -11,9 +11,11 @@ import shutil
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -25,7 +27,8 @@ from harness.exports import ensure_exports
 from harness.exports import facts as export_facts
 from harness.files import write_json
 from harness.inputs import check_inputs, make_inputs
-from harness.models import reference_outputs, train_and_export
+from harness.model_spec import ModelSpec
+from harness.models import ModelFiles, reference_outputs, train_and_export
 from harness.render import model_context
 from harness.run import Outcome, run_all
 from harness.runner_rows import calls_for
@@ -156,6 +159,60 @@ def samples_compared(suite: Suite) -> int:
     return max(min(calls_for(suite.run, c), suite.inputs.count // c.batch) * c.batch for c in suite.runners)
 
 
+BUILD_WORKERS = 2  # builds at once (one per core); each C++ runner is one long translation unit
+
+
+def _build_group(runners: list[str], model: ModelSpec, build_root: Path) -> dict[str, Built]:
+    """Build these one after another (the Java runners share the bridge and Maven's local repository)."""
+    return {rid: build_runner(RUNNERS[rid], model, build_root) for rid in runners}
+
+
+def _prepare(suite: Suite, model_files: ModelFiles, calibration: np.ndarray, build_root: Path,
+             out: Reporter) -> tuple[dict[str, Built], list[str]]:
+    """Every runner built and every export it loads made; per runner id its Built, and the exports used.
+
+    The builds (compilers in subprocesses) run in the background, BUILD_WORKERS at a time, while this
+    thread makes the exports (torch.export and AOTInductor compiles take tens of seconds each), so a cold
+    start pays for the longest of the two rather than their sum. A runner whose export cannot be made is
+    skipped with the exporter's reason, even if its build succeeded.
+    """
+    ids = list(dict.fromkeys(c.id for c in suite.runners))  # each runner once, however many variants
+    build_ids = list(dict.fromkeys(RUNNERS[rid].build_id for rid in ids))
+    groups: dict[str, list[str]] = {}
+    for bid in build_ids:  # Java runners in one group; every other build alone
+        groups.setdefault("java" if RUNNERS[bid].toolchain == "java" else bid, []).append(bid)
+    out.say(f"building {len(build_ids)} runner(s), {BUILD_WORKERS} at a time: "
+            + ", ".join(build_ids) + " …")
+    problems: dict[str, str | None] = {}
+    used: list[str] = []
+    with ThreadPoolExecutor(max_workers=BUILD_WORKERS) as pool:
+        futures = [pool.submit(_build_group, group, suite.model, build_root) for group in groups.values()]
+        try:
+            for rid in ids:
+                reg = RUNNERS[rid]
+                needs = tuple(dict.fromkeys(n for c in suite.runners if c.id == rid for n in reg.needs(c.batch)))
+                missing = [n for n in needs if not (model_files.dir / n).exists()]
+                if missing:
+                    slow = " (torch.export + AOTInductor: tens of seconds each, cached after)" if any(
+                        n.endswith(".pt2") for n in missing) else ""
+                    out.say(f"export {', '.join(missing)} for {rid}{slow} …")
+                problems[rid] = ensure_exports(needs, suite.model, model_files, calibration)
+                used += needs
+        except BaseException:
+            for f in futures:  # the builds not started yet; the running ones finish (their lock is held)
+                f.cancel()
+            raise
+        builds = {bid: b for f in futures for bid, b in f.result().items()}
+    built: dict[str, Built] = {}
+    for rid in ids:
+        problem = problems[rid]
+        b = Built(rid, "skipped", problem) if problem else builds[RUNNERS[rid].build_id]
+        if b.status != "ok":
+            out.say(f"  {rid} [yellow]{b.status}[/]: {b.reason}")
+        built[rid] = b
+    return built, list(dict.fromkeys(used))
+
+
 def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     t0 = time.perf_counter()
     out.say(f"model {suite.model.name} ({suite.model.kind}): training / loading from cache")
@@ -171,32 +228,13 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     shutil.copy(model_files.meta, run_dir / "model.json")
     write_json(run_dir / "environment.json", environment.collect())
 
-    built: dict[str, Built] = {}
-    builds: dict[str, Built] = {}
     logs = run_dir / "logs"
     logs.mkdir()
-    calibration = x[:CALIBRATION_SAMPLES]
-    used: list[str] = []
-    for rid in dict.fromkeys(c.id for c in suite.runners):  # each runner once, however many variants
-        reg = RUNNERS[rid]
-        out.say(f"build {rid} …")
-        needs = tuple(dict.fromkeys(n for c in suite.runners if c.id == rid for n in reg.needs(c.batch)))
-        if any(n.endswith(".pt2") and not (model_files.dir / n).exists() for n in needs):
-            out.say("  torch.export + AOTInductor compile (tens of seconds per package, cached after) …")
-        problem = ensure_exports(needs, suite.model, model_files, calibration)
-        used += needs
-        if problem:
-            b = Built(rid, "skipped", problem)
-        else:
-            if reg.build_id not in builds:
-                builds[reg.build_id] = build_runner(RUNNERS[reg.build_id], suite.model, build_root)
-            b = builds[reg.build_id]
+    built, used = _prepare(suite, model_files, x[:CALIBRATION_SAMPLES], build_root, out)
+    for rid, b in built.items():
         if b.log and b.log.exists():
-            shutil.copy(b.log, logs / f"{reg.build_id}.build.log")
-        if b.status != "ok":
-            out.say(f"  [yellow]{b.status}[/]: {b.reason}")
-        built[rid] = b
-    write_json(run_dir / "exports.json", export_facts(model_files, list(dict.fromkeys(used))))
+            shutil.copy(b.log, logs / f"{RUNNERS[rid].build_id}.build.log")
+    write_json(run_dir / "exports.json", export_facts(model_files, used))
     write_json(run_dir / "builds.json", {
         c.name: {"status": built[c.id].status, "reason": built[c.id].reason} for c in suite.runners
     })
