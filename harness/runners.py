@@ -111,6 +111,12 @@ _BASE: tuple[Runner, ...] = (
            method="ONNX export, onnxruntime.InferenceSession.run on numpy, no torch",
            toolchain="python", template="python/onnxruntime.py.j2", grad_mode="n/a", uses_torch=False,
            model_file="model.onnx", model_kinds=("mlp",)),
+    # Java beyond TorchScript (issue 13): ONNX Runtime's own Java API
+    Runner(id="java-onnxruntime", language="Java",
+           method="ONNX Runtime's Java API, OrtSession.run on one direct buffer refilled per call, "
+                  "output pinned, no libtorch",
+           toolchain="java", template="java/runner/OnnxRuntime.java.j2", grad_mode="n/a", uses_torch=False,
+           model_file="model.onnx", model_kinds=("mlp",)),
 )
 
 
