@@ -83,6 +83,7 @@ def test_doctor_names_missing_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert re.search(r"^  cpp-api +cmake not found on PATH: install CMake \(apt-get install cmake\)$", text, re.M)
     assert re.search(r"^  java-torchscript +java not found on PATH: install a JDK 17", text, re.M)
     assert re.search(r"^  python-eager +ready$", text, re.M)
+    assert re.search(r"^  JDKs \(a runner's jdk\) +\S", text, re.M)  # found by folder even without PATH
 
 
 INVOKE = [sys.executable, "-m", "invoke"]
