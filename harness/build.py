@@ -6,6 +6,7 @@ names its log. Neither stops the other runners.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,19 @@ class Built:
     log: Path | None = None
     # job-dependent environment (the Java bridge takes threads and grad mode this way)
     env_for: Callable[..., dict[str, str]] | None = None
+    # a Java runner: the same project built and run with the JDK a suite entry names (see for_choice)
+    for_jdk: Callable[[str], Built] | None = None
+    jdk: str = ""  # the JDK it is built and run with, described (harness/jdks.py), for a JDK-named build
+
+
+def for_choice(built: Built, choice: RunnerChoice) -> Built:
+    """The build a row runs: its runner's, or for a row that names a JDK, that runner's project built with it
+    (cached; a JDK not found here makes the row skipped, with one line naming the JDK and how to install it)."""
+    if not choice.jdk or built.status != "ok":
+        return built
+    if built.for_jdk is None:
+        return Built(built.runner, "failed", f"{built.runner} is not a Java runner: leave jdk out for it")
+    return built.for_jdk(choice.jdk)
 
 
 def toolchain_problem(runner: Runner) -> str | None:
@@ -64,14 +78,43 @@ def build_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Built:
 
 
 def _build_java(runner: Runner, src: Path, build_root: Path, log: Path) -> Built:
-    """The shared JNI bridge (CMake), then the runner's Maven project; threads and grad mode go by env."""
-    from harness import java_build
+    """The shared JNI bridge (CMake; not for a runner without libtorch), then the runner's Maven project.
 
-    bridge = java_build.build_bridge(build_root, src.parent)
+    Threads and grad mode go to the bridge by environment; a runner on another runtime sets them itself.
+    A suite entry that names a JDK gets the same project copied beside it and built with that JDK (for_jdk).
+    """
+    from harness import java_build, jdks
+
+    bridge = java_build.build_bridge(build_root, src.parent) if runner.uses_torch else None
     java_build.build_runner_jar(src, log)
 
     def env_for(suite: Suite, choice: RunnerChoice) -> dict[str, str]:
+        if bridge is None:
+            return {}
         return java_build.java_env(choice.threads, suite.run.interop_threads, choice.grad_mode)
 
+    made: dict[str, Built] = {}
+
+    def for_jdk(spec: str) -> Built:
+        if spec not in made:
+            try:
+                jdk = jdks.find(spec)
+            except jdks.JdkNotFound as exc:
+                made[spec] = Built(runner.id, "skipped", str(exc))
+                return made[spec]
+            home = hashlib.sha256(str(jdk.home).encode()).hexdigest()[:8]
+            project = java_build.copy_project(src, src.parent / f"jdk{jdk.feature}-{home}" / "src")
+            jdk_log = project.parent / "build.log"
+            try:
+                with FileLock(str(project.parent / ".lock")):
+                    java_build.build_runner_jar(project, jdk_log, jdk)
+            except BuildError as exc:
+                made[spec] = Built(runner.id, "failed", str(exc), source_dir=project, log=jdk_log)
+                return made[spec]
+            argv = java_build.java_command(project, bridge, Path("JOB"), jdk)[:-1]
+            made[spec] = Built(runner.id, "ok", argv=argv, source_dir=project, log=jdk_log, env_for=env_for,
+                               jdk=jdk.describe())
+        return made[spec]
+
     argv = java_build.java_command(src, bridge, Path("JOB"))[:-1]
-    return Built(runner.id, "ok", argv=argv, source_dir=src, log=log, env_for=env_for)
+    return Built(runner.id, "ok", argv=argv, source_dir=src, log=log, env_for=env_for, for_jdk=for_jdk)

@@ -6,6 +6,7 @@ Reads only what earlier stages wrote (suite.json, builds.json, raw/), so it can 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ CSV_COLUMNS = [
     "load_ms", "first_call_us", "calls_to_steady", "timer_overhead_ns", "timer_overhead_pct",
     "threads", "interop_threads", "threads_ok", "libtorch_version", "libtorch_path", "libtorch_same",
     "bare_mean_us", "harness_overhead_pct", "peak_rss_mb", "peak_rss_source",
-    "outputs_ok", "max_abs_err", "fusion_groups", "graph_nodes", "runtime",
+    "outputs_ok", "max_abs_err", "fusion_groups", "graph_nodes", "runtime", "jdk",
     "instructions_per_call", "instructions_spread", "instructions_note", "message",
 ]
 
@@ -100,7 +101,7 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         first = results[0]
         row.update(threads=first["threads"], interop_threads=first["interop_threads"],
                    libtorch_version=first.get("libtorch_version"), runtime=first.get("runtime"),
-                   libtorch_path=first.get("libtorch_path"))
+                   libtorch_path=first.get("libtorch_path"), jdk=jdk_of(results))
         row["grad_mode"] = first["grad_mode"]
         if "no LLVM" in str(first.get("extra", {}).get("cpu_fuser", "")):
             problems.append("CPU fuser " + first["extra"]["cpu_fuser"])
@@ -132,9 +133,37 @@ def _runner_row(run_dir: Path, choice: dict[str, Any], build: dict[str, Any], su
         row["status"] = "ok"
     if [atol, rtol] != record["default_tolerance"]:
         problems.append(f"outputs checked with this runner's looser tolerance atol {atol:g} + rtol {rtol:g}")
-    row["message"] = "; ".join(problems)
+    row["message"] = "; ".join(merge_repeats(problems, suite["run"]["repeats"]))
     row.update(instructions_of(run_dir / "raw" / rid / "instructions.json"))
     return row
+
+
+def jdk_of(results: list[dict[str, Any]]) -> str | None:
+    """The JDK a Java row ran on, as its processes reported it (version and home), or None for other rows."""
+    seen = {f"{r['extra']['java_runtime_version']} at {r['extra']['java_home']}" for r in results
+            if "java_home" in r.get("extra", {})}
+    return " / ".join(sorted(seen)) or None
+
+
+def merge_repeats(problems: list[str], repeats: int) -> list[str]:
+    """`repeat N: X` problems said once per distinct X (`every repeat: X`, `repeats 0, 2: X`): a row whose
+    every process failed alike (a JDK not found, a crash at load) gets one readable line, not one per repeat."""
+    groups: dict[str, list[str]] = {}
+    for problem in problems:
+        match = re.fullmatch(r"repeat (\d+): (.*)", problem, re.S)
+        if match:
+            groups.setdefault(match[2], []).append(match[1])
+        else:
+            groups.setdefault(problem, [])
+    merged = []
+    for text, which in groups.items():
+        if not which:
+            merged.append(text)
+        elif len(which) == 1:
+            merged.append(f"repeat {which[0]}: {text}")
+        else:
+            merged.append(f"every repeat: {text}" if len(which) == repeats else f"repeats {', '.join(which)}: {text}")
+    return merged
 
 
 def instructions_of(path: Path) -> dict[str, Any]:

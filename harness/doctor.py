@@ -7,6 +7,7 @@ import subprocess
 
 import torch
 
+from harness import jdks
 from harness.build import toolchain_problem
 from harness.runners import RUNNERS
 from harness.toolchains import NOT_BUILDABLE, TOOLS
@@ -29,6 +30,8 @@ def report() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     for name, tool in TOOLS.items():
         version = _version(tool.version)
         tools.append((name, f"not found: {tool.install}" if version == "NOT FOUND" else version))
+    found = "; ".join(j.describe() for j in jdks.installed()) or "none found"
+    tools.append(("JDKs (a runner's jdk)", found))
     runners = [(rid, toolchain_problem(r) or "ready") for rid, r in RUNNERS.items()]
     return tools, runners
 

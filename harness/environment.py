@@ -16,6 +16,7 @@ import cpuinfo
 import psutil
 import torch
 
+from harness import jdks
 from harness.paths import ROOT
 from harness.toolchains import TOOLS
 
@@ -83,6 +84,7 @@ def collect() -> dict[str, Any]:
         "torch_lib": str(Path(torch.__file__).parent / "lib"),
         "torch_parallel_info": torch.__config__.parallel_info(),
         **{t.env_key: _first_line(list(t.version)) for t in TOOLS.values() if t.env_key},
+        "jdks": [j.describe() for j in jdks.installed()],  # what a suite's `jdk` can name (harness/jdks.py)
         "git_commit": git_commit(),
     }
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness.cmake import BuildError, cmake_build, tree_hash
+from harness.files import write_atomic
+from harness.jdks import Jdk
 
 REPO = Path(__file__).resolve().parent.parent
 BRIDGE_SOURCE = REPO / "java" / "bridge"
@@ -37,6 +39,12 @@ JAVA_ARTIFACTS: dict[str, str] = {
     "json_schema_validator": "3.0.9",
     "slf4j_nop": "2.0.20",
 }
+# Maven artifacts only some runners get, by their variant's template: (groupId, artifactId, version). The
+# pom lists them and the manifest records their versions, like JAVA_ARTIFACTS'. ONNX Runtime's jar carries
+# its Linux natives (1.23.2 is the version resolved here).
+RUNNER_DEPENDENCIES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "java/runner/OnnxRuntime.java.j2": (("com.microsoft.onnxruntime", "onnxruntime", "1.23.2"),),
+}
 JAR = "target/runner.jar"
 CLASSPATH_FILE = "target/classpath.txt"
 BUILD_STAMP = "target/.build-id"
@@ -60,6 +68,11 @@ _UNRESOLVED = [
     re.compile(_COORDS + r" was cached in the local repository"),
     re.compile(r"Plugin " + _COORDS + r" or one of its dependencies could not be resolved"),
 ]
+
+
+def dependencies_for(template: str) -> list[dict[str, str]]:
+    """The extra Maven dependencies of the runner rendered from `template`, as the pom template takes them."""
+    return [{"group": g, "artifact": a, "version": v} for g, a, v in RUNNER_DEPENDENCIES.get(template, ())]
 
 
 def java_toolchain_problem() -> str | None:
@@ -91,26 +104,46 @@ def unresolved_artifact(maven_output: str) -> str | None:
     return None
 
 
-def runner_build_id(project_dir: Path) -> str:
-    """Hash of the rendered pom and everything under src/ (plus the java and mvn in use): the jar's cache key."""
+def runner_build_id(project_dir: Path, jdk: Jdk | None = None) -> str:
+    """Hash of the rendered pom and everything under src/ (plus the JDK and mvn in use): the jar's cache key."""
     for path in (project_dir / POM, project_dir / RUNNER_SOURCE):
         if not path.is_file():
             raise BuildError(f"runner project {project_dir} lacks {path.relative_to(project_dir)}: render it first")
     sources = [project_dir / POM, *(p for p in (project_dir / SOURCES).rglob("*") if p.is_file())]
     names = "|".join(sorted(str(p.relative_to(project_dir)) for p in sources))  # tree_hash hashes base names
-    return tree_hash(sources, extra=f"{shutil.which('java')}|{shutil.which('mvn')}|{names}")
+    java = f"{jdk.home}|{jdk.runtime_version}" if jdk else shutil.which("java")
+    return tree_hash(sources, extra=f"{java}|{shutil.which('mvn')}|{names}")
 
 
-def build_runner_jar(project_dir: Path, log_path: Path) -> Path:
+def copy_project(src: Path, dest: Path) -> Path:
+    """The rendered project's pom and src/ copied to `dest` (its own target/, e.g. for another JDK); returns dest."""
+    for path in [src / POM, *(p for p in (src / SOURCES).rglob("*") if p.is_file())]:
+        target = dest / path.relative_to(src)
+        content = path.read_bytes()
+        if not target.is_file() or target.read_bytes() != content:
+            write_atomic(target, content)
+    return dest
+
+
+def maven_env(jdk: Jdk | None) -> dict[str, str] | None:
+    """The environment Maven runs in: the parent's, or with JAVA_HOME (and PATH's first entry) set to `jdk`."""
+    if jdk is None:
+        return None
+    path = f"{jdk.home / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "JAVA_HOME": str(jdk.home), "PATH": path}
+
+
+def build_runner_jar(project_dir: Path, log_path: Path, jdk: Jdk | None = None) -> Path:
     """`mvn -B -q package` the rendered runner project unless its hash is unchanged; return target/runner.jar.
 
     The package phase also writes the runtime classpath to target/classpath.txt. Maven's output
     goes to `log_path`; a failure raises BuildError naming the log (and the unresolved artifact, if any).
+    With `jdk`, Maven (and so javac) runs on that JDK (JAVA_HOME); else on the one on PATH.
     """
     jar = project_dir / JAR
     classpath = project_dir / CLASSPATH_FILE
     stamp = project_dir / BUILD_STAMP
-    build_id = runner_build_id(project_dir)
+    build_id = runner_build_id(project_dir, jdk)
     if stamp.is_file() and stamp.read_text() == build_id and jar.is_file() and classpath.is_file():
         return jar
     mvn = shutil.which("mvn")
@@ -120,14 +153,16 @@ def build_runner_jar(project_dir: Path, log_path: Path) -> Path:
     cmd = [mvn, "-B", "-q", "package"]
     try:
         proc = subprocess.run(
-            cmd, cwd=project_dir, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, check=False
+            cmd, cwd=project_dir, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, check=False,
+            env=maven_env(jdk),
         )
     except subprocess.TimeoutExpired as exc:
         partial = "".join(x.decode() if isinstance(x, bytes) else x for x in (exc.stdout, exc.stderr) if x)
         log_path.write_text(f"$ (cd {project_dir} && {' '.join(cmd)})\n{partial}")
         raise BuildError(f"Maven build in {project_dir} timed out after {MAVEN_TIMEOUT_S} s: see {log_path}") from exc
     output = proc.stdout + proc.stderr
-    log_path.write_text(f"$ (cd {project_dir} && {' '.join(cmd)})\n{output}")
+    home = f"JAVA_HOME={jdk.home} " if jdk else ""
+    log_path.write_text(f"$ (cd {project_dir} && {home}{' '.join(cmd)})\n{output}")
     if proc.returncode != 0:
         artifact = unresolved_artifact(output)
         if artifact:
@@ -148,13 +183,14 @@ def runtime_classpath(project_dir: Path) -> str:
     return os.pathsep.join(p for p in (str(project_dir / JAR), deps) if p)
 
 
-def java_command(project_dir: Path, bridge_dir: Path, job_path: Path) -> list[str]:
-    """The argv that runs a built runner project on one job file."""
-    java = shutil.which("java") or "java"
+def java_command(project_dir: Path, bridge_dir: Path | None, job_path: Path, jdk: Jdk | None = None) -> list[str]:
+    """The argv that runs a built runner project on one job file (bridge_dir None: a runner without libtorch),
+    with `jdk`'s java, else the one on PATH."""
+    java = str(jdk.java) if jdk else shutil.which("java") or "java"
     return [
         java,
         *JVM_OPTIONS,
-        f"-Djava.library.path={bridge_dir}",
+        *([f"-Djava.library.path={bridge_dir}"] if bridge_dir is not None else []),
         "-cp",
         runtime_classpath(project_dir),
         MAIN_CLASS,

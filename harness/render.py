@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 
 from harness.files import write_atomic
-from harness.java_build import JAVA_ARTIFACTS
+from harness.java_build import JAVA_ARTIFACTS, dependencies_for
 from harness.model_spec import ModelSpec
 from harness.paths import ROOT
 from harness.runners import Runner
@@ -35,6 +35,7 @@ def context(runner: Runner, model: ModelSpec) -> dict[str, Any]:
         "uses_torch": runner.uses_torch,
         "model": model_context(model),
         "java_artifacts": JAVA_ARTIFACTS,  # the Maven artifacts' versions, for the Java runners' pom
+        "java_dependencies": dependencies_for(runner.template),  # the ones only this Java runner gets
     }
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import UserError
+from harness.jdks import tag as jdk_tag
 from harness.runners import RUNNERS
 from harness.suite import RunnerChoice, RunSpec, Suite
 
@@ -15,7 +16,8 @@ def expand(
     bad: Callable[[str, str, str], UserError],
 ) -> tuple[RunnerChoice, ...]:
     """The suite's [[runners]] entries, each checked against the registry, times the [sweep]'s batch and
-    threads lists: one row per combination, named `<name>-b<batch>-t<threads>` for the swept settings."""
+    threads lists: one row per combination, named `<name>-b<batch>-t<threads>` for the swept settings.
+    An entry that names its JDK and no `name` is called `<id>-jdk<version>` (`<id>-jdk-<home's folder>`)."""
     choices: list[RunnerChoice] = []
     seen: set[str] = set()
     for k, entry in enumerate(entries):
@@ -29,7 +31,10 @@ def expand(
         grad = entry.get("grad_mode", reg.grad_mode)
         if not reg.uses_torch and grad != reg.grad_mode:
             raise bad(f"runners[{k}].grad_mode", f"{rid} uses no libtorch", "leave grad_mode out for it")
-        family = entry.get("name", rid)
+        jdk = entry.get("jdk", "")
+        if jdk and reg.toolchain != "java":
+            raise bad(f"runners[{k}].jdk", f"{rid} is not a Java runner", "leave jdk out for it")
+        family = entry.get("name", f"{rid}-{jdk_tag(jdk)}" if jdk else rid)
         batches = sweep.get("batch", [entry.get("batch", run.batch)])
         threads = sweep.get("threads", [entry.get("threads", run.threads)])
         for b in batches:
@@ -40,7 +45,7 @@ def expand(
                               "list each runner once, or give each variant its own `name`")
                 seen.add(name)
                 block = entry.get("block", reg.block if b == 1 else -(-reg.block // b))
-                choices.append(RunnerChoice(rid, grad, block, name, b, th, family))
+                choices.append(RunnerChoice(rid, grad, block, name, b, th, family, jdk))
         if model_kind == "mlp_branch" and any(b != 1 for b in batches):
             raise bad(f"runners[{k}]", "an mlp_branch model decides its branch per call, not per sample",
                       "run it with batch 1 only")

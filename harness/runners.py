@@ -137,6 +137,18 @@ _BASE: tuple[Runner, ...] = (
            method="AOTInductor package (exact shape), AOTIModelPackageLoader::run, from_blob per call, InferenceMode",
            toolchain="cmake", template="cpp/aoti.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
            model_file="model.b{batch}.pt2", block=10),  # ~1.5 µs a call: one clock read (~25 ns) would be 1.7 %
+    # Java beyond TorchScript (issue 13): ONNX Runtime's own Java API, and AOTInductor through the bridge
+    Runner(id="java-onnxruntime", language="Java",
+           method="ONNX Runtime's Java API, OrtSession.run on one direct buffer refilled per call, "
+                  "output pinned, no libtorch",
+           toolchain="java", template="java/runner/OnnxRuntime.java.j2", grad_mode="n/a", uses_torch=False,
+           model_file="model.onnx", model_kinds=("mlp",)),
+    Runner(id="java-aoti", language="Java",
+           method="AOTInductor package through the bridge's AotiModel: AOTIModelPackageLoader::run, "
+                  "one direct buffer refilled per call",
+           toolchain="java", template="java/runner/Aoti.java.j2", grad_mode="inference",
+           extra_files=(("java/bridge/java/bridge/AotiModel.java", "src/main/java/bridge/AotiModel.java"),),
+           model_file="model.b{batch}.pt2"),  # exported for the row's exact input shape (harness/exports.py)
 )
 
 

@@ -38,6 +38,8 @@ class RunnerChoice:
     """One row of the results: a registered runner (`id`) with its settings, under a unique `name`.
 
     `family` is the name before any sweep suffix (`cpp-api` for `cpp-api-b64-t2`), for grouping rows.
+    `jdk` is what the entry's `jdk` says (a feature version or a JDK's home, harness/jdks.py), "" for the
+    JDK on PATH.
     """
 
     id: str
@@ -47,6 +49,7 @@ class RunnerChoice:
     batch: int = 1
     threads: int = 1
     family: str = ""
+    jdk: str = ""
 
 
 @dataclass(frozen=True)

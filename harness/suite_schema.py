@@ -8,6 +8,7 @@ import jsonschema
 
 from harness import claims
 from harness.errors import UserError
+from harness.jdks import SPEC_PATTERN as JDK_PATTERN
 from harness.model_spec import MODEL_KINDS
 from harness.runners import GRAD_MODES
 
@@ -121,6 +122,7 @@ SCHEMA: dict[str, Any] = {
                     "block": {**_INT, "minimum": 1, "maximum": 1_000_000},
                     "batch": {**_INT, "minimum": 1, "maximum": MAX_BATCH},
                     "threads": {**_INT, "minimum": 1, "maximum": 256},
+                    "jdk": {"type": "string", "pattern": JDK_PATTERN},  # a Java runner's JDK (harness/jdks.py)
                 },
             },
         },
@@ -150,6 +152,8 @@ def _fix(error: jsonschema.ValidationError) -> str:
         return "add it"
     if v == "enum":
         return "use one of " + ", ".join(map(str, error.validator_value))
+    if v == "pattern" and error.validator_value == JDK_PATTERN:
+        return "give a JDK's feature version (e.g. \"25\") or the absolute path of its home"
     if v == "pattern":
         return "use letters, digits, '-' or '_' (starting with a letter, at most 64)"
     if v in ("minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems"):

@@ -85,6 +85,7 @@ def test_doctor_names_missing_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert re.search(r"^  python-eager +ready$", text, re.M)
     headers = r"^  ONNX Runtime from C\+\+: no reachable registry ships ONNX Runtime's C/C\+\+ API headers"
     assert re.search(headers, text, re.M)
+    assert re.search(r"^  JDKs \(a runner's jdk\) +\S", text, re.M)  # found by folder even without PATH
 
 
 INVOKE = [sys.executable, "-m", "invoke"]

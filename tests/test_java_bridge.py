@@ -17,6 +17,7 @@ from harness.java_build import BRIDGE_SOURCE, REPO, build_bridge, java_env, java
 BUILD = REPO / "build"
 TESTS_PROJECT = BRIDGE_SOURCE / "tests"
 MAVEN_BUILD = BUILD / "java-bridge-tests"
+AOTI_CACHE = BUILD / "java-bridge-fixtures"  # the compiled AOTInductor fixture package, made once
 
 
 @dataclass
@@ -29,6 +30,7 @@ class JUnitRun:
     failures: int
     errors: int
     skipped: int
+    suites: dict[str, int]  # test class → tests run (not skipped)
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +44,10 @@ def bridge_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def fixtures_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """TorchScript fixture modules written by java/bridge/tests/make_fixtures.py."""
+    """TorchScript fixture modules and the AOTInductor package written by java/bridge/tests/make_fixtures.py
+    (the package compiled once into AOTI_CACHE, keyed by torch's version and the fixture source)."""
     out = tmp_path_factory.mktemp("bridge-fixtures")
-    subprocess.run([sys.executable, str(TESTS_PROJECT / "make_fixtures.py"), str(out)], check=True)
+    subprocess.run([sys.executable, str(TESTS_PROJECT / "make_fixtures.py"), str(out), str(AOTI_CACHE)], check=True)
     return out
 
 
@@ -65,11 +68,13 @@ def run_junit(bridge: Path, fixtures: Path, env_vars: dict[str, str], *maven_arg
     ]
     proc = subprocess.run(cmd, cwd=TESTS_PROJECT, env=env, capture_output=True, text=True, timeout=600, check=False)
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    suites = {}
     for report in sorted(reports.glob("TEST-*.xml")):
         suite = ET.parse(report).getroot()
         for key in totals:
             totals[key] += int(suite.get(key, "0"))
-    return JUnitRun(proc.returncode, proc.stdout + proc.stderr, **totals)
+        suites[suite.get("name", "")] = int(suite.get("tests", "0")) - int(suite.get("skipped", "0"))
+    return JUnitRun(proc.returncode, proc.stdout + proc.stderr, **totals, suites=suites)
 
 
 CONFIGS = {
@@ -85,8 +90,9 @@ def test_bridge_junit_suite_passes(bridge_dir: Path, fixtures_dir: Path, config:
     assert run.returncode == 0, f"Maven failed ({config}):\n{run.output[-4000:]}"
     assert run.tests > 0, f"Surefire reports show no test:\n{run.output[-2000:]}"
     assert run.failures == 0 and run.errors == 0, run.output[-4000:]
-    # everything but the bad-configuration test ran
+    # everything but the bad-configuration test ran, bridge.AotiModel's tests among them
     assert run.tests - run.skipped >= 30
+    assert run.suites.get("bridgetest.AotiTest", 0) >= 5, run.suites
 
 
 def test_invalid_setting_fails_the_load_in_java(bridge_dir: Path, fixtures_dir: Path) -> None:

@@ -26,6 +26,7 @@ from harness.java_build import (
     RUNNER_SOURCE,
     build_bridge,
     build_runner_jar,
+    dependencies_for,
     java_command,
     java_env,
     java_toolchain_problem,
@@ -54,6 +55,7 @@ def render(project: Path, runner: str, artifacts: dict[str, str] | None = None) 
         "runner": runner,
         "model": {"name": "mynn", "layers": [2, 8, 8, 1], "activation": "relu"},
         "java_artifacts": artifacts or JAVA_ARTIFACTS,
+        "java_dependencies": dependencies_for(REGISTRY[runner].template),
     }
     for template, name in REGISTRY[runner].templates:
         target = project / name

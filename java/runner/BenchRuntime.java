@@ -30,11 +30,13 @@ import tools.jackson.databind.node.ObjectNode;
  * the inputs, load (timed), warm up (each call timed), the timed loop in {@code bare_rounds} runs alternating
  * with the bare pass, peak RSS, timer overhead, then outputs, timings, warm-up timings and the result JSON
  * last. A runner (its Runner.java, rendered from one small template per variant) supplies only a
- * {@link Model}: how it holds the inputs, loads the model and makes one call.
+ * {@link Model}: how it holds the inputs, loads the model, makes one call and copies its output.
  *
- * <p>Threads, inter-op threads and the grad mode cannot be set from the Java API: the harness passes them to
- * the bridge as PYTORCH_JNI_* environment variables, the bridge applies them when it loads and reports what
- * is in force as pytorch.jni.* system properties, which this runtime checks against the job and reports.
+ * <p>Threads, inter-op threads and the grad mode cannot be set from pytorch_java_only's API: the harness
+ * passes them to the bridge as PYTORCH_JNI_* environment variables, the bridge applies them when it loads
+ * and reports what is in force as pytorch.jni.* system properties, which this runtime checks against the
+ * job and reports ({@link Model#setUp}'s default). A runner on another runtime (ONNX Runtime) loads no
+ * bridge and says itself what it put in force.
  *
  * <p>Outputs: getDataAsFloatArray gives the storage order of the Java tensor, and the bridge (like the
  * official one) keeps a channels-last output channels-last; such an output is reordered here to contiguous
@@ -51,11 +53,20 @@ public final class BenchRuntime {
 
   private BenchRuntime() {}
 
-  /** What differs between the Java runners. */
-  public interface Model {
+  /** What differs between the Java runners; {@code Y} is what one call returns. */
+  public interface Model<Y> {
     /** The job options this runner supports (rule 9 of the job rules); any other is refused by name. */
     default List<String> supportedOptions() {
       return List.of();
+    }
+
+    /**
+     * Step 1, before any tensor work: put the job's threads and grad mode in force and say what is in
+     * force (facts about it go to {@code extra}). The default loads the bridge (libtorch), which took the
+     * settings from PYTORCH_JNI_*, and checks what it reports against the job.
+     */
+    default InForce setUp(Job job, ObjectNode extra) {
+      return Bridge.setUp(job, extra);
     }
 
     /**
@@ -69,10 +80,57 @@ public final class BenchRuntime {
     void load(Job job);
 
     /** One call on batch {@code slot}; with one call per block the clock reads bracket it alone. */
-    Tensor call(int slot);
+    Y call(int slot);
+
+    /**
+     * Copies one call's output ({@code length} = batch x output_size floats) into {@code out} at
+     * {@code offset}, in contiguous order; an output of another size is refused with {@link Fail}.
+     */
+    void copy(Y output, float[] out, int offset, int length);
 
     /** This runner's own facts for the result's extra. */
     default void facts(ObjectNode extra) {}
+  }
+
+  /** What a runner's settings are in force, as the result reports them. */
+  public record InForce(String libtorchVersion, String libtorchPath, int threads, int interopThreads,
+      String gradMode) {}
+
+  /**
+   * A runner whose calls return org.pytorch Tensors: the output is copied with getDataAsFloatArray, and a
+   * channels-last one (the bridge, like the official one, keeps that layout) is reordered to contiguous
+   * NCHW (NCDHW), the order the contract and the reference use.
+   */
+  public abstract static class TensorModel implements Model<Tensor> {
+    /** The memory format of the last output (CONTIGUOUS unless the model returns channels-last). */
+    private MemoryFormat lastFormat = MemoryFormat.CONTIGUOUS;
+
+    @Override
+    public final void copy(Tensor result, float[] out, int offset, int length) {
+      float[] data = result.getDataAsFloatArray();
+      checkLength(data.length, Arrays.toString(result.shape()), length);
+      MemoryFormat format = result.memoryFormat();
+      if (format == MemoryFormat.CONTIGUOUS) {
+        System.arraycopy(data, 0, out, offset, length);
+      } else {
+        lastFormat = format;
+        channelsLastToContiguous(data, result.shape(), out, offset);
+      }
+    }
+
+    /** CHANNELS_LAST: the model returned channels-last tensors, reordered to NCHW in the timed calls. */
+    @Override
+    public void facts(ObjectNode extra) {
+      extra.put("output_memory_format", lastFormat.name());
+    }
+  }
+
+  /** Refuses an output of {@code values} floats where the job says {@code length}. */
+  public static void checkLength(long values, String shape, int length) {
+    if (values != length) {
+      throw new Fail("model output " + shape + " has " + values + " values, the job says batch x output_size = "
+          + length);
+    }
   }
 
   /** A refusal: its message is the one line printed on stderr (no stack trace), exit status 1. */
@@ -85,7 +143,7 @@ public final class BenchRuntime {
   }
 
   /** Runs the job named by the one argument with {@code model}; exits 0 or 1 (never returns). */
-  public static void main(String[] args, Model model) {
+  public static void main(String[] args, Model<?> model) {
     int status = 0;
     try {
       run(args, model);
@@ -101,25 +159,15 @@ public final class BenchRuntime {
     System.exit(status);
   }
 
-  static void run(String[] args, Model model) throws IOException {
+  static <Y> void run(String[] args, Model<Y> model) throws IOException {
     if (args.length != 1) {
       throw new Fail("usage: java ... bench.Runner <job.json>");
     }
     Job job = Job.read(Path.of(args[0]), model.supportedOptions());
 
-    // 1. Threads and grad mode: the bridge applies PYTORCH_JNI_* in its JNI_OnLoad. Load it here,
-    //    before any tensor work and outside the timed model load (Module.load would otherwise
-    //    pay for loading libtorch); NativePeer's own loadLibrary is then a no-op.
-    long bridgeStart = System.nanoTime();
-    System.loadLibrary("pytorch_jni");
-    long bridgeLoadNs = System.nanoTime() - bridgeStart;
-    Bridge bridge = Bridge.read();
-    require(bridge.gradMode.equals(job.gradMode), "the job asks grad_mode=" + job.gradMode + " but the bridge runs "
-        + bridge.gradMode + ": set PYTORCH_JNI_GRAD_MODE (harness.java_build.java_env)");
-    require(bridge.threads == job.threads, "the job asks threads=" + job.threads + " but the bridge runs "
-        + bridge.threads + ": set PYTORCH_JNI_NUM_THREADS (harness.java_build.java_env)");
-    require(bridge.interopThreads == job.interopThreads, "the job asks interop_threads=" + job.interopThreads
-        + " but the bridge runs " + bridge.interopThreads + ": set PYTORCH_JNI_NUM_INTEROP_THREADS");
+    // 1. Threads and grad mode, before any tensor work and outside the timed model load.
+    ObjectNode extra = Job.JSON.createObjectNode();
+    InForce settings = model.setUp(job, extra);
 
     // 2. Inputs, untimed: the samples of the slots used (the first slots * batch of the file).
     model.inputs(job, mapFloats(job, (long) job.slots * job.inputLength));
@@ -129,7 +177,6 @@ public final class BenchRuntime {
     model.load(job);
     long loadNs = System.nanoTime() - start;
 
-    Outputs keeper = new Outputs(job.outputLength);
     int slots = job.slots;
     int outputLength = job.outputLength;
     int block = job.block;
@@ -140,9 +187,9 @@ public final class BenchRuntime {
     float[] scratch = new float[outputLength];
     for (int i = 0; i < warmupTimings.length; i++) {
       long t0 = System.nanoTime();
-      Tensor y = model.call(i % slots);
+      Y y = model.call(i % slots);
       warmupTimings[i] = System.nanoTime() - t0;
-      keeper.copy(y, scratch, 0);
+      model.copy(y, scratch, 0, outputLength);
     }
 
     // 5. Timed loop: the clock is read once per block; call i uses batch and output slot i % slots.
@@ -158,16 +205,16 @@ public final class BenchRuntime {
     int barePerRound = job.bareCalls / job.bareRounds;
     int slot = 0;
     int bareSlot = 0;
-    Tensor last = null;
+    Y last = null;
     for (int r = 0; r < job.bareRounds; r++) {
       int end = (r + 1) * blocksPerRound;
       if (block == 1) {
         for (int b = r * blocksPerRound; b < end; b++) {
           long t0 = System.nanoTime();
-          Tensor y = model.call(slot);
+          Y y = model.call(slot);
           long t1 = System.nanoTime();
           timings[b] = t1 - t0;
-          keeper.copy(y, outputs, slot * outputLength);
+          model.copy(y, outputs, slot * outputLength, outputLength);
           if (++slot == slots) {
             slot = 0;
           }
@@ -176,7 +223,7 @@ public final class BenchRuntime {
         for (int b = r * blocksPerRound; b < end; b++) {
           long t0 = System.nanoTime();
           for (int j = 0; j < block; j++) {
-            keeper.copy(model.call(slot), outputs, slot * outputLength);
+            model.copy(model.call(slot), outputs, slot * outputLength, outputLength);
             if (++slot == slots) {
               slot = 0;
             }
@@ -213,11 +260,11 @@ public final class BenchRuntime {
     result.put("runner", job.runner);
     result.put("status", "ok");
     result.put("runtime", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
-    result.put("libtorch_version", bridge.libtorchVersion);
-    result.put("libtorch_path", bridge.libtorchPath);
-    result.put("threads", bridge.threads);
-    result.put("interop_threads", bridge.interopThreads);
-    result.put("grad_mode", bridge.gradMode);
+    result.put("libtorch_version", settings.libtorchVersion());
+    result.put("libtorch_path", settings.libtorchPath());
+    result.put("threads", settings.threads());
+    result.put("interop_threads", settings.interopThreads());
+    result.put("grad_mode", settings.gradMode());
     result.put("load_ns", loadNs);
     result.put("first_call_ns", warmupTimings[0]);
     result.put("calls", job.calls);
@@ -232,13 +279,16 @@ public final class BenchRuntime {
       bare.add(ns);
     }
     result.put("peak_rss_kb", peakRssKb);
-    ObjectNode extra = result.putObject("extra");
+    result.set("extra", extra);
     ArrayNode jvmArgs = extra.putArray("jvm_input_arguments");
     for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
       jvmArgs.add(a);
     }
     extra.put("java_vendor", System.getProperty("java.vendor"));
     extra.put("java_vm_version", System.getProperty("java.vm.version"));
+    // the JDK it ran on (a suite entry may name one: harness/jdks.py), as the JVM itself reports it
+    extra.put("java_home", System.getProperty("java.home"));
+    extra.put("java_runtime_version", System.getProperty("java.runtime.version"));
     Attributes build = buildManifest();
     for (Map.Entry<Object, Object> e : build.entrySet()) {
       String name = e.getKey().toString();
@@ -246,43 +296,11 @@ public final class BenchRuntime {
         extra.put(name.substring(MANIFEST_ARTIFACT.length()), e.getValue().toString());
       }
     }
-    extra.put("graph_optimizer", bridge.graphOptimizer);
-    extra.put("bridge_path", bridge.bridgePath);
-    extra.put("bridge_load_ns", bridgeLoadNs);
     extra.put("template_runner", build.getValue(MANIFEST_RUNNER));
     extra.put("model_kind", job.modelKind);
     extra.put("model_file", job.modelFile.toString());
-    // CHANNELS_LAST: the model returned channels-last tensors, reordered to NCHW in the timed calls
-    extra.put("output_memory_format", keeper.lastFormat.name());
     model.facts(extra);
     writeAtomically(job.result, Job.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
-  }
-
-  /** Copies each call's output into the runner's own buffer, allocated before timing. */
-  static final class Outputs {
-    private final int outputLength; // batch * output_size floats per call
-    /** The memory format of the last output (CONTIGUOUS unless the model returns channels-last). */
-    MemoryFormat lastFormat = MemoryFormat.CONTIGUOUS;
-
-    Outputs(int outputLength) {
-      this.outputLength = outputLength;
-    }
-
-    /** Copies one call's output into {@code out} at {@code offset}, in contiguous order. */
-    void copy(Tensor result, float[] out, int offset) {
-      float[] data = result.getDataAsFloatArray();
-      if (data.length != outputLength) {
-        throw new Fail("model output " + Arrays.toString(result.shape()) + " has " + data.length
-            + " values, the job says batch x output_size = " + outputLength);
-      }
-      MemoryFormat format = result.memoryFormat();
-      if (format == MemoryFormat.CONTIGUOUS) {
-        System.arraycopy(data, 0, out, offset, outputLength);
-      } else {
-        lastFormat = format;
-        channelsLastToContiguous(data, result.shape(), out, offset);
-      }
-    }
   }
 
   /**
@@ -316,6 +334,28 @@ public final class BenchRuntime {
     boolean graphOptimizer;
     int threads;
     int interopThreads;
+
+    /**
+     * Loads libpytorch_jni, which applies PYTORCH_JNI_* in its JNI_OnLoad, here rather than in the timed
+     * Module.load (which would otherwise pay for loading libtorch; NativePeer's own loadLibrary is then a
+     * no-op), and checks what it reports against the job.
+     */
+    static InForce setUp(Job job, ObjectNode extra) {
+      long start = System.nanoTime();
+      System.loadLibrary("pytorch_jni");
+      long loadNs = System.nanoTime() - start;
+      Bridge b = read();
+      require(b.gradMode.equals(job.gradMode), "the job asks grad_mode=" + job.gradMode + " but the bridge runs "
+          + b.gradMode + ": set PYTORCH_JNI_GRAD_MODE (harness.java_build.java_env)");
+      require(b.threads == job.threads, "the job asks threads=" + job.threads + " but the bridge runs "
+          + b.threads + ": set PYTORCH_JNI_NUM_THREADS (harness.java_build.java_env)");
+      require(b.interopThreads == job.interopThreads, "the job asks interop_threads=" + job.interopThreads
+          + " but the bridge runs " + b.interopThreads + ": set PYTORCH_JNI_NUM_INTEROP_THREADS");
+      extra.put("graph_optimizer", b.graphOptimizer);
+      extra.put("bridge_path", b.bridgePath);
+      extra.put("bridge_load_ns", loadNs);
+      return new InForce(b.libtorchVersion, b.libtorchPath, b.threads, b.interopThreads, b.gradMode);
+    }
 
     static Bridge read() {
       Bridge b = new Bridge();
@@ -363,6 +403,15 @@ public final class BenchRuntime {
     return null;
   }
 
+  /** Whether a shared library of this file name is mapped into the process (/proc/self/maps; false without /proc). */
+  static boolean mapped(String fileName) {
+    try (var lines = Files.lines(Path.of("/proc/self/maps"), StandardCharsets.US_ASCII)) {
+      return lines.anyMatch(line -> line.endsWith("/" + fileName));
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
   /** The median of TIMER_OVERHEAD_BLOCKS empty blocks (two clock reads, no work). */
   static long timerOverheadNs() {
     long[] empty = new long[TIMER_OVERHEAD_BLOCKS];
@@ -383,7 +432,7 @@ public final class BenchRuntime {
     return line.length() > 300 ? line.substring(0, 300) : line;
   }
 
-  private static void require(boolean condition, String message) {
+  static void require(boolean condition, String message) {
     if (!condition) {
       throw new Fail(message);
     }

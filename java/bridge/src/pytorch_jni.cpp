@@ -29,6 +29,7 @@
 #include <torch/script.h>
 #include <torch/version.h>
 
+#include "bridge_config.h"
 #include "jni_util.h"
 #include "native_object.h"
 
@@ -60,8 +61,6 @@ enum TypeCode : jint {
 };
 
 // ---- configuration ---------------------------------------------------------------------
-
-enum class GradMode { kInference, kNoGrad, kDefault };
 
 struct Config {
   GradMode grad_mode = GradMode::kInference;
@@ -1047,6 +1046,9 @@ void register_natives(JNIEnv* env) {
 }
 
 }  // namespace
+
+GradMode configured_grad_mode() noexcept { return g_config.grad_mode; }
+
 }  // namespace pytorch_jni_bridge
 
 extern "C" JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM* vm, void* /*reserved*/) {

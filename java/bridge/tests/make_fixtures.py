@@ -1,13 +1,22 @@
-"""Write the TorchScript fixture modules the bridge's JUnit tests load.
+"""Write the fixtures the bridge's JUnit tests load: TorchScript modules, and one AOTInductor package.
 
-Usage: python make_fixtures.py OUT_DIR
+Usage: python make_fixtures.py OUT_DIR [AOTI_CACHE_DIR]
+
+The package (aoti.pt2: a seeded 2-8-8-1 MLP exported for input [2]) takes tens of seconds to compile, so
+with AOTI_CACHE_DIR it is made there once per torch version and fixture source, and copied from there.
+Beside it: aoti.inputs.bin (float32 [AOTI_SAMPLES, 2]) and aoti.expected.bin (what the package gives in
+Python for each sample, float32 [AOTI_SAMPLES]).
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -118,9 +127,62 @@ class Values(torch.nn.Module):
         raise RuntimeError(message)
 
 
-def main(out_dir: Path) -> None:
-    """Script every fixture module and save it into `out_dir`."""
+class Mlp(torch.nn.Module):
+    """The seed's MyNN shape, 2-8-8-1 with ReLU: the AOTInductor fixture."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = torch.nn.Linear(2, 8)
+        self.l2 = torch.nn.Linear(8, 8)
+        self.l3 = torch.nn.Linear(8, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.l3(torch.relu(self.l2(torch.relu(self.l1(x)))))
+
+
+AOTI_FILES = ("aoti.pt2", "aoti.inputs.bin", "aoti.expected.bin")
+AOTI_SAMPLES = 64
+
+
+def write_aoti(out_dir: Path) -> None:
+    """aoti.pt2 exported for input [2] from a seeded Mlp, its inputs and Python's outputs for them."""
+    torch.manual_seed(0)
+    net = Mlp().eval()
+    program = torch.export.export(net, (torch.zeros(2),))
+    package = torch._inductor.aoti_compile_and_package(program, package_path=str(out_dir / "aoti.pt2"))
+    compiled = torch._inductor.aoti_load_package(package)
+    x = np.random.default_rng(0).uniform(-10, 10, size=(AOTI_SAMPLES, 2)).astype("<f4")
+    with torch.inference_mode():
+        expected = np.concatenate([compiled(torch.from_numpy(row.copy())).numpy() for row in x]).astype("<f4")
+        eager = net(torch.from_numpy(x)).numpy().reshape(-1)
+    np.testing.assert_allclose(expected, eager, rtol=1e-5, atol=1e-5)  # the package computes the model
+    x.tofile(out_dir / "aoti.inputs.bin")
+    expected.tofile(out_dir / "aoti.expected.bin")
+
+
+def aoti_cached(cache: Path) -> Path:
+    """The folder under `cache` holding the AOTI fixture files for this torch and this file, made if missing."""
+    key = hashlib.sha256(f"{torch.__version__}\0".encode() + Path(__file__).read_bytes()).hexdigest()[:16]
+    made = cache / f"aoti-{key}"
+    if not all((made / name).is_file() for name in AOTI_FILES):
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            write_aoti(Path(tmp))
+            shutil.rmtree(made, ignore_errors=True)
+            Path(tmp).rename(made)
+            Path(tmp).mkdir()  # for TemporaryDirectory's own cleanup
+    return made
+
+
+def main(out_dir: Path, aoti_cache: Path | None = None) -> None:
+    """Script every fixture module and save it into `out_dir`, with the AOTI files (from `aoti_cache`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    if aoti_cache is None:
+        write_aoti(out_dir)
+    else:
+        made = aoti_cached(aoti_cache)
+        for name in AOTI_FILES:
+            shutil.copyfile(made / name, out_dir / name)
     torch.jit.script(Identity()).save(str(out_dir / "identity.pt"))
     torch.jit.script(Times2()).save(str(out_dir / "times2.pt"))
     torch.jit.script(Layout()).save(str(out_dir / "layout.pt"))
@@ -133,6 +195,6 @@ def main(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_fixtures.py OUT_DIR")
-    main(Path(sys.argv[1]))
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: make_fixtures.py OUT_DIR [AOTI_CACHE_DIR]")
+    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) == 3 else None)

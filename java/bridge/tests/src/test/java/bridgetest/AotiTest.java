@@ -1,0 +1,127 @@
+package bridgetest;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import bridge.AotiModel;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** bridge.AotiModel: an AOTInductor package (make_fixtures.py's aoti.pt2, a 2-8-8-1 MLP for input [2]). */
+class AotiTest {
+  private static final long[] SHAPE = {2};
+  private static Path fixtures;
+  private static Path pt2;
+
+  @BeforeAll
+  static void fixtures() {
+    Assumptions.assumeTrue(
+        System.getProperty("expect.load.failure", "").isEmpty(),
+        "bad-configuration run: only BadConfigTest applies");
+    String dir = System.getProperty("fixtures.dir");
+    assertNotNull(dir, "run with -Dfixtures.dir=<output of make_fixtures.py>");
+    fixtures = Path.of(dir);
+    pt2 = fixtures.resolve("aoti.pt2");
+    assertTrue(Files.isRegularFile(pt2), "no " + pt2 + ": run make_fixtures.py");
+  }
+
+  private static FloatBuffer direct(int floats) {
+    return ByteBuffer.allocateDirect(floats * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
+  }
+
+  private static float[] floats(String name) throws IOException {
+    FloatBuffer b = ByteBuffer.wrap(Files.readAllBytes(fixtures.resolve(name)))
+        .order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    float[] out = new float[b.remaining()];
+    b.get(out);
+    return out;
+  }
+
+  @Test
+  void outputsEqualPythonsForThePackage() throws IOException {
+    float[] inputs = floats("aoti.inputs.bin");
+    float[] expected = floats("aoti.expected.bin");
+    assertEquals(inputs.length, 2 * expected.length);
+    FloatBuffer in = direct(2);
+    FloatBuffer out = direct(1);
+    try (AotiModel model = AotiModel.load(pt2.toString())) {
+      model.bind(in, SHAPE, out);
+      for (int round = 0; round < 3; round++) { // the same buffers, refilled: each run sees the new input
+        for (int i = 0; i < expected.length; i++) {
+          in.put(0, inputs, 2 * i, 2);
+          model.run();
+          float y = out.get(0);
+          assertEquals(expected[i], y, 1e-5f * (1 + Math.abs(expected[i])), "sample " + i);
+        }
+      }
+    }
+  }
+
+  @Test
+  void aMissingPackageIsNamed() {
+    String missing = fixtures.resolve("no-such.pt2").toString();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AotiModel.load(missing));
+    assertTrue(e.getMessage().startsWith("no AOTInductor package at " + missing), e.getMessage());
+  }
+
+  @Test
+  void aCorruptPackageIsRefusedClearly(@TempDir Path tmp) throws IOException {
+    Path garbage = tmp.resolve("garbage.pt2");
+    Files.write(garbage, "not a zip archive".getBytes());
+    Path truncated = tmp.resolve("truncated.pt2");
+    byte[] whole = Files.readAllBytes(pt2);
+    Files.write(truncated, Arrays.copyOf(whole, whole.length / 2));
+    for (Path bad : new Path[] {garbage, truncated}) {
+      IllegalArgumentException e =
+          assertThrows(IllegalArgumentException.class, () -> AotiModel.load(bad.toString()));
+      assertTrue(e.getMessage().startsWith(bad + " is not a loadable AOTInductor package: "), e.getMessage());
+      assertTrue(e.getMessage().lines().count() == 1, e.getMessage());
+    }
+  }
+
+  @Test
+  void badBuffersAreRefused() {
+    try (AotiModel model = AotiModel.load(pt2.toString())) {
+      IllegalStateException early = assertThrows(IllegalStateException.class, model::run);
+      assertTrue(early.getMessage().contains("bind the buffers before run"), early.getMessage());
+      IllegalArgumentException heap = assertThrows(IllegalArgumentException.class,
+          () -> model.bind(FloatBuffer.allocate(2), SHAPE, direct(1)));
+      assertTrue(heap.getMessage().startsWith("the input buffer is not direct"), heap.getMessage());
+      ByteOrder other = ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN ? ByteOrder.BIG_ENDIAN
+          : ByteOrder.LITTLE_ENDIAN;
+      FloatBuffer swapped = ByteBuffer.allocateDirect(8).order(other).asFloatBuffer();
+      IllegalArgumentException order = assertThrows(IllegalArgumentException.class,
+          () -> model.bind(direct(2), SHAPE, swapped));
+      assertTrue(order.getMessage().startsWith("the output buffer is " + other), order.getMessage());
+      IllegalArgumentException size = assertThrows(IllegalArgumentException.class,
+          () -> model.bind(direct(3), SHAPE, direct(1)));
+      assertEquals("the input shape holds 2 floats, the input buffer 3", size.getMessage());
+      model.bind(direct(2), SHAPE, direct(4));
+      IllegalArgumentException out = assertThrows(IllegalArgumentException.class, model::run);
+      assertEquals("the output has 1 floats, the output buffer holds 4: export the package for input [2] "
+          + "(AOTInductor does not check it)", out.getMessage());
+    }
+  }
+
+  @Test
+  void aClosedModelRefusesCalls() {
+    AotiModel model = AotiModel.load(pt2.toString());
+    model.bind(direct(2), SHAPE, direct(1));
+    model.run();
+    model.close();
+    model.close(); // twice is fine
+    IllegalStateException e = assertThrows(IllegalStateException.class, model::run);
+    assertTrue(e.getMessage().endsWith(" is closed"), e.getMessage());
+  }
+}
