@@ -220,7 +220,7 @@ _VARIANTS: tuple[Runner, ...] = (
              options=(("layout", "columns"),)),
     _variant(base="python-aoti", id="python-aoti-loader",
              method="the same package's loader: package.loader.run([x])[0] per sample (not a documented public API)",
-             options=(("aoti_call", "run"),), block=10),  # ~3 µs a call: one clock read (~70 ns) would be 2 %
+             options=(("aoti_call", "run"),)),
     _variant(base="python-aoti", id="python-aoti-dynamic",
              method="AOTInductor package with a dynamic batch dimension, package(x) per sample as [batch, n]",
              model_file="model.dynamic.pt2", options=(("batch_dim", True),)),
