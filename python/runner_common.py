@@ -57,8 +57,12 @@ def _schema_message(error: Any) -> str:
     return f"'{keys[-1]}': {error.message}" if keys else error.message
 
 
-def read_job() -> dict[str, Any]:
-    """The job file, checked against job.schema.json (copied beside this file) and the contract's nine rules."""
+def read_job(supports: Iterable[str] = ()) -> dict[str, Any]:
+    """The job file, checked against job.schema.json (copied beside this file) and the contract's nine rules.
+
+    `supports` names the options this runner accepts (any other fails). Called before torch is imported, so
+    a bad job costs a fraction of a second rather than a torch import.
+    """
     if len(sys.argv) != 2:
         fail("usage: runner.py JOB.json")
     path = sys.argv[1]
@@ -76,6 +80,7 @@ def read_job() -> dict[str, Any]:
     errors = sorted(validator.iter_errors(job), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:
         _job_error(path, _schema_message(errors[0]))
+    check_job(job, supports)
     return job
 
 
@@ -409,13 +414,13 @@ def _timed_and_bare(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, 
 
 
 def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backend: Backend | None = None,
-            extra: dict[str, Any] | None = None, supports: Iterable[str] = ()) -> None:
+            extra: dict[str, Any] | None = None) -> None:
     """Load (timed), warm up (each call timed), the timed loop (one clock read per block), the bare pass.
 
-    `supports` names the options this runner accepts (any other fails before anything is loaded); `extra`
-    holds the runner's own facts for the result file, and `load` may still add to it.
+    `job` is read_job's, already checked; `extra` holds the runner's own facts for the result file, and
+    `load` may still add to it.
     """
-    options = check_job(job, supports)
+    options = job["options"]
     extra = extra if extra is not None else {}  # the runner's own dict: its load() may add to it
     extra["executable"] = sys.executable
     backend = backend or TorchBackend()
