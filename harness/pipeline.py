@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness import collect, environment, instructions, judged_with, report
-from harness.build import Built, build_runner
+from harness.build import Built, build_runner, for_choice
 from harness.errors import UserError
 from harness.exports import ensure_exports
 from harness.exports import facts as export_facts
@@ -235,9 +235,8 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
         if b.log and b.log.exists():
             shutil.copy(b.log, logs / f"{RUNNERS[rid].build_id}.build.log")
     write_json(run_dir / "exports.json", export_facts(model_files, used))
-    write_json(run_dir / "builds.json", {
-        c.name: {"status": built[c.id].status, "reason": built[c.id].reason} for c in suite.runners
-    })
+    rows = {c.name: for_choice(built[c.id], c) for c in suite.runners}  # a row naming a JDK: built with it
+    write_json(run_dir / "builds.json", {name: {"status": b.status, "reason": b.reason} for name, b in rows.items()})
     out.say(f"ready in {time.perf_counter() - t0:.0f} s")
 
     files = {"torchscript": model_files.torchscript, "state_dict": model_files.state_dict,
