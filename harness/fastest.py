@@ -104,8 +104,10 @@ def plot(df: pd.DataFrame, path: Path) -> bool:
     ax.set_xscale("log")
     ax.set_xlabel("µs per call, median (log scale)")
     ax.set_title("Every verified path per language")
-    ax.legend(handles, names, loc="lower right", fontsize=8)
-    ax.set_xlim(right=float(ok["median_us"].max()) * 4)
+    ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(names), fontsize=8,
+              frameon=False)  # below the axis: never over a bar
+    low = float(ok["median_us"].min())
+    ax.set_xlim(left=min(low, floor or low) / 3, right=float(ok["median_us"].max()) * 4)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
