@@ -238,7 +238,7 @@ def _build(model: ModelSpec, inputs: InputSpec, files: ModelFiles) -> None:
 def load_eager(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:
     """The eager module with the exported state dict, in eval mode."""
     net = load_net_class(model, files.dir)()
-    net.load_state_dict(torch.load(files.state_dict))
+    net.load_state_dict(torch.load(files.state_dict, weights_only=True))  # tensors only, never code
     return net.eval()
 
 
