@@ -247,12 +247,20 @@ def _exported(net: torch.nn.Module, model: ModelSpec, batch: int, dynamic: bool)
     return program, time.perf_counter() - t0
 
 
+@contextmanager
+def _as_pt2(path: Path) -> Iterator[Path]:
+    """A temporary name ending in .pt2, which torch.export.save and AOTInductor insist on, copied to `path`."""
+    with tempfile.TemporaryDirectory() as where:
+        pt2 = Path(where) / "model.pt2"
+        yield pt2
+        shutil.copyfile(pt2, path)
+
+
 def _program(batch: int) -> Exporter:
     def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> dict[str, float]:
         program, seconds = _exported(net, model, batch, dynamic=False)
-        with tempfile.TemporaryDirectory() as where:  # torch.export.save wants a name ending in .pt2
-            torch.export.save(program, str(Path(where) / "model.pt2"))
-            shutil.copyfile(Path(where) / "model.pt2", path)
+        with _as_pt2(path) as pt2:
+            torch.export.save(program, str(pt2))
         return {"export": seconds}
 
     export.__doc__ = f"The ExportedProgram for input shape of batch {batch} (torch.export.save), for Python."
@@ -273,10 +281,9 @@ def _aoti(batch: int | None, columns: bool = False) -> Exporter:
         net = _columns_net(net, model) if columns else net
         program, seconds = _exported(net, model, batch or 1, dynamic=batch is None)
         t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as where, torch._inductor.config.patch(compile_threads=1), _quiet():
-            # compile_threads=1: no worker pool left behind in the harness; the package must end in .pt2
-            made = torch._inductor.aoti_compile_and_package(program, package_path=str(Path(where) / "model.pt2"))
-            shutil.copyfile(made, path)
+        # compile_threads=1: no worker pool left behind in the harness
+        with _as_pt2(path) as pt2, torch._inductor.config.patch(compile_threads=1), _quiet():
+            torch._inductor.aoti_compile_and_package(program, package_path=str(pt2))
         return {"export": seconds, "compile": time.perf_counter() - t0}
 
     shape = "a dynamic batch dimension" if batch is None else f"the input shape of batch {batch}"

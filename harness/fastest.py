@@ -14,10 +14,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from harness.rule import number
+from harness.rule import number, with_interval
 
 LANGUAGES = ("Python", "Java", "C++")
 FLOOR = "cpp-raw"
@@ -50,20 +49,19 @@ def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             "language": language, "runner": best["runner"], "method": best["method"],
             "median_us": float(best["median_us"]), "low": float(best["median_ci_low_us"]),
             "high": float(best["median_ci_high_us"]), "batch": int(best["batch"]) if "batch" in best else 1,
-            "x_floor": float(best["median_us"]) / floor if floor else None, "paths": len(paths),
+            "floor_us": floor, "x_floor": float(best["median_us"]) / floor if floor else None, "paths": len(paths),
         })
     return out
 
 
-def table(found: list[dict[str, Any]], df: pd.DataFrame) -> str:
+def table(found: list[dict[str, Any]]) -> str:
     if not found:
         return ""
-    floor = _floor(_verified(df))
+    floor = found[0]["floor_us"]
     lines = [{
         "language": r["language"],
         "fastest verified path": r["runner"],
-        "µs/call median [95 % CI]": f"{number(r['median_us'])} [{number(r['low'])}–{number(r['high'])}]"
-        if not (np.isnan(r["low"]) or np.isnan(r["high"])) else number(r["median_us"]),
+        "µs/call median [95 % CI]": with_interval(r["median_us"], r["low"], r["high"]),
         f"× floor ({FLOOR} {number(floor)} µs)" if floor else "× floor": number(r["x_floor"]),
         "paths measured": str(r["paths"]),
         "how it calls the model": r["method"],

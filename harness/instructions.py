@@ -102,12 +102,13 @@ def instructions_per_call(argv: list[str], env: dict[str, str], cwd: Path, job: 
     return (_count(argv, env, cwd, job, out_dir, 2 * n) - _count(argv, env, cwd, job, out_dir, n)) / n
 
 
-def measure_suite(suite: Suite, built: dict[str, Built], files: dict[str, Path], raw: Path,
+def measure_suite(suite: Suite, rows: dict[str, Built], files: dict[str, Path], raw: Path,
                   ok: set[str], say: Callable[[str], None]) -> None:
-    """raw/<runner>/instructions.json for each runner in `ok`, REPEATS fresh measurements each."""
+    """raw/<runner>/instructions.json for each runner in `ok` (`rows`: each row's build), REPEATS fresh
+    measurements each."""
     for choice in suite.runners:
         if choice.name in ok:
-            measure_runner(suite, choice, built[choice.id], files, raw / choice.name, say)
+            measure_runner(suite, choice, rows[choice.name], files, raw / choice.name, say)
 
 
 def measure_runner(suite: Suite, choice: RunnerChoice, b: Built, files: dict[str, Path], runner_dir: Path,

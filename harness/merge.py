@@ -19,8 +19,9 @@ from harness import stats
 from harness.errors import UserError
 from harness.files import write_atomic
 from harness.model_spec import ModelSpec
-from harness.report import _outputs_cell, _with_ci
+from harness.report import _outputs_cell
 from harness.rule import number as _fmt
+from harness.rule import with_interval
 
 # Older runs recorded only the model keys their suite set; fill in the defaults so they still match newer runs.
 _MODEL_DEFAULTS: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(ModelSpec(name=""))))
@@ -108,7 +109,7 @@ def merge_table(runs: list[Path]) -> pd.DataFrame:
         row: dict[str, str] = {"runner": name}
         got = [t.loc[name] if name in t.index else None for t in tables]
         for label, r in zip(labels, got, strict=True):
-            row[f"{label} µs/call [95 % CI]"] = "–" if r is None else _with_ci(
+            row[f"{label} µs/call [95 % CI]"] = "–" if r is None else with_interval(
                 r["median_us"], r["median_ci_low_us"], r["median_ci_high_us"])
         for i in range(1, len(runs)):
             cell = "–"
@@ -116,7 +117,7 @@ def merge_table(runs: list[Path]) -> pd.DataFrame:
                 ratio = got[i]["median_us"] / got[0]["median_us"]
                 lo, hi = stats.ratio_ci(np.array(reps[i].get(name, [])), np.array(reps[0].get(name, [])),
                                         paired=False)
-                cell = _with_ci(ratio, lo, hi)
+                cell = with_interval(ratio, lo, hi)
             row[f"{labels[i]} ÷ A [95 % CI]"] = cell
         for label, r in zip(labels, got, strict=True):
             row[f"{label} check"] = "–" if r is None else f"{r['status']} {_outputs_cell(r)}"

@@ -241,7 +241,7 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
 
     files = {"torchscript": model_files.torchscript, "state_dict": model_files.state_dict,
              "weights": model_files.weights, "inputs": inputs.data}
-    jobs = suite.run.repeats * sum(1 for c in suite.runners if built[c.id].status == "ok")
+    jobs = suite.run.repeats * sum(1 for b in rows.values() if b.status == "ok")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, console=out.console, disable=out.quiet) as progress:
@@ -253,12 +253,12 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
             if o.status != "ok":
                 progress.console.print(f"  [red]{o.runner} repeat {o.repeat + 1}: {o.status.upper()}[/] {o.message}")
 
-        outcomes = run_all(suite, built, files, raw, done)
+        outcomes = run_all(suite, rows, files, raw, done)
 
     if suite.run.instructions:
         failed = {o.runner for o in outcomes if o.status != "ok"}
         ok = {o.runner for o in outcomes} - failed
-        instructions.measure_suite(suite, built, files, raw, ok, out.say)
+        instructions.measure_suite(suite, rows, files, raw, ok, out.say)
 
     df = collect.collect(run_dir)
     set_status(run_dir, "complete", f"{len(df)} runners, {time.perf_counter() - t0:.0f} s")

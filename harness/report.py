@@ -15,7 +15,7 @@ from harness import fastest, judged_with, plots, recipes, stats, sweep
 from harness.files import write_atomic
 from harness.instructions import EXACT_SPREAD
 from harness.render import environment
-from harness.rule import number
+from harness.rule import number, with_interval
 from harness.runtimes import runtime_table
 from harness.toolchains import NOT_BUILDABLE
 
@@ -28,12 +28,6 @@ def _outputs_cell(r: pd.Series) -> str:
     return f"{'✓' if r['outputs_ok'] else '✗'} {r['max_abs_err']:.1e}"
 
 
-def _with_ci(value: Any, low: Any, high: Any) -> str:
-    if pd.isna(low) or pd.isna(high):
-        return _fmt(value)
-    return f"{_fmt(value)} [{_fmt(low)}–{_fmt(high)}]"
-
-
 def headline_table(df: pd.DataFrame) -> str:
     rows = []
     for _, r in df.iterrows():
@@ -41,10 +35,10 @@ def headline_table(df: pd.DataFrame) -> str:
             "runner": r["runner"],
             "language": r["language"],
             **({"batch": str(int(r["batch"]))} if sweep.has_batches(df) else {}),
-            "µs/call median [95 % CI]": _with_ci(r["median_us"], r["median_ci_low_us"], r["median_ci_high_us"]),
+            "µs/call median [95 % CI]": with_interval(r["median_us"], r["median_ci_low_us"], r["median_ci_high_us"]),
             "p99": _fmt(r["p99_us"]),
             "max": _fmt(r["max_us"]),
-            "× py-eager [95 % CI]": _with_ci(
+            "× py-eager [95 % CI]": with_interval(
                 r["ratio_to_python_eager"], r["ratio_to_python_eager_ci_low"], r["ratio_to_python_eager_ci_high"]
             ),
             "seed ×": _fmt(r["seed_ratio_to_python"]),
@@ -205,7 +199,7 @@ def write_report(run_dir: Path) -> Path:
         suite=suite,
         env=env,
         env_rows=env_rows,
-        fastest=fastest.table(fastest_rows, df),
+        fastest=fastest.table(fastest_rows),
         paths_plot=paths_plot,
         not_buildable=NOT_BUILDABLE,
         torchscript_rows=torchscript_rows(run_dir, df),

@@ -41,6 +41,12 @@ def number(x: Any, digits: int = 3) -> str:
     return f"{x:.{max(0, digits - 1 - mag)}f}" if mag < digits else f"{x:,.0f}"
 
 
+def with_interval(value: Any, low: Any, high: Any) -> str:
+    """A figure and its 95 % interval, "67.0 [61.2–108]"; the figure alone when the interval is missing."""
+    missing = [x is None or x != x for x in (low, high)]  # x != x: NaN of any float type
+    return number(value) if any(missing) else f"{number(value)} [{number(low)}–{number(high)}]"
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure of one row (µs per call unless said): its value, 95 % interval, per-repeat values."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import contract
-from harness.build import Built, for_choice
+from harness.build import Built
 from harness.files import write_json
 from harness.runner_rows import calls_for
 from harness.runners import RUNNERS
@@ -175,18 +175,18 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, 
 
 def run_all(
     suite: Suite,
-    built: dict[str, Built],
+    rows: dict[str, Built],
     files: dict[str, Path],
     raw_dir: Path,
     on_done: Callable[[Outcome], None] = lambda o: None,
 ) -> list[Outcome]:
-    """Interleave runners within each repeat so slow drifts of the machine hit all of them alike."""
+    """Interleave runners within each repeat so slow drifts of the machine hit all of them alike.
+
+    `rows` is each row's own build, by row name (harness/build.py's for_choice: a row naming a JDK has its
+    runner built with that JDK); the rows whose build is not ok are not run (builds.json says why).
+    """
     outcomes = []
-    # each row's own build: a row that names a JDK gets its runner built with that JDK, here, before any run
-    rows = {c.name: for_choice(built[c.id], c) for c in suite.runners if built[c.id].status == "ok"}
-    for choice in (c for c in suite.runners if c.name in rows and rows[c.name].status != "ok"):
-        outcomes += _not_run(suite, choice, rows[choice.name], raw_dir, on_done)
-    ready = [c for c in suite.runners if c.name in rows and rows[c.name].status == "ok"]
+    ready = [c for c in suite.runners if rows[c.name].status == "ok"]
     for k in range(suite.run.repeats):
         for choice in ready:
             b = rows[choice.name]
@@ -206,17 +206,3 @@ def run_all(
             on_done(o)
     return outcomes
 
-
-def _not_run(suite: Suite, choice: RunnerChoice, b: Built, raw_dir: Path,
-             on_done: Callable[[Outcome], None]) -> list[Outcome]:
-    """Each repeat of a row whose own build is not ready (its JDK is not here), recorded with the reason."""
-    outcomes = []
-    for k in range(suite.run.repeats):
-        out_dir = raw_dir / choice.name / str(k)
-        out_dir.mkdir(parents=True, exist_ok=False)
-        o = Outcome(choice.name, k, b.status, b.reason, out_dir)
-        write_json(out_dir / "outcome.json", {"status": o.status, "message": o.message, "wall_s": 0.0,
-                                              "peak_rss_mb": None})
-        outcomes.append(o)
-        on_done(o)
-    return outcomes

@@ -31,12 +31,12 @@ def test_fastest_verified_path_per_language_against_the_floor(tmp_path: Path) ->
     assert {k: v["runner"] for k, v in found.items()} == {
         "Python": "python-aoti-loader", "Java": "java-aoti", "C++": "cpp-aoti"}
     assert round(found["C++"]["x_floor"]) == 80 and found["Python"]["paths"] == 2
-    text = fastest.table(list(found.values()), df)
+    text = fastest.table(list(found.values()))
     assert "× floor (cpp-raw 0.0150 µs)" in text and "3.00 [2.70–3.30]" in text
     assert fastest.plot(df, tmp_path / "paths.png") and (tmp_path / "paths.png").stat().st_size > 1000
 
 
 def test_no_verified_path_gives_no_table_and_no_plot(tmp_path: Path) -> None:
     df = table([("python-eager", "Python", 60.0, False, 1)])
-    assert fastest.rows(df) == [] and fastest.table([], df) == ""
+    assert fastest.rows(df) == [] and fastest.table([]) == ""
     assert not fastest.plot(df, tmp_path / "paths.png") and not (tmp_path / "paths.png").exists()

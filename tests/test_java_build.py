@@ -36,6 +36,7 @@ from harness.java_build import (
 from harness.render import environment
 from harness.runners import RUNNERS as REGISTRY
 from tests.jobs import RESULT_SCHEMA, make_job
+from tests.seed_model import MyNN
 
 BUILD = REPO / "build"
 RUNNERS = {"java-torchscript": False, "java-torchscript-reuse": True}  # runner: whether it reuses one buffer
@@ -203,19 +204,6 @@ def test_missing_rendered_source_is_a_build_error(tmp_path: Path) -> None:
 
 
 # ---- both runners end to end ----
-
-
-class MyNN(torch.nn.Module):
-    """The seed model: Linear(2,8)-ReLU-Linear(8,8)-ReLU-Linear(8,1)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.l1 = torch.nn.Linear(2, 8)
-        self.l2 = torch.nn.Linear(8, 8)
-        self.l3 = torch.nn.Linear(8, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.l3(torch.relu(self.l2(torch.relu(self.l1(x)))))
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from tests.jobs import RESULT_SCHEMA, make_job
+from tests.seed_model import MyNN
 
 RUNNER = "java-onnxruntime"
 SPEC = ModelSpec("MyNN", layers=(2, 8, 8, 1))
@@ -38,17 +39,6 @@ def built() -> Built:
     b = build_runner(RUNNERS[RUNNER], SPEC, BUILD_DIR)
     assert b.status == "ok", b.reason
     return b
-
-
-class MyNN(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.l1 = torch.nn.Linear(2, 8)
-        self.l2 = torch.nn.Linear(8, 8)
-        self.l3 = torch.nn.Linear(8, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.l3(torch.relu(self.l2(torch.relu(self.l1(x)))))
 
 
 @pytest.fixture(scope="module")

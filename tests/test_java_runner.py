@@ -26,6 +26,7 @@ from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from tests.jobs import RESULT_SCHEMA, make_job
+from tests.seed_model import MyNN
 
 VARIANTS = ("java-torchscript", "java-torchscript-reuse")
 MLP_SHAPE = ([2], [1])
@@ -46,17 +47,6 @@ def runners() -> dict[str, Built]:
         assert b.status == "ok", f"{name}: {b.reason}"
         built[name] = b
     return built
-
-
-class MyNN(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.l1 = torch.nn.Linear(2, 8)
-        self.l2 = torch.nn.Linear(8, 8)
-        self.l3 = torch.nn.Linear(8, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.l3(torch.relu(self.l2(torch.relu(self.l1(x)))))
 
 
 @pytest.fixture(scope="module")

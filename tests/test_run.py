@@ -59,7 +59,7 @@ def test_failures_are_recorded_and_the_rest_runs(tmp_path: Path, fake) -> None:
     plan = ["segfault", "hang", "error", "silent", "good", "sigkill", "half"]
     suite = dataclasses.replace(suite, run=dataclasses.replace(suite.run, timeout_s=2.0, repeats=1),
                                 runners=suite.runners[: len(plan)])
-    ids = [c.id for c in suite.runners]
+    ids = [c.name for c in suite.runners]  # run_all takes each row's build by row name
     built = {rid: fake(b) for rid, b in zip(ids, plan, strict=True)}
     raw = tmp_path / "raw"
     files = {k: tmp_path / k for k in ("torchscript", "state_dict", "weights", "inputs")}
@@ -93,7 +93,7 @@ def test_peak_memory_is_the_runners_own_figure(tmp_path: Path) -> None:
     for choice, mb in zip(suite.runners, (0, 64), strict=True):
         script = tmp_path / f"alloc{mb}.py"
         script.write_text(ALLOCATE.format(common=common, mb=mb, result=minimal_result("x")))
-        built[choice.id] = Built(choice.id, "ok", argv=[sys.executable, str(script)], source_dir=tmp_path)
+        built[choice.name] = Built(choice.id, "ok", argv=[sys.executable, str(script)], source_dir=tmp_path)
     files = {k: tmp_path / k for k in ("torchscript", "state_dict", "weights", "inputs")}
     outcomes = run_all(suite, built, files, tmp_path / "raw")
     assert [o.status for o in outcomes] == ["ok"] * 6
