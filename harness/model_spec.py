@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-MODEL_KINDS = ("mlp", "mlp_branch", "op_chain", "conv_bn_relu")  # docs/runner-contract.md, "Model kinds"
+BUILTIN_KINDS = ("mlp", "mlp_branch", "op_chain", "conv_bn_relu")  # made by the harness from a spec
+USER_KINDS = ("torchscript", "pt2", "factory")  # a user's model: a TorchScript file, a .pt2 file, a Python factory
+MODEL_KINDS = (*BUILTIN_KINDS, *USER_KINDS)  # docs/runner-contract.md, "Model kinds"
 MLP_KINDS = ("mlp", "mlp_branch")
 
 

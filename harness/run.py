@@ -93,6 +93,8 @@ def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir:
         "output_size": model.output_size,
         "batch": choice.batch,
         "input_shape": list(model.input_shape(choice.batch)),
+        "input_tensors": [{"dtype": "float32", "sample_shape": list(model.sample_shape),
+                           "shape": list(model.input_shape(choice.batch)), "offset": 0}],
         "slots": min(calls, suite.inputs.count // choice.batch),
         "calls": calls,
         "bare_calls": calls,  # the bare pass repeats the timed calls (docs/runner-contract.md)

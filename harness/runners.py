@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from harness.model_spec import MLP_KINDS, MODEL_KINDS
+from harness.model_spec import BUILTIN_KINDS, MLP_KINDS, USER_KINDS
 from harness.toolchains import TOOLCHAINS
 
 MODEL_OWN_FILES = ("model.ts.pt", "model.state.pt", "weights.bin")  # harness/models.py makes these for every model
@@ -45,7 +45,7 @@ class Runner:
     # the file (in the model folder) it loads, the job's `model_file`; "{batch}" in it stands for the call's batch
     # size, for exports made for one exact input shape (an AOTInductor package per batch size)
     model_file: str = "model.ts.pt"
-    model_kinds: tuple[str, ...] = MODEL_KINDS  # the model kinds it can run (docs/runner-contract.md)
+    model_kinds: tuple[str, ...] = BUILTIN_KINDS  # the model kinds it can run (docs/runner-contract.md)
     base: str | None = None  # a variant: runs the build of this runner, with its own model file and options
     options: tuple[tuple[str, Any], ...] = ()  # the job's `options` (docs/runner-contract.md)
 
@@ -69,25 +69,30 @@ class Runner:
         return () if name in MODEL_OWN_FILES else (name,)
 
 
+_ANY = (*BUILTIN_KINDS, *USER_KINDS)  # runs any model its export can be made from (else SKIPPED with why)
+_FACTORY = (*BUILTIN_KINDS, "factory")  # needs the model's Python class: a factory gives one, a file does not
+
 _BASE: tuple[Runner, ...] = (
     Runner(id="python-eager", language="Python", method="eager nn.Module, load_state_dict, model(x) per sample",
            toolchain="python", template="python/eager.py.j2", extra_files=(MODEL_MODULE,), grad_mode="default",
-           seed_seconds=124.0, model_file="model.state.pt"),
+           seed_seconds=124.0, model_file="model.state.pt", model_kinds=_FACTORY),
     Runner(id="python-torchscript", language="Python", method="traced TorchScript, torch.jit.load, model(x) per sample",
            torchscript=True,
            toolchain="python", template="python/torchscript.py.j2", grad_mode="default", seed_seconds=54.0,
-           options=(("dump_graph", True),)),
+           options=(("dump_graph", True),), model_kinds=_ANY),
     Runner(id="java-torchscript", language="Java",
            method="pytorch_java_only Module.forward, Tensor.fromBlob(float[]) per call",
            torchscript=True,
-           toolchain="java", template="java/runner/FromBlob.java.j2", grad_mode="inference", seed_seconds=35.0),
+           toolchain="java", template="java/runner/FromBlob.java.j2", grad_mode="inference", seed_seconds=35.0,
+           model_kinds=_ANY),
     Runner(id="java-torchscript-reuse", language="Java",
            method="pytorch_java_only Module.forward, one direct buffer refilled per call",
-           toolchain="java", template="java/runner/ReuseBuffer.java.j2", torchscript=True, grad_mode="inference"),
+           toolchain="java", template="java/runner/ReuseBuffer.java.j2", torchscript=True, grad_mode="inference",
+           model_kinds=_ANY),
     Runner(id="cpp-torchscript", language="C++", method="torch::jit::load, from_blob per call, forward",
            torchscript=True,
            toolchain="cmake", template="cpp/torchscript.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="default",
-           seed_seconds=44.0),
+           seed_seconds=44.0, model_kinds=_ANY),
     Runner(id="cpp-api", language="C++", method="torch::nn::Module generated from the layer spec, InferenceMode",
            toolchain="cmake", template="cpp/api.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
            seed_seconds=9.0, model_file="weights.bin", model_kinds=("mlp",)),
@@ -97,20 +102,21 @@ _BASE: tuple[Runner, ...] = (
     Runner(id="python-torchscript-scripted", language="Python",
            method="scripted TorchScript (torch.jit.script), torch.jit.load",
            toolchain="python", template="python/scripted.py.j2", torchscript=True, grad_mode="default",
-           model_file="model.scripted.pt", options=(("dump_graph", True),)),
+           model_file="model.scripted.pt", options=(("dump_graph", True),), model_kinds=_ANY),
     Runner(id="python-torchscript-frozen", language="Python",
            method="scripted + jit.freeze + optimize_for_inference, torch.jit.load",
            torchscript=True,
            toolchain="python", template="python/frozen.py.j2", grad_mode="default", model_file="model.frozen.pt",
-           options=(("dump_graph", True),)),
+           options=(("dump_graph", True),), model_kinds=_ANY),
     Runner(id="python-lite", language="Python",
            method="lite interpreter: scripted model as .ptl, _load_for_lite_interpreter",
            torchscript=True,
-           toolchain="python", template="python/lite.py.j2", grad_mode="default", model_file="model.scripted.ptl"),
+           toolchain="python", template="python/lite.py.j2", grad_mode="default", model_file="model.scripted.ptl",
+           model_kinds=_ANY),
     Runner(id="python-compile", language="Python",
            method="torch.compile (inductor) of the eager module, compiled in the first call",
            toolchain="python", template="python/compile.py.j2", extra_files=(MODEL_MODULE,), grad_mode="default",
-           model_file="model.state.pt"),
+           model_file="model.state.pt", model_kinds=_FACTORY),
     # int8 weights and per-call int8 activations: on MyNN over 200,000 inputs (outputs up to |20|) the
     # largest error measured was 0.235, ~1 % of the output range, and it does not shrink with |ref|
     # (near-zero outputs err as much). atol 0.5 leaves 2x margin for other seeds and specs; a wrong layer
@@ -129,14 +135,16 @@ _BASE: tuple[Runner, ...] = (
     Runner(id="python-export", language="Python",
            method="torch.export ExportedProgram (exact shape), torch.export.load(...).module(), model(x) per sample",
            toolchain="python", template="python/export.py.j2", grad_mode="default",
-           model_file="model.b{batch}.exported.pt2"),
+           model_file="model.b{batch}.exported.pt2", model_kinds=_ANY),
     Runner(id="python-aoti", language="Python",
            method="AOTInductor package (exact shape), torch._inductor.aoti_load_package, package(x) per sample",
-           toolchain="python", template="python/aoti.py.j2", grad_mode="default", model_file="model.b{batch}.pt2"),
+           toolchain="python", template="python/aoti.py.j2", grad_mode="default", model_file="model.b{batch}.pt2",
+           model_kinds=_ANY),
     Runner(id="cpp-aoti", language="C++",
            method="AOTInductor package (exact shape), AOTIModelPackageLoader::run, from_blob per call, InferenceMode",
            toolchain="cmake", template="cpp/aoti.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
-           model_file="model.b{batch}.pt2", block=10),  # ~1.5 µs a call: one clock read (~25 ns) would be 1.7 %
+           # ~1.5 µs a call: one clock read (~25 ns) would be 1.7 %
+           model_file="model.b{batch}.pt2", block=10, model_kinds=_ANY),
     # Java beyond TorchScript (issue 13): ONNX Runtime's own Java API, and AOTInductor through the bridge
     Runner(id="java-onnxruntime", language="Java",
            method="ONNX Runtime's Java API, OrtSession.run on one direct buffer refilled per call, "
@@ -148,7 +156,8 @@ _BASE: tuple[Runner, ...] = (
                   "one direct buffer refilled per call",
            toolchain="java", template="java/runner/Aoti.java.j2", grad_mode="inference",
            extra_files=(("java/bridge/java/bridge/AotiModel.java", "src/main/java/bridge/AotiModel.java"),),
-           model_file="model.b{batch}.pt2"),  # exported for the row's exact input shape (harness/exports.py)
+           # exported for the row's exact input shape (harness/exports.py)
+           model_file="model.b{batch}.pt2", model_kinds=_ANY),
 )
 
 

@@ -128,7 +128,31 @@ def check_job(job: dict[str, Any], supported: Iterable[str]) -> dict[str, Any]:
     if options.get("channels_last") and len(job["input_shape"]) != 4:
         _job_error(path, f"option 'channels_last' needs a 4-D input (N, C, H, W), the job's input_shape is "
                          f"{job['input_shape']} (rule 9)")
+    _check_tensors(job, path)
     return options
+
+
+DTYPE_BYTES = {"float32": 4, "float64": 8, "int64": 8, "int32": 4, "bool": 1}  # docs/runner-contract.md
+
+
+def _check_tensors(job: dict[str, Any], path: str) -> None:
+    """Rule 10: the input tensors agree with sample_shape and input_shape, one batch each, laid out in order."""
+    tensors = job["input_tensors"]
+    first = tensors[0]
+    if first["sample_shape"] != job["sample_shape"] or first["shape"] != job["input_shape"]:
+        _job_error(path, f"'input_tensors'[0] has sample_shape {first['sample_shape']} and shape {first['shape']}, "
+                         f"expected the job's sample_shape {job['sample_shape']} and input_shape "
+                         f"{job['input_shape']} (rule 10)")
+    end = 0
+    for k, t in enumerate(tensors):
+        sample = math.prod(t["sample_shape"])
+        if math.prod(t["shape"]) != job["batch"] * sample:
+            _job_error(path, f"'input_tensors'[{k}] shape {t['shape']} does not hold batch x its sample_shape = "
+                             f"{job['batch']} x {t['sample_shape']} (rule 10)")
+        start = end + (-end % 8) if k else 0
+        if t["offset"] != start:
+            _job_error(path, f"'input_tensors'[{k}] offset is {t['offset']}, expected {start} (rule 10)")
+        end = start + job["input_count"] * sample * DTYPE_BYTES[t["dtype"]]
 
 
 def read_input_array(job: dict[str, Any]) -> np.ndarray:

@@ -25,19 +25,24 @@ def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model
              kind: str = "mlp", layers: tuple[int, ...] = (), output_shape: tuple[int, ...] = (1,), batch: int = 1,
              calls: int | None = None, warmup: int = 2, block: int = 1, bare_rounds: int | None = None,
              grad_mode: str = "default", options: dict[str, Any] | None = None, threads: int = 1,
-             input_shape: tuple[int, ...] | None = None, override: dict[str, Any] | None = None) -> Path:
+             input_shape: tuple[int, ...] | None = None, override: dict[str, Any] | None = None,
+             more_inputs: tuple[np.ndarray, ...] = ()) -> Path:
     """A job over `inputs` ([input_count, *sample_shape], float32) written to d/job.json; returns its path.
 
+    `more_inputs`: further input tensors ([input_count, *their sample_shape], any dtype of the contract),
+    after `inputs`, whose dtype is kept (then it may be any too): a user model's several inputs, batch 1.
     `override` replaces keys after the job is built and checked, so a test can break one rule on purpose.
     """
     d.mkdir(parents=True, exist_ok=True)
     (d / "artifacts").mkdir(exist_ok=True)
-    inputs.astype("<f4").tofile(d / "inputs.bin")
+    arrays = (inputs if more_inputs else inputs.astype("<f4"), *more_inputs)
     count, sample_shape = inputs.shape[0], tuple(inputs.shape[1:])
     calls = calls if calls is not None else count // batch
     if input_shape is None:
         input_shape = sample_shape if batch == 1 and kind != "conv_bn_relu" else (batch, *sample_shape)
     blocks = calls // block
+    tensors, blob = inputs_layout(arrays, batch, input_shape)
+    (d / "inputs.bin").write_bytes(blob)
     if bare_rounds is None:
         bare_rounds = max(r for r in range(1, 5) if blocks % r == 0)
     job: dict[str, Any] = {
@@ -47,6 +52,7 @@ def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model
         "layers": list(layers), "sample_shape": list(sample_shape), "output_shape": list(output_shape),
         "inputs": str(d / "inputs.bin"), "input_count": count, "sample_size": math.prod(sample_shape),
         "output_size": math.prod(output_shape), "batch": batch, "input_shape": list(input_shape),
+        "input_tensors": tensors,
         "slots": min(calls, count // batch), "calls": calls, "bare_calls": calls, "bare_rounds": bare_rounds,
         "warmup_calls": warmup, "block": block, "threads": threads, "interop_threads": 1, "grad_mode": grad_mode,
         "options": options or {}, "outputs": str(d / "outputs.bin"), "timings": str(d / "timings.bin"),
@@ -63,6 +69,23 @@ def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model
     path.write_text(json.dumps(job))
     return path
 
+
+
+def inputs_layout(arrays: tuple[np.ndarray, ...], batch: int,
+                  first_shape: tuple[int, ...]) -> tuple[list[dict[str, Any]], bytes]:
+    """The contract's input_tensors and the inputs file's bytes: tensor after tensor, each 8-byte aligned."""
+    tensors, blob = [], b""
+    for k, a in enumerate(arrays):
+        data = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")).tobytes()
+        sample = list(a.shape[1:])
+        shape = list(first_shape) if k == 0 else ([batch, *sample] if batch > 1 else sample)
+        tensors.append({"dtype": DTYPE_NAMES[a.dtype.name], "sample_shape": sample, "shape": shape,
+                        "offset": len(blob) + (-len(blob) % 8)})
+        blob += b"\0" * (-len(blob) % 8) + data  # padded to 8 before a tensor, never after the last
+    return tensors, blob
+
+
+DTYPE_NAMES = {"float32": "float32", "float64": "float64", "int64": "int64", "int32": "int32", "bool": "bool"}
 
 
 def minimal_result(runner: str, **changes: Any) -> dict[str, Any]:
