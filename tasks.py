@@ -42,16 +42,32 @@ def _quiet(quiet: bool) -> bool:
         "results": "folder that receives the run folder (default: results/)",
         "quiet": "no progress display (also automatic under CI or without a terminal)",
         "instructions": "also count instructions per call under valgrind (3 fresh processes per runner; slow)",
-    }
+        "model": "your model instead of a suite: a TorchScript file, a .pt2 (ExportedProgram or AOTInductor "
+                 "package) or FILE.py:FUNCTION returning an nn.Module (runs your code)",
+        "input-shape": "with --model: one input's exact shape, e.g. 1,3,224,224; repeat it for each input, in order",
+        "input-dtype": "with --model: that input's dtype (float32 default, float64, int64, int32, bool); repeatable",
+    },
+    iterable=["input_shape", "input_dtype"],
 )
 @user_errors
-def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instructions=False):  # noqa: A001 - the task users asked for
-    """Train, render, build, run, verify and report a suite (default: the seed experiment)."""
-    from harness import overrides, paths, pipeline, suite_file
+def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instructions=False,  # noqa: A001 - the task users asked for
+        model="", input_shape=None, input_dtype=None):
+    """Train, render, build, run, verify and report a suite (default: the seed experiment), or your --model."""
+    from harness import overrides, paths, pipeline, suite_file, user_suite
     from harness.suite import Collection
 
-    loaded = suite_file.load_suite(suite or None)
     root = Path(results) if results else paths.RESULTS_DIR
+    if model:
+        if suite:
+            raise UserError("give --model or --suite, not both: the run's suite.toml repeats a --model run")
+        made, toml_text = user_suite.make(model, list(input_shape or []), list(input_dtype or []), calls or None,
+                                          paths.BUILD_DIR)
+        s = overrides.with_overrides(made, None, repeats or None, only or None, instructions)
+        print(pipeline.run_suite(s, root, paths.BUILD_DIR, _quiet(quiet), suite_toml=toml_text) / "report.md")
+        return
+    if input_shape or input_dtype:
+        raise UserError("--input-shape and --input-dtype go with --model: give the model too")
+    loaded = suite_file.load_suite(suite or None)
     if isinstance(loaded, Collection):
         coll = overrides.collection_with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
         run_dir = pipeline.run_collection(coll, root, paths.BUILD_DIR, _quiet(quiet))

@@ -80,9 +80,9 @@ def _only(model: ModelSpec, *kinds: str) -> None:
         raise ExportUnavailable(f"this export is only for {' or '.join(kinds)}, not model kind {model.kind}")
 
 
-def _save_traced(net: torch.nn.Module, model: ModelSpec, path: Path, example: torch.Tensor | None = None) -> None:
+def _save_traced(net: torch.nn.Module, model: ModelSpec, path: Path, example: object = None) -> None:
     """Traced exactly as model.ts.pt is, so only the transformation differs."""
-    traced, _ = trace(net, trace_example(model) if example is None else example)
+    traced, _ = trace(net, trace_example(model) if example is None else example, strict=not model.is_user)
     traced.save(str(path))
 
 
@@ -181,9 +181,16 @@ def _int8(engine: str) -> Exporter:
 
 def _channels_last(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
     """Weights and the trace example in channels-last (NHWC) memory format (BRIEF 003 step 4)."""
-    _only(model, "conv_bn_relu")
+    _only(model, "conv_bn_relu", "factory")
+    if len(model.sample_shape) != 4:
+        raise ExportUnavailable(f"channels_last needs a 4-D first input (N, C, H, W), not {list(model.sample_shape)}")
     net = net.to(memory_format=torch.channels_last)
-    _save_traced(net, model, path, trace_example(model).contiguous(memory_format=torch.channels_last))
+    examples = trace_example(model)
+    if isinstance(examples, tuple):
+        examples = (examples[0].contiguous(memory_format=torch.channels_last), *examples[1:])
+    else:
+        examples = examples.contiguous(memory_format=torch.channels_last)
+    _save_traced(net, model, path, examples)
 
 
 def _mobile(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
@@ -214,17 +221,22 @@ def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.nd
 
     mlp_branch is exported scripted, so the ONNX graph keeps its If instead of the example's branch.
     """
-    _only(model, "mlp", "mlp_branch")
+    _only(model, "mlp", "mlp_branch", "factory", "torchscript")
     try:
         import onnx
     except ImportError:
         raise ExportUnavailable("the onnx package is not installed: pip install onnx") from None
-    module = torch.jit.script(net) if model.kind == "mlp_branch" else net
     with _quiet():
-        torch.onnx.export(
-            module, (torch.zeros(1, model.layers[0]),), str(path), input_names=["x"], output_names=["y"],
-            dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False,
-        )
+        if model.is_user:  # the given shapes exactly, one named input per tensor
+            examples = trace_example(model)
+            torch.onnx.export(net, tuple(examples), str(path), input_names=[f"x{k}" for k in range(len(examples))],
+                              dynamo=False)
+        else:
+            module = torch.jit.script(net) if model.kind == "mlp_branch" else net
+            torch.onnx.export(
+                module, (torch.zeros(1, model.layers[0]),), str(path), input_names=["x"], output_names=["y"],
+                dynamic_axes={"x": {0: "n"}, "y": {0: "n"}}, dynamo=False,
+            )
     onnx.checker.check_model(str(path))
 
 
@@ -234,13 +246,18 @@ def _exported(net: torch.nn.Module, model: ModelSpec, batch: int, dynamic: bool)
     Its refusal (data-dependent control flow raises GuardOnDataDependentSymNode, say) is the export's own
     message in the runner's SKIPPED row: torch.export refuses what a trace would record wrong.
     """
-    shape = model.input_shape(2) if dynamic else model.input_shape(batch)  # 2: a dynamic dim's example must not be 1
-    example = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    if model.is_user:
+        if dynamic:
+            raise ExportUnavailable("a user's model is exported for its given input shapes only, not a dynamic batch")
+        examples = trace_example(model)
+    else:
+        shape = model.input_shape(2) if dynamic else model.input_shape(batch)  # 2: a dynamic dim's example ≠ 1
+        examples = (torch.rand(shape, generator=torch.Generator().manual_seed(0)),)
     dims = ({0: torch.export.Dim("batch", min=1, max=1 << 20)},) if dynamic else None
     t0 = time.perf_counter()
     try:
         with _quiet(), _torch_logs_quiet():
-            program = torch.export.export(net.eval(), (example,), dynamic_shapes=dims)
+            program = torch.export.export(net.eval(), tuple(examples), dynamic_shapes=dims)
     except Exception as exc:  # noqa: BLE001 - torch.export raises many types; its own words are the reason
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ExportUnavailable(f"torch.export.export refused the model: {type(exc).__name__}: {first}") from None
@@ -292,8 +309,20 @@ def _aoti(batch: int | None, columns: bool = False) -> Exporter:
     return export
 
 
+def _traced(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    """A user's model traced on its first inputs (the built-in kinds' model.ts.pt is made with the model)."""
+    _save_traced(net, model, path)
+
+
+def _state(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
+    raise ExportUnavailable("it needs the model's Python class, which a model file does not have: give a "
+                            "factory FILE.py:FUNCTION that builds it")
+
+
 # file name (relative to the model folder) → function writing it from the eager module in eval mode
 EXPORTERS: dict[str, Exporter] = {
+    "model.ts.pt": _traced,  # a user's model only: the built-in kinds make it with the model
+    "model.state.pt": _state,  # a user's factory's state dict is made with the model
     "model.scripted.pt": _scripted,
     "model.frozen.pt": _frozen,
     "model.scripted.ptl": _lite,
@@ -341,12 +370,21 @@ def record_path(files: ModelFiles, name: str) -> Path:
 
 
 def eager_model(model: ModelSpec, files: ModelFiles) -> torch.nn.Module:
-    return load_eager(model, files)
+    """The module every export is made from: the eager one, or a user's model as its source gives it."""
+    if not model.is_user:
+        return load_eager(model, files)
+    from harness import user_model
+
+    if user_model.source_kind(model) == "aoti":
+        raise ExportUnavailable("the model is an AOTInductor package, compiled code: only the AOTInductor runners "
+                                "can load it, and nothing else can be made from it")
+    return user_model.load(model, files.dir)
 
 
 def _sources(files: ModelFiles, name: str, calibration: str) -> dict[str, str | None]:
     """What the export is made from: the state dict's bytes and, for static int8, the calibration samples."""
-    return {"state_sha256": sha256_file(files.state_dict), "calibration": calibration if name in CALIBRATED else None}
+    made_from = files.source or files.state_dict
+    return {"state_sha256": sha256_file(made_from), "calibration": calibration if name in CALIBRATED else None}
 
 
 def facts(files: ModelFiles, names: list[str]) -> dict[str, dict[str, object]]:
@@ -393,6 +431,8 @@ def ensure_exports(
     digest = hashlib.sha256(np.ascontiguousarray(calibration, dtype="<f4").tobytes()).hexdigest()
     for name in needs:
         path = files.dir / name
+        if files.source is not None and path == files.source:
+            continue  # a user's own file (or the factory's weights), vouched for by model.json
         record = record_path(files, name)
         with FileLock(str(files.dir / ".lock")):
             sources = _sources(files, name, digest)
@@ -408,6 +448,11 @@ def ensure_exports(
                     seconds = exporter(name)(eager_model(model, files), model, tmp, calibration)
             except ExportUnavailable as exc:
                 return f"cannot export {name}: {exc}"
+            except Exception as exc:
+                if not model.is_user:
+                    raise  # a built-in model that does not export is the harness's bug
+                first = (str(exc).strip().splitlines() or [""])[0]  # a user's model: the exporter's own words
+                return f"cannot export {name}: {type(exc).__name__}: {first}"[:400]
             write_json(record, {"sha256": sha256_file(path), "bytes": path.stat().st_size, **sources,
                                 "seconds": seconds, "made": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return None

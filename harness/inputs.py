@@ -14,6 +14,7 @@ from filelock import FileLock
 
 from harness.errors import UserError
 from harness.files import sha256_file, spec_hash, write_atomic, write_json
+from harness.model_spec import TensorSpec
 from harness.suite import InputSpec
 
 
@@ -122,3 +123,102 @@ def check_inputs(manifest_path: Path) -> np.ndarray:
     if x is None:
         raise UserError(f"input {problem}: rerun to regenerate it; if this persists, check free disk space")
     return x
+
+
+# A user's model: several input tensors of several dtypes (docs/runner-contract.md, "Several inputs, any dtype")
+NUMPY_DTYPES = {"float32": "<f4", "float64": "<f8", "int64": "<i8", "int32": "<i4", "bool": "|b1"}
+INT_LIMITS = {"int32": 2**31 - 1, "int64": 2**53}  # int64 within what a float64 bound states exactly
+
+
+def tensor_offsets(tensors: tuple[TensorSpec, ...], count: int) -> tuple[list[int], int]:
+    """Each tensor's first byte in inputs.bin, and the file's size: 8-aligned starts, no padding at the end."""
+    offsets, end = [], 0
+    for t in tensors:
+        start = end + (-end % 8)
+        offsets.append(start)
+        end = start + count * math.prod(t.shape) * np.dtype(NUMPY_DTYPES[t.dtype]).itemsize
+    return offsets, end
+
+
+def generate_tensor(t: TensorSpec, count: int, where: str) -> np.ndarray:
+    """`count` samples of one tensor, seeded: [count, *shape] in its dtype. `where` names it in errors."""
+    rng = np.random.Generator(np.random.PCG64(t.seed))
+    shape = (count, *t.shape)
+    if t.dtype == "bool" or t.dtype in INT_LIMITS:
+        if t.distribution != "integers":
+            raise UserError(f"{where}: a {t.dtype} tensor cannot be drawn '{t.distribution}': use distribution = "
+                            "\"integers\" with low and high")
+        low, high = math.ceil(t.low), math.floor(t.high)
+        limit = 1 if t.dtype == "bool" else INT_LIMITS[t.dtype]
+        if low > high or low < (0 if t.dtype == "bool" else -limit) or high > limit:
+            raise UserError(f"{where}: integers in [{t.low}, {t.high}] do not fit a {t.dtype} tensor: "
+                            + ("use low = 0, high = 1" if t.dtype == "bool" else f"keep them within ±{limit}"))
+        return rng.integers(low, high, size=shape, endpoint=True).astype(NUMPY_DTYPES[t.dtype])
+    if t.distribution == "uniform":
+        values = rng.uniform(t.low, t.high, size=shape)
+    elif t.distribution == "normal":
+        values = rng.normal(t.low, t.high, size=shape)
+    else:
+        values = rng.integers(math.ceil(t.low), math.floor(t.high), size=shape, endpoint=True)
+    return values.astype(NUMPY_DTYPES[t.dtype])
+
+
+def make_tensor_inputs(tensors: tuple[TensorSpec, ...], count: int, cache_root: Path) -> InputFiles:
+    """inputs.bin (tensor after tensor) and its manifest, once per distinct description; healed like make_inputs."""
+    key = spec_hash({"tensors": [dataclasses.asdict(t) for t in tensors], "count": count, "numpy": np.__version__})
+    d = cache_root / "inputs" / key
+    files = InputFiles(d / "inputs.bin", d / "manifest.json", count, math.prod(tensors[0].shape))
+    d.mkdir(parents=True, exist_ok=True)
+    offsets, size = tensor_offsets(tensors, count)
+    record = {"file": files.data.name, "count": count, "byte_order": "little", "bytes": size,
+              "tensors": [{**dataclasses.asdict(t), "shape": list(t.shape), "offset": o}
+                          for t, o in zip(tensors, offsets, strict=True)]}
+    with FileLock(str(d / ".lock")):
+        if files.manifest.exists() or files.data.exists():
+            problem = _inspect_tensors(files.manifest, record)[1]
+            if problem is None:
+                return files
+            _warn(f"{problem}: regenerating it")
+        blob = bytearray(size)
+        for k, (t, o) in enumerate(zip(tensors, offsets, strict=True)):
+            data = generate_tensor(t, count, f"inputs.tensors[{k}]").tobytes()
+            blob[o:o + len(data)] = data
+        write_atomic(files.data, bytes(blob))
+        write_json(files.manifest, {**record, "sha256": sha256_file(files.data)})
+    return files
+
+
+def _inspect_tensors(manifest_path: Path, record: dict | None = None) -> tuple[list[np.ndarray] | None, str | None]:
+    """The input tensors, or what is wrong with them (as _inspect, for a manifest of several tensors)."""
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        data_path = manifest_path.parent / manifest["file"]
+        count, size, digest = manifest["count"], manifest["bytes"], manifest["sha256"]
+        tensors = manifest["tensors"]
+    except FileNotFoundError:
+        return None, f"{manifest_path} is missing"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"{manifest_path} is unreadable ({exc!r})"
+    if record is not None and {k: manifest.get(k) for k in record} != record:
+        return None, f"{manifest_path} does not describe these inputs (altered?)"
+    if not data_path.exists():
+        return None, f"{data_path} is missing"
+    if data_path.stat().st_size != size:
+        return None, f"{data_path} has {data_path.stat().st_size} bytes, manifest says {size} (truncated or altered?)"
+    if sha256_file(data_path) != digest:
+        return None, f"{data_path} does not match its manifest's sha256 (altered or corrupt)"
+    blob = data_path.read_bytes()
+    out = []
+    for t in tensors:
+        dtype = np.dtype(NUMPY_DTYPES[t["dtype"]])
+        n = count * math.prod(t["shape"])
+        out.append(np.frombuffer(blob, dtype=dtype, count=n, offset=t["offset"]).reshape(count, *t["shape"]))
+    return out, None
+
+
+def check_tensor_inputs(manifest_path: Path) -> list[np.ndarray]:
+    """The checked input tensors of a user's model; a problem is a UserError naming the file."""
+    xs, problem = _inspect_tensors(manifest_path)
+    if xs is None:
+        raise UserError(f"input {problem}: rerun to regenerate it; if this persists, check free disk space")
+    return xs

@@ -21,18 +21,19 @@ FILE = "judged_with.json"
 SEED_BASE = "python-eager"  # the seed's ratios are to Python eager (BRIEF.md 000)
 
 
-def entry(runner_id: str) -> dict[str, Any]:
-    """A registry entry as plain data, its tolerance resolved to (atol, rtol)."""
+def entry(runner_id: str, default: tuple[float, float] = (verify.ATOL, verify.RTOL)) -> dict[str, Any]:
+    """A registry entry as plain data, its tolerance resolved to (atol, rtol): its own, else the suite's."""
     reg = RUNNERS[runner_id]
     d = dataclasses.asdict(reg)
-    d["tolerance"] = list(reg.tolerance or (verify.ATOL, verify.RTOL))
+    d["tolerance"] = list(reg.tolerance or default)
     return {k: v for k, v in d.items() if k not in ("templates",)}
 
 
-def write(run_dir: Path, runner_ids: list[str]) -> None:
+def write(run_dir: Path, runner_ids: list[str], default: tuple[float, float] = (verify.ATOL, verify.RTOL)) -> None:
+    """`default`: the suite's tolerance ([verify], or the one for a user's model), where a runner has none."""
     write_json(run_dir / FILE, {
-        "runners": {rid: entry(rid) for rid in sorted(set(runner_ids))},
-        "default_tolerance": [verify.ATOL, verify.RTOL],
+        "runners": {rid: entry(rid, default) for rid in sorted(set(runner_ids))},
+        "default_tolerance": list(default),
         "seed_python_seconds": RUNNERS[SEED_BASE].seed_seconds,
     })
 

@@ -38,6 +38,7 @@ class ModelFiles:
     state_dict: Path
     weights: Path  # written for MLP kinds only
     meta: Path
+    source: Path | None = None  # a user's model: the file every export is made from (harness/user_model.py)
 
 
 def target(name: str, x: torch.Tensor, out_features: int) -> torch.Tensor:
@@ -98,16 +99,23 @@ def _init_batch_norm(net: torch.nn.Module, seed: int) -> None:
                 bn.bias.copy_(torch.empty(c).uniform_(-0.5, 0.5, generator=gen))
 
 
-def trace_example(model: ModelSpec) -> torch.Tensor:
-    """Ones: sum > 0, so a trace of mlp_branch records its `return y` branch."""
+def trace_example(model: ModelSpec) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Ones: sum > 0, so a trace of mlp_branch records its `return y` branch. A user's model: its first inputs."""
+    if model.is_user:
+        from harness.user_model import example_inputs
+
+        return example_inputs(model)
     return torch.ones(model.input_shape(1))
 
 
-def trace(net: torch.nn.Module, example: torch.Tensor) -> tuple[torch.jit.ScriptModule, list[str]]:
-    """torch.jit.trace, returning the TracerWarnings it emitted (the branch it could not record)."""
+def trace(net: torch.nn.Module, example: object, strict: bool = True) -> tuple[torch.jit.ScriptModule, list[str]]:
+    """torch.jit.trace, returning the TracerWarnings it emitted (the branch it could not record).
+
+    `strict=False` lets a user's model return a dict or list, recorded as the structure its example gave.
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
-        traced = torch.jit.trace(net, example)
+        traced = torch.jit.trace(net, example, strict=strict)
     for w in caught:
         if not issubclass(w.category, torch.jit.TracerWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -186,6 +194,12 @@ def train_and_export(model: ModelSpec, inputs: InputSpec, cache_root: Path) -> M
     Everything here is derived from the seeds, so a damaged folder is retrained and exported again (one
     warning line naming the first bad file) instead of stopping the run.
     """
+    if model.is_user:
+        from harness import user_model
+
+        d, meta = user_model.prepare(model, cache_root)
+        return ModelFiles(d, d / "model.ts.pt", d / "model.state.pt", d / "weights.bin", d / "model.json",
+                          source=d / next(iter(meta["sha256"])))
     key = spec_hash(
         {"model": dataclasses.asdict(model), "low": inputs.low, "high": inputs.high, "torch": torch.__version__}
     )

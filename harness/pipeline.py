@@ -20,13 +20,13 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import collect, environment, instructions, judged_with, report
+from harness import collect, environment, instructions, judged_with, report, user_model
 from harness.build import Built, build_runner, for_choice
 from harness.errors import UserError
 from harness.exports import ensure_exports
 from harness.exports import facts as export_facts
-from harness.files import write_json
-from harness.inputs import check_inputs, make_inputs
+from harness.files import write_atomic, write_json
+from harness.inputs import check_inputs, check_tensor_inputs, make_inputs, make_tensor_inputs
 from harness.model_spec import ModelSpec
 from harness.models import ModelFiles, reference_outputs, train_and_export
 from harness.render import model_context
@@ -90,8 +90,12 @@ def _acquire_lock(build_root: Path) -> FileLock:
     return lock
 
 
-def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = False) -> Path:
-    """Do the whole job; on Ctrl-C or an error the run folder is kept and marked, nothing else touched."""
+def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = False,
+              suite_toml: str | None = None) -> Path:
+    """Do the whole job; on Ctrl-C or an error the run folder is kept and marked, nothing else touched.
+
+    `suite_toml`: the suite made from the command line (`--model`), kept as suite.toml to repeat the run.
+    """
     build_root.mkdir(parents=True, exist_ok=True)
     lock = _acquire_lock(build_root)
     try:
@@ -99,7 +103,9 @@ def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = 
         run_dir = new_run_dir(results_root)
         set_status(run_dir, "running", "started")
         write_json(run_dir / "suite.json", _suite_record(suite))
-        judged_with.write(run_dir, [c.id for c in suite.runners])
+        if suite_toml is not None:
+            write_atomic(run_dir / "suite.toml", suite_toml)
+        judged_with.write(run_dir, [c.id for c in suite.runners], suite.tolerance)
         out.say(f"run folder: {run_dir}")
         _run_guarded(suite, run_dir, build_root, out)
         return run_dir
@@ -177,20 +183,23 @@ def _prepare(suite: Suite, model_files: ModelFiles, calibration: np.ndarray, bui
     skipped with the exporter's reason, even if its build succeeded.
     """
     ids = list(dict.fromkeys(c.id for c in suite.runners))  # each runner once, however many variants
-    build_ids = list(dict.fromkeys(RUNNERS[rid].build_id for rid in ids))
+    problems: dict[str, str | None] = {rid: RUNNERS[rid].cannot_run(suite.model) for rid in ids}
+    build_ids = list(dict.fromkeys(RUNNERS[rid].build_id for rid in ids if not problems[rid]))
     groups: dict[str, list[str]] = {}
     for bid in build_ids:  # Java runners in one group; every other build alone
         groups.setdefault("java" if RUNNERS[bid].toolchain == "java" else bid, []).append(bid)
     out.say(f"building {len(build_ids)} runner(s), {BUILD_WORKERS} at a time: "
             + ", ".join(build_ids) + " …")
-    problems: dict[str, str | None] = {}
     used: list[str] = []
     with ThreadPoolExecutor(max_workers=BUILD_WORKERS) as pool:
         futures = [pool.submit(_build_group, group, suite.model, build_root) for group in groups.values()]
         try:
             for rid in ids:
                 reg = RUNNERS[rid]
-                needs = tuple(dict.fromkeys(n for c in suite.runners if c.id == rid for n in reg.needs(c.batch)))
+                if problems[rid]:
+                    continue  # it cannot run this model: not built, no export made
+                needs = tuple(dict.fromkeys(n for c in suite.runners if c.id == rid
+                                            for n in reg.needs(c.batch, suite.model.is_user)))
                 missing = [n for n in needs if not (model_files.dir / n).exists()]
                 if missing:
                     slow = " (torch.export + AOTInductor: tens of seconds each, cached after)" if any(
@@ -217,12 +226,23 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     t0 = time.perf_counter()
     out.say(f"model {suite.model.name} ({suite.model.kind}): training / loading from cache")
     model_files = train_and_export(suite.model, suite.inputs, build_root)
-    inputs = make_inputs(suite.inputs, suite.model.sample_size, build_root)
-    x = check_inputs(inputs.manifest)
     raw = run_dir / "raw"
     raw.mkdir()
-    out.say("reference outputs …")
-    reference = reference_outputs(suite.model, model_files, x[: samples_compared(suite)])
+    if suite.model.is_user:  # its outputs are known now: the jobs and the report need their sizes
+        meta = json.loads(model_files.meta.read_text())
+        suite = dataclasses.replace(suite, model=dataclasses.replace(suite.model, outputs=tuple(meta["outputs"])))
+        write_json(run_dir / "suite.json", _suite_record(suite))  # with the output sizes the checks read
+        inputs = make_tensor_inputs(suite.model.tensors, suite.inputs.count, build_root)
+        xs = check_tensor_inputs(inputs.manifest)
+        calibration = np.zeros((0, 1), dtype="<f4")  # static int8 is for the built-in ConvBnReLU only
+        out.say("reference outputs …")
+        reference = user_model.reference_outputs(suite.model, model_files.dir, xs, samples_compared(suite))
+    else:
+        inputs = make_inputs(suite.inputs, suite.model.sample_size, build_root)
+        x = check_inputs(inputs.manifest)
+        calibration = x[:CALIBRATION_SAMPLES]
+        out.say("reference outputs …")
+        reference = reference_outputs(suite.model, model_files, x[: samples_compared(suite)])
     reference.tofile(raw / "reference.bin")
     shutil.copy(inputs.manifest, run_dir / "inputs.manifest.json")
     shutil.copy(model_files.meta, run_dir / "model.json")
@@ -230,7 +250,7 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
 
     logs = run_dir / "logs"
     logs.mkdir()
-    built, used = _prepare(suite, model_files, x[:CALIBRATION_SAMPLES], build_root, out)
+    built, used = _prepare(suite, model_files, calibration, build_root, out)
     for rid, b in built.items():
         if b.log and b.log.exists():
             shutil.copy(b.log, logs / f"{RUNNERS[rid].build_id}.build.log")
@@ -293,7 +313,7 @@ def run_collection(coll: Collection, results_root: Path, build_root: Path, quiet
                 part_dir.mkdir()
                 set_status(part_dir, "running", "started")
                 write_json(part_dir / "suite.json", _suite_record(part))
-                judged_with.write(part_dir, [c.id for c in part.runners])
+                judged_with.write(part_dir, [c.id for c in part.runners], part.tolerance)
                 try:
                     _run_guarded(part, part_dir, build_root, out)
                 except UserError as exc:

@@ -36,12 +36,21 @@ def context(runner: Runner, model: ModelSpec) -> dict[str, Any]:
         "model": model_context(model),
         "java_artifacts": JAVA_ARTIFACTS,  # the Maven artifacts' versions, for the Java runners' pom
         "java_dependencies": dependencies_for(runner.template),  # the ones only this Java runner gets
+        **factory_context(model),
     }
 
 
 def model_context(model: ModelSpec) -> dict[str, Any]:
     """The model spec as plain values (lists, not tuples) for templates."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(model).items()}
+
+
+def factory_context(model: ModelSpec) -> dict[str, str]:
+    """A factory's file and function, for model.py (rendered with tojson: validated, and quoted anyway)."""
+    if model.kind != "factory":
+        return {}
+    file, _, function = model.path.rpartition(":")
+    return {"factory_file": file, "factory_function": function}
 
 
 def render_files(runner: Runner, model: ModelSpec) -> dict[str, bytes]:
@@ -82,7 +91,7 @@ def render_model_module(model: ModelSpec, dest: Path, columns: bool = False) -> 
     model.py and its cached builds stay as they were.
     """
     text = environment().get_template("python/model.py.j2").render(
-        model=model_context(model), columns=columns
+        model=model_context(model), columns=columns, **factory_context(model)
     )
     path = dest / "model.py"
     write_atomic(path, text)

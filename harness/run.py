@@ -18,6 +18,8 @@ from typing import Any
 from harness import contract
 from harness.build import Built
 from harness.files import write_json
+from harness.inputs import tensor_offsets
+from harness.model_spec import ModelSpec
 from harness.runner_rows import calls_for
 from harness.runners import RUNNERS
 from harness.suite import RunnerChoice, Suite
@@ -68,6 +70,16 @@ def child_env(threads: int, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def input_tensors(model: ModelSpec, count: int, batch: int) -> list[dict[str, Any]]:
+    """The job's input_tensors: the built-in kinds' one float32 tensor, or a user's model's tensors in order."""
+    if not model.is_user:
+        return [{"dtype": "float32", "sample_shape": list(model.sample_shape),
+                 "shape": list(model.input_shape(batch)), "offset": 0}]
+    offsets, _ = tensor_offsets(model.tensors, count)
+    return [{"dtype": t.dtype, "sample_shape": list(t.shape), "shape": list(t.shape), "offset": o}
+            for t, o in zip(model.tensors, offsets, strict=True)]
+
+
 def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir: Path) -> dict[str, Any]:
     """The job file of docs/runner-contract.md: every path absolute, every value validated."""
     reg = RUNNERS[choice.id]
@@ -93,8 +105,7 @@ def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir:
         "output_size": model.output_size,
         "batch": choice.batch,
         "input_shape": list(model.input_shape(choice.batch)),
-        "input_tensors": [{"dtype": "float32", "sample_shape": list(model.sample_shape),
-                           "shape": list(model.input_shape(choice.batch)), "offset": 0}],
+        "input_tensors": input_tensors(model, suite.inputs.count, choice.batch),
         "slots": min(calls, suite.inputs.count // choice.batch),
         "calls": calls,
         "bare_calls": calls,  # the bare pass repeats the timed calls (docs/runner-contract.md)

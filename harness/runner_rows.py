@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.jdks import tag as jdk_tag
+from harness.model_spec import USER_KINDS
 from harness.runners import RUNNERS
 from harness.suite import RunnerChoice, RunSpec, Suite
 
@@ -25,7 +26,7 @@ def expand(
         if rid not in RUNNERS:
             raise bad(f"runners[{k}].id", f"unknown runner '{rid}'", "use one of " + ", ".join(RUNNERS))
         reg = RUNNERS[rid]
-        if model_kind not in reg.model_kinds:
+        if model_kind not in reg.model_kinds and model_kind not in USER_KINDS:  # a user's: SKIPPED, saying why
             raise bad(f"runners[{k}].id", f"{rid} cannot run a {model_kind} model ({reg.method})",
                       "remove it from this suite; it runs model kinds " + ", ".join(reg.model_kinds))
         grad = entry.get("grad_mode", reg.grad_mode)
@@ -69,6 +70,8 @@ def samples_needed(suite_run: RunSpec, runners: tuple[RunnerChoice, ...]) -> int
 def check_blocks(suite: Suite) -> None:
     """Each runner times whole blocks, so its call count must divide evenly."""
     for c in suite.runners:
+        if RUNNERS[c.id].cannot_run(suite.model):
+            continue  # SKIPPED with the reason: it makes no calls
         if calls_for(suite.run, c) % c.block:
             raise UserError(
                 f"{suite.source}: runners.{c.name}.block: {suite.run.calls} calls do not split into blocks of "

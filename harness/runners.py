@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from harness.model_spec import BUILTIN_KINDS, MLP_KINDS, USER_KINDS
+from harness.model_spec import BUILTIN_KINDS, DTYPES, MLP_KINDS, USER_KINDS, ModelSpec
 from harness.toolchains import TOOLCHAINS
 
 MODEL_OWN_FILES = ("model.ts.pt", "model.state.pt", "weights.bin")  # harness/models.py makes these for every model
@@ -46,6 +46,7 @@ class Runner:
     # size, for exports made for one exact input shape (an AOTInductor package per batch size)
     model_file: str = "model.ts.pt"
     model_kinds: tuple[str, ...] = BUILTIN_KINDS  # the model kinds it can run (docs/runner-contract.md)
+    dtypes: tuple[str, ...] = DTYPES  # the input dtypes its runtime can make tensors of (a user's model)
     base: str | None = None  # a variant: runs the build of this runner, with its own model file and options
     options: tuple[tuple[str, Any], ...] = ()  # the job's `options` (docs/runner-contract.md)
 
@@ -63,14 +64,35 @@ class Runner:
         """The model file of a call of `batch` samples."""
         return self.model_file.replace("{batch}", str(batch))
 
-    def needs(self, batch: int) -> tuple[str, ...]:
-        """The export it loads beyond the model's own files at this batch size (harness/exports.py makes it)."""
+    def needs(self, batch: int, user: bool = False) -> tuple[str, ...]:
+        """The export it loads beyond the model's own files at this batch size (harness/exports.py makes it).
+
+        A user's model has no own files but its source: every file is made (or refused) as an export.
+        """
         name = self.model_file_for(batch)
-        return () if name in MODEL_OWN_FILES else (name,)
+        return () if name in MODEL_OWN_FILES and not user else (name,)
+
+    def cannot_run(self, model: ModelSpec) -> str | None:
+        """Why this runner cannot run a user's model (its row is SKIPPED with this), or None."""
+        if not model.is_user:
+            return None
+        if model.kind not in self.model_kinds:
+            if self.model_file == "weights.bin":
+                return ("it computes the model from a layer spec ([model] layers), which a user's model does not "
+                        "have")
+            if self.model_file == "model.state.pt":
+                return "it needs the model's Python class, which a model file does not have: give a factory"
+            return f"it runs the model kinds {', '.join(self.model_kinds)} only"
+        for k, t in enumerate(model.tensors):
+            if t.dtype not in self.dtypes:
+                return (f"input {k} is {t.dtype}, and this runtime makes tensors of {', '.join(self.dtypes)} only"
+                        + (" (org.pytorch.Tensor has no bool dtype)" if self.toolchain == "java" else ""))
+        return None
 
 
 _ANY = (*BUILTIN_KINDS, *USER_KINDS)  # runs any model its export can be made from (else SKIPPED with why)
 _FACTORY = (*BUILTIN_KINDS, "factory")  # needs the model's Python class: a factory gives one, a file does not
+_JAVA_DTYPES = tuple(d for d in DTYPES if d != "bool")  # org.pytorch.Tensor.fromBlob has no bool
 
 _BASE: tuple[Runner, ...] = (
     Runner(id="python-eager", language="Python", method="eager nn.Module, load_state_dict, model(x) per sample",
@@ -84,11 +106,11 @@ _BASE: tuple[Runner, ...] = (
            method="pytorch_java_only Module.forward, Tensor.fromBlob(float[]) per call",
            torchscript=True,
            toolchain="java", template="java/runner/FromBlob.java.j2", grad_mode="inference", seed_seconds=35.0,
-           model_kinds=_ANY),
+           model_kinds=_ANY, dtypes=_JAVA_DTYPES),
     Runner(id="java-torchscript-reuse", language="Java",
            method="pytorch_java_only Module.forward, one direct buffer refilled per call",
            toolchain="java", template="java/runner/ReuseBuffer.java.j2", torchscript=True, grad_mode="inference",
-           model_kinds=_ANY),
+           model_kinds=_ANY, dtypes=_JAVA_DTYPES),
     Runner(id="cpp-torchscript", language="C++", method="torch::jit::load, from_blob per call, forward",
            torchscript=True,
            toolchain="cmake", template="cpp/torchscript.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="default",
@@ -128,7 +150,7 @@ _BASE: tuple[Runner, ...] = (
     Runner(id="python-onnxruntime", language="Python",
            method="ONNX export, onnxruntime.InferenceSession.run on numpy, no torch",
            toolchain="python", template="python/onnxruntime.py.j2", grad_mode="n/a", uses_torch=False,
-           model_file="model.onnx", model_kinds=("mlp",)),
+           model_file="model.onnx", model_kinds=("mlp", *USER_KINDS)),
     # torch.export + AOTInductor: what PyTorch offers now in place of TorchScript. Each package is made for
     # the call's exact input shape (harness/exports.py), one per batch size; the -dynamic variants load one
     # made with a dynamic batch dimension.

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.model_spec import ModelSpec
+from harness.verify import ATOL, RTOL
 
 MIN_BATCHED_CALLS = 100  # default of [run] min_batched_calls
 
@@ -62,6 +63,7 @@ class Suite:
     run: RunSpec
     runners: tuple[RunnerChoice, ...]
     claims: tuple[dict[str, Any], ...] = ()  # the suite's [[claims]] (harness/claims.py), judged in the report
+    tolerance: tuple[float, float] = (ATOL, RTOL)  # (atol, rtol) where a runner has none ([verify])
 
 
 @dataclass(frozen=True)

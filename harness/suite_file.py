@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness import claims, runner_rows
+from harness import claims, runner_rows, verify
 from harness.errors import UserError
-from harness.model_spec import MLP_KINDS, ModelSpec, Training
+from harness.model_spec import MLP_KINDS, USER_KINDS, ModelSpec, TensorSpec, Training
 from harness.paths import SUITES_DIR
 from harness.runners import RUNNERS
 from harness.suite import Collection, InputSpec, RunSpec, Suite
@@ -77,12 +78,22 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         return UserError(f"{source}: {field}: {problem}: {fix}")
 
     model = _model(data["model"], bad)
+    if model.is_user:
+        model = _user_model(model, data["model"], data["inputs"], Path(source).parent, bad)
+    elif "tensors" in data["inputs"]:
+        raise bad("inputs.tensors", f"a {model.kind} model takes the one input its spec gives",
+                  "remove it; tensors describe a user's model's inputs (kind torchscript, pt2 or factory)")
     r = data["run"]
     run = RunSpec(**r)
 
     choices = runner_rows.expand(data["runners"], data.get("sweep", {}), run, model.kind, bad)
 
-    i = data["inputs"]
+    i = {k: v for k, v in data["inputs"].items() if k != "tensors"}
+    if model.is_user:
+        if run.batch != 1 or any(c.batch != 1 for c in choices):
+            raise bad("run.batch", "a user's model is called with the input shapes given, batch 1",
+                      "give the batch in the input shape itself (e.g. [8, 3, 224, 224]) and leave batch out")
+        i.setdefault("count", min(USER_SAMPLES, runner_rows.samples_needed(run, choices)))
     for key in ("low", "high"):
         if key in i and not math.isfinite(i[key]):
             raise bad(f"inputs.{key}", f"{i[key]} is not finite", "give a finite number")
@@ -95,9 +106,12 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         raise bad("inputs.count", f"{inputs.count} samples cannot fill a batch of {biggest}",
                   f"make inputs.count ≥ {biggest} (or leave it out: it defaults to what the calls need)")
     claims.check(data.get("claims", []), {c.name for c in choices} | {c.family for c in choices} | set(RUNNERS), bad)
+    default = (verify.USER_ATOL, verify.USER_RTOL) if model.is_user else (verify.ATOL, verify.RTOL)
+    v = data.get("verify", {})
     suite = Suite(
         name=data["name"], description=data.get("description", ""), source=source,
         model=model, inputs=inputs, run=run, runners=choices, claims=tuple(data.get("claims", [])),
+        tolerance=(v.get("atol", default[0]), v.get("rtol", default[1])),
     )
     runner_rows.check_blocks(suite)
     return suite
@@ -106,7 +120,8 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
 def _model(m: dict[str, Any], bad: Any) -> ModelSpec:
     """The model table: the keys of its kind only, checked against each other."""
     kind = m.get("kind", "mlp")
-    allowed = {"mlp": {"layers", "activation", "target", "training"},
+    allowed = {"torchscript": {"path", "training"}, "pt2": {"path", "training"}, "factory": {"path", "training"},
+               "mlp": {"layers", "activation", "target", "training"},
                "mlp_branch": {"layers", "activation", "target", "training"},
                "op_chain": {"length", "size"},
                "conv_bn_relu": {"channels", "kernel", "image", "training"}}[kind]
@@ -114,6 +129,9 @@ def _model(m: dict[str, Any], bad: Any) -> ModelSpec:
         if key not in allowed | {"name", "kind"}:
             raise bad(f"model.{key}", f"not a setting of a {kind} model",
                       "remove it; a " + kind + " model takes " + ", ".join(sorted(allowed)))
+    if kind in USER_KINDS and "path" not in m:
+        example = "FILE.py:FUNCTION" if kind == "factory" else "the model file"
+        raise bad("model", f"a {kind} model needs 'path'", f"add path = \"{example}\"")
     if kind in MLP_KINDS and "layers" not in m:
         raise bad("model", f"a {kind} model needs 'layers'", "add layers = [inputs, hidden…, outputs]")
     spec = ModelSpec(
@@ -124,6 +142,7 @@ def _model(m: dict[str, Any], bad: Any) -> ModelSpec:
         training=Training(**m.get("training", {})),
         **{k: m[k] for k in ("length", "size", "kernel") if k in m},
         **{k: tuple(m[k]) for k in ("channels", "image") if k in m},
+        path=m.get("path", ""),
     )
     if spec.is_mlp and spec.target == "abs_x1_plus_x2" and spec.layers[0] < 2:
         raise bad("model.layers", "target abs_x1_plus_x2 needs at least 2 inputs", "make layers[0] ≥ 2")
@@ -131,3 +150,69 @@ def _model(m: dict[str, Any], bad: Any) -> ModelSpec:
         raise bad("model.image", f"{list(spec.image)} is smaller than the kernel {spec.kernel}",
                   "make the image at least as large as the kernel")
     return spec
+
+
+USER_SAMPLES = 16  # distinct samples per input tensor of a user's model (calls wrap over them): images are large
+
+
+def _user_model(model: ModelSpec, m: dict[str, Any], inputs: dict[str, Any], base: Path, bad: Any) -> ModelSpec:
+    """The model file resolved (relative paths from the suite's folder) and checked, and its input tensors.
+
+    The tensors come from [[inputs.tensors]], or else from the example inputs a factory returns.
+    """
+    text = m["path"]
+    file, function = (text.rsplit(":", 1) if model.kind == "factory" and ":" in text else (text, ""))
+    if model.kind == "factory" and (not function.isidentifier() or not file.endswith(".py")):
+        raise bad("model.path", f"'{text}' is not FILE.py:FUNCTION", "name the Python file and its function, "
+                  "e.g. path = \"mynet.py:build\"")
+    path = Path(file).expanduser()
+    path = (path if path.is_absolute() else base / path).resolve()
+    if not path.is_file():
+        raise bad("model.path", f"{path} does not exist or is not a file", "give the path of your model file")
+    resolved = f"{path}:{function}" if function else str(path)
+    if model.kind != "factory":
+        from harness.user_model import classify
+
+        found = classify(path)  # refuses a pickle before anything loads it
+        expected = "torchscript" if model.kind == "torchscript" else ("exported", "aoti")
+        if found not in expected:
+            raise bad("model.kind", f"{path} is {'a TorchScript file' if found == 'torchscript' else 'a .pt2'}",
+                      f"use kind = \"{'torchscript' if found == 'torchscript' else 'pt2'}\"")
+    if "tensors" in inputs:
+        tensors = tuple(TensorSpec(**{**t, "shape": tuple(t["shape"])}) for t in inputs["tensors"])
+    elif model.kind == "factory":
+        tensors = _tensors_from_examples(resolved, model.training.seed, bad)
+    else:
+        raise bad("inputs.tensors", "a model file does not say what it takes",
+                  "add [[inputs.tensors]] with shape = [...] (and dtype) per input, or --input-shape")
+    for k, t in enumerate(tensors):
+        if t.distribution != "normal" and t.low > t.high:
+            raise bad(f"inputs.tensors[{k}]", f"low ({t.low}) is above high ({t.high})", "swap them")
+    return dataclasses.replace(model, path=resolved, tensors=tensors)
+
+
+def _tensors_from_examples(factory: str, seed: int, bad: Any) -> tuple[TensorSpec, ...]:
+    """Input tensors like the factory's example inputs: their shapes and dtypes, values over their range."""
+    import torch
+
+    from harness.user_model import load_factory
+
+    _, examples = load_factory(factory, seed)
+    if examples is None:
+        raise bad("inputs.tensors", f"factory {factory} returns no example inputs",
+                  "add [[inputs.tensors]] with shape = [...] per input, or return (model, example_inputs)")
+    examples = examples if isinstance(examples, (tuple, list)) else (examples,)
+    names = {torch.float32: "float32", torch.float64: "float64", torch.int64: "int64", torch.int32: "int32",
+             torch.bool: "bool"}
+    out = []
+    for k, x in enumerate(examples):
+        if not isinstance(x, torch.Tensor) or x.dtype not in names:
+            raise bad("inputs.tensors", f"example input {k} of {factory} is not a tensor of "
+                      + ", ".join(names.values()), "return tensors of those dtypes, or give [[inputs.tensors]]")
+        dtype = names[x.dtype]
+        if dtype in ("float32", "float64"):
+            out.append(TensorSpec(shape=tuple(x.shape), dtype=dtype, distribution="normal", low=0.0, high=1.0))
+        else:
+            low, high = (0, 1) if dtype == "bool" else (int(x.min()), int(x.max()))
+            out.append(TensorSpec(shape=tuple(x.shape), dtype=dtype, distribution="integers", low=low, high=high))
+    return tuple(out)

@@ -9,7 +9,7 @@ import jsonschema
 from harness import claims
 from harness.errors import UserError
 from harness.jdks import SPEC_PATTERN as JDK_PATTERN
-from harness.model_spec import MODEL_KINDS
+from harness.model_spec import DISTRIBUTIONS, DTYPES, MODEL_KINDS
 from harness.runners import GRAD_MODES
 
 IDENT = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
@@ -18,6 +18,21 @@ TARGETS = ("abs_x1_plus_x2",)
 
 _INT = {"type": "integer"}
 MAX_BATCH = 65536
+SAFE_PATH = r"^[^\x00-\x1f\"'\\`$]+$"  # no control characters, quotes, backslashes, backticks or $
+# one input tensor of a user's model ([[inputs.tensors]], harness/model_spec.py TensorSpec)
+TENSOR: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["shape"],
+    "properties": {
+        "shape": {"type": "array", "minItems": 1, "maxItems": 8, "items": {**_INT, "minimum": 1, "maximum": 1 << 20}},
+        "dtype": {"enum": list(DTYPES)},
+        "distribution": {"enum": list(DISTRIBUTIONS)},
+        "low": {"type": "number"},
+        "high": {"type": "number"},
+        "seed": {**_INT, "minimum": 0, "maximum": 2**31 - 1},
+    },
+}
 
 # A collection: several suites run one after another into one run folder (e.g. every recipe).
 COLLECTION_SCHEMA: dict[str, Any] = {
@@ -57,6 +72,8 @@ SCHEMA: dict[str, Any] = {
                     "type": "array", "minItems": 2, "maxItems": 16,
                     "items": {**_INT, "minimum": 1, "maximum": 4096},
                 },
+                # a user's model: its file, or FILE.py:FUNCTION; it reaches generated code (quoted) and paths only
+                "path": {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": SAFE_PATH},
                 "activation": {"enum": list(ACTIVATIONS)},
                 "target": {"enum": list(TARGETS)},
                 "training": {
@@ -80,7 +97,14 @@ SCHEMA: dict[str, Any] = {
                 "low": {"type": "number"},
                 "high": {"type": "number"},
                 "seed": {**_INT, "minimum": 0, "maximum": 2**31 - 1},
+                "tensors": {"type": "array", "minItems": 1, "maxItems": 16, "items": TENSOR},
             },
+        },
+        "verify": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"atol": {"type": "number", "minimum": 0, "maximum": 1e6},
+                           "rtol": {"type": "number", "minimum": 0, "maximum": 1e6}},
         },
         "run": {
             "type": "object",
@@ -152,6 +176,8 @@ def _fix(error: jsonschema.ValidationError) -> str:
         return "add it"
     if v == "enum":
         return "use one of " + ", ".join(map(str, error.validator_value))
+    if v == "pattern" and error.validator_value == SAFE_PATH:
+        return "give a path without quotes, backslashes, backticks, $ or control characters"
     if v == "pattern" and error.validator_value == JDK_PATTERN:
         return "give a JDK's feature version (e.g. \"25\") or the absolute path of its home"
     if v == "pattern":

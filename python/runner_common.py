@@ -155,13 +155,24 @@ def _check_tensors(job: dict[str, Any], path: str) -> None:
         end = start + job["input_count"] * sample * DTYPE_BYTES[t["dtype"]]
 
 
-def read_input_array(job: dict[str, Any]) -> np.ndarray:
-    """The whole inputs file as a float32 [input_count, sample_size] array (row i is sample i)."""
-    n, size = job["input_count"], job["sample_size"]
-    data = np.fromfile(job["inputs"], dtype="<f4")
-    if data.size != n * size:
-        fail(f"{job['inputs']} holds {data.size} floats, expected {n} x {size}: regenerate the inputs")
-    return data.reshape(n, size)
+NUMPY_DTYPES = {"float32": "<f4", "float64": "<f8", "int64": "<i8", "int32": "<i4", "bool": "|b1"}
+
+
+def read_input_arrays(job: dict[str, Any]) -> list[np.ndarray]:
+    """Each input tensor's samples as an [input_count, sample elements] array of its dtype (row i is sample i).
+
+    The file must end where the last tensor does (docs/runner-contract.md, rule 10).
+    """
+    n = job["input_count"]
+    tensors = job["input_tensors"]
+    last = tensors[-1]
+    expected = last["offset"] + n * math.prod(last["sample_shape"]) * DTYPE_BYTES[last["dtype"]]
+    size = os.path.getsize(job["inputs"])
+    if size != expected:
+        fail(f"{job['inputs']} has {size} bytes, the job's input_tensors need {expected}: regenerate the inputs")
+    blob = np.fromfile(job["inputs"], dtype=np.uint8)
+    return [blob[t["offset"]:t["offset"] + n * math.prod(t["sample_shape"]) * DTYPE_BYTES[t["dtype"]]]
+            .view(NUMPY_DTYPES[t["dtype"]]).reshape(n, math.prod(t["sample_shape"])) for t in tensors]
 
 
 def libtorch_path() -> str:
@@ -226,7 +237,7 @@ class Backend(Protocol):
 
     def setup(self, job: dict[str, Any], options: dict[str, Any], extra: dict[str, Any]) -> None: ...
 
-    def samples(self, data: np.ndarray, job: dict[str, Any]) -> list[Any]: ...
+    def samples(self, data: list[np.ndarray], job: dict[str, Any]) -> list[Any]: ...
 
     def prepare(self, model: Callable[[Any], Any], options: dict[str, Any]) -> Callable[[Any], Any]: ...
 
@@ -291,13 +302,16 @@ class TorchBackend:
                 extra["cpu_fuser"] = ("on, but this torch build has no LLVM: NNC fusion groups run on its IR "
                                       "interpreter (te_must_use_llvm_cpu off), not as compiled code")
 
-    def samples(self, data: np.ndarray, job: dict[str, Any]) -> list[Any]:
-        """One tensor per slot, each a view of the inputs shaped exactly input_shape, all made before timing."""
-        x = self.torch.from_numpy(data)
-        b, shape = job["batch"], job["input_shape"]
-        if job["options"].get("batch_dim"):  # a model exported with a batch dimension, even for one sample
-            shape = [b, *job["sample_shape"]]
-        return [x[s * b:(s + 1) * b].view(shape) for s in range(job["slots"])]
+    def samples(self, data: list[np.ndarray], job: dict[str, Any]) -> list[Any]:
+        """Per slot one tensor (or a tuple, one per input), each a view of the inputs shaped exactly as the
+        call's, all made before timing."""
+        b, per_slot = job["batch"], []
+        for t, a in zip(job["input_tensors"], data):
+            x, shape = self.torch.from_numpy(a), t["shape"]
+            if job["options"].get("batch_dim"):  # a model exported with a batch dimension, even for one sample
+                shape = [b, *t["sample_shape"]]
+            per_slot.append([x[s * b:(s + 1) * b].view(shape) for s in range(job["slots"])])
+        return per_slot[0] if len(per_slot) == 1 else list(zip(*per_slot))
 
     def prepare(self, model: Callable[[Any], Any], options: dict[str, Any]) -> Callable[[Any], Any]:
         if not options.get("channels_last"):
@@ -392,13 +406,30 @@ class TensorKeeper(Keeping):
         self.views = [self.flat[s * per_slot:(s + 1) * per_slot] for s in range(job["slots"])]
 
     def copy(self, slot: int, y: Any) -> None:
-        if not isinstance(y, self.torch.Tensor):
-            fail(f"the model returned {type(y).__name__}, not a tensor")
+        if not isinstance(y, self.torch.Tensor):  # several outputs: flattened in pytree order, joined
+            parts = [t.detach().reshape(-1) for t in flatten(y, self.torch.Tensor)]
+            y = self.torch.cat([p.to(self.torch.float32) for p in parts]) if parts else self.torch.zeros(0)
         check_output_size(slot, y.numel(), self.job)
-        self.views[slot].copy_(y.detach().reshape(-1))
+        self.views[slot].copy_(y.detach().reshape(-1))  # copy_ converts an int or bool output to float32
 
     def buffer(self) -> np.ndarray:
         return self.flat.numpy()
+
+
+def flatten(y: Any, leaf: type) -> list[Any]:
+    """A call's result in pytree order (docs/runner-contract.md): a leaf, tuple and list items, dict values."""
+    if isinstance(y, leaf):
+        return [y]
+    if isinstance(y, (tuple, list)):
+        return [t for item in y for t in flatten(item, leaf)]
+    if isinstance(y, dict):
+        return [t for item in y.values() for t in flatten(item, leaf)]
+    fail(f"the model returned {type(y).__name__}: a runner keeps tensors, or tuples, lists and dicts of them")
+
+
+def spread(model: Callable[..., Any]) -> Callable[[Any], Any]:
+    """A model of several inputs called with one slot's tuple: model(*xs)."""
+    return lambda xs: model(*xs)
 
 
 def _warm_up(model: Callable[[Any], Any], xs: list[Any], warm: list[int]) -> None:
@@ -493,7 +524,7 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     backend = backend or TorchBackend()
     backend.setup(job, options, extra)
     slots, batch = job["slots"], job["batch"]
-    xs = backend.samples(read_input_array(job)[: slots * batch], job)
+    xs = backend.samples([a[: slots * batch] for a in read_input_arrays(job)], job)
     calls, warmup, block, bare_calls = job["calls"], job["warmup_calls"], job["block"], job["bare_calls"]
     keeper = backend.keeper(job)
     clock = time.perf_counter_ns
@@ -504,7 +535,7 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
         traceback.print_exc()
         fail(f"loading the model failed: {_one_line(exc)}")
     load_ns = clock() - t0
-    model = backend.prepare(model, options)
+    model = backend.prepare(model if len(job["input_tensors"]) == 1 else spread(model), options)
 
     warm = [0] * warmup
     timings = [0] * (calls // block)
