@@ -182,8 +182,8 @@ def _int8(engine: str) -> Exporter:
 def _channels_last(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
     """Weights and the trace example in channels-last (NHWC) memory format (BRIEF 003 step 4)."""
     _only(model, "conv_bn_relu", "factory")
-    if len(model.sample_shape) != 4:
-        raise ExportUnavailable(f"channels_last needs a 4-D first input (N, C, H, W), not {list(model.sample_shape)}")
+    if len(model.input_shape(1)) != 4:
+        raise ExportUnavailable(f"channels_last needs a 4-D first input (N, C, H, W), not {list(model.input_shape(1))}")
     net = net.to(memory_format=torch.channels_last)
     examples = trace_example(model)
     if isinstance(examples, tuple):

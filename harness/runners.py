@@ -210,7 +210,7 @@ _VARIANTS: tuple[Runner, ...] = (
              options=(("qengine", "qnnpack"),), tolerance=INT8_QNNPACK_TOLERANCE),
     _variant(base="python-torchscript", id="python-torchscript-cl",
              method="channels_last model, input converted per call",
-             model_file="model.cl.pt", model_kinds=_CONV,
+             model_file="model.cl.pt", model_kinds=(*_CONV, "factory"),
              options=(("channels_last", True),)),
     _variant(base="python-torchscript", id="python-torchscript-mobile",
              method="optimize_for_mobile (scripted)",
@@ -231,7 +231,7 @@ _VARIANTS: tuple[Runner, ...] = (
              options=(("qengine", "fbgemm"),), tolerance=INT8_CONV_TOLERANCE),
     _variant(base="cpp-torchscript", id="cpp-torchscript-cl",
              method="channels_last model, input converted per call, from C++",
-             model_file="model.cl.pt", model_kinds=_CONV,
+             model_file="model.cl.pt", model_kinds=(*_CONV, "factory"),
              options=(("channels_last", True),)),
     # the batch's layout: samples as columns (W·Xᵀ + b), so each matrix product has the batch as its wide side
     _variant(base="python-torchscript", id="python-torchscript-columns",

@@ -11,7 +11,7 @@ from typing import Any
 from harness import claims, runner_rows, verify
 from harness.errors import UserError
 from harness.model_spec import MLP_KINDS, USER_KINDS, ModelSpec, TensorSpec, Training
-from harness.paths import SUITES_DIR
+from harness.paths import EXAMPLES_DIR, SUITES_DIR
 from harness.runners import RUNNERS
 from harness.suite import Collection, InputSpec, RunSpec, Suite
 from harness.suite_schema import COLLECTION_SCHEMA, SCHEMA, validate
@@ -24,8 +24,10 @@ def resolve_suite_path(name_or_path: str | None) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix == "" and "/" not in name_or_path:
         candidate = SUITES_DIR / f"{name_or_path}.toml"
+        if not candidate.is_file():
+            candidate = EXAMPLES_DIR / f"{name_or_path}.toml"
     if not candidate.is_file():
-        known = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.toml")))
+        known = ", ".join(sorted(p.stem for d in (SUITES_DIR, EXAMPLES_DIR) for p in d.glob("*.toml")))
         raise UserError(f"suite '{name_or_path}' not found: give a TOML file path or one of: {known}")
     return candidate
 
@@ -55,7 +57,7 @@ def parse_collection(data: dict[str, Any], path: Path) -> Collection:
     parts = []
     for k, part in enumerate(data["parts"]):
         file = part if part.endswith(".toml") else f"{part}.toml"
-        candidates = [path.parent / file, SUITES_DIR / file]
+        candidates = [path.parent / file, SUITES_DIR / file, EXAMPLES_DIR / file]
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             raise UserError(f"{path}: parts[{k}]: suite '{part}' not found beside it or in {SUITES_DIR}: "

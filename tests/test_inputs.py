@@ -124,3 +124,36 @@ def test_integers_round_inwards_and_refuse_an_empty_range() -> None:
         generate(InputSpec(count=5, distribution="integers", low=0.2, high=0.8), 2)
     with pytest.raises(UserError, match="not exact in float32"):
         generate(InputSpec(count=5, distribution="integers", low=0, high=2.0**25), 2)
+
+
+def test_several_tensors_of_several_dtypes_are_laid_out_and_heal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.inputs import check_tensor_inputs, make_tensor_inputs, tensor_offsets
+    from harness.model_spec import TensorSpec
+
+    tensors = (TensorSpec((1, 3), "float32"), TensorSpec((1, 2), "int64", "integers", 0, 9),
+               TensorSpec((1, 5), "bool", "integers", 0, 1), TensorSpec((2,), "float64", "normal", 0.0, 1.0))
+    files = make_tensor_inputs(tensors, 5, tmp_path)
+    offsets, size = tensor_offsets(tensors, 5)
+    assert offsets == [0, 64, 144, 176] and size == 256 and files.data.stat().st_size == size
+    xs = check_tensor_inputs(files.manifest)
+    assert [x.dtype.name for x in xs] == ["float32", "int64", "bool", "float64"]
+    assert [x.shape for x in xs] == [(5, 1, 3), (5, 1, 2), (5, 1, 5), (5, 2)]
+    assert xs[1].min() >= 0 and xs[1].max() <= 9
+    before = files.data.read_bytes()
+    files.data.write_bytes(before[:100])  # truncated: regenerated with one warning naming the file
+    make_tensor_inputs(tensors, 5, tmp_path)
+    assert files.data.read_bytes() == before and str(files.data) in capsys.readouterr().err
+
+
+def test_a_bool_input_skips_the_java_torchscript_runners_saying_why() -> None:
+    from harness.model_spec import ModelSpec, TensorSpec
+    from harness.runners import RUNNERS
+
+    model = ModelSpec(name="m", kind="torchscript", path="/m.pt",
+                      tensors=(TensorSpec((1, 4)), TensorSpec((1, 4), "bool", "integers", 0, 1)))
+    assert "org.pytorch.Tensor has no bool dtype" in RUNNERS["java-torchscript"].cannot_run(model)
+    assert RUNNERS["java-aoti"].cannot_run(model) is None
+    assert "layer spec" in RUNNERS["cpp-raw"].cannot_run(model)
+    assert RUNNERS["cpp-api"].cannot_run(ModelSpec(name="m", layers=(2, 1))) is None  # a built-in model
