@@ -65,11 +65,15 @@ def test_a_torchscript_conv_net_runs_and_matches(tmp_path: Path) -> None:
     torch.manual_seed(0)
     path = tmp_path / "conv.pt"
     torch.jit.trace(Conv().eval(), torch.rand(1, 3, 16, 16)).save(str(path))
-    data = _suite("torchscript", path, ["python-torchscript", "python-torchscript-frozen", "python-onnxruntime",
-                                        "python-eager", "cpp-api"], [{"shape": [1, 3, 16, 16]}])
+    data = _suite("torchscript", path, ["python-torchscript", "python-lite", "python-onnxruntime",
+                                        "python-torchscript-frozen", "python-eager", "cpp-api"],
+                  [{"shape": [1, 3, 16, 16]}])
     run, df = _run(data, tmp_path)
-    for r in ("python-torchscript", "python-torchscript-frozen", "python-onnxruntime"):
+    for r in ("python-torchscript", "python-lite", "python-onnxruntime"):  # the file itself, and made from it
         assert df.loc[r, "status"] == "ok" and bool(df.loc[r, "outputs_ok"]), (r, df.loc[r, "message"])
+    # an export that fails: the exporter's own reason in the row
+    assert df.loc["python-torchscript-frozen", "status"] == "SKIPPED"
+    assert "cannot export model.frozen.pt: optimize_for_inference" in df.loc["python-torchscript-frozen", "message"]
     assert df.loc["python-eager", "status"] == "SKIPPED"
     assert "Python class" in df.loc["python-eager", "message"] and "factory" in df.loc["python-eager", "message"]
     assert df.loc["cpp-api", "status"] == "SKIPPED" and "layer spec" in df.loc["cpp-api", "message"]
