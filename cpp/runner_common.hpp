@@ -376,7 +376,8 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
     *field = j.at(key).get<std::vector<std::int64_t>>();
   job.options = j.at("options");
   for (const auto& t : j.at("input_tensors"))
-    job.input_tensors.push_back({t.at("dtype").get<std::string>(), t.at("sample_shape").get<std::vector<std::int64_t>>(),
+    job.input_tensors.push_back({t.at("dtype").get<std::string>(),
+                                 t.at("sample_shape").get<std::vector<std::int64_t>>(),
                                  t.at("shape").get<std::vector<std::int64_t>>(), t.at("offset").get<std::int64_t>()});
 
   check_rules(job, supported_options, rendered_as);
@@ -444,9 +445,10 @@ inline InputBytes read_input_bytes(const Job& job) {
   const std::size_t last = job.input_tensors.size() - 1;
   const auto want = static_cast<std::uintmax_t>(job.input_tensors[last].end(job.input_count));
   if (bytes != want)
-    throw Error("inputs file " + job.inputs + " has " + std::to_string(bytes) + " bytes, but 'input_tensors' end at byte " +
-                std::to_string(want) + " ('input_tensors'[" + std::to_string(last) + "], " +
-                std::to_string(job.input_count) + " samples; no padding after it): regenerate the file or fix the job");
+    throw Error("inputs file " + job.inputs + " has " + std::to_string(bytes) +
+                " bytes, but 'input_tensors' end at byte " + std::to_string(want) + " ('input_tensors'[" +
+                std::to_string(last) + "], " + std::to_string(job.input_count) +
+                " samples; no padding after it): regenerate the file or fix the job");
   InputBytes in;
   in.words.assign(static_cast<std::size_t>((want + 7) / 8), 0);
   std::ifstream f(job.inputs, std::ios::binary);

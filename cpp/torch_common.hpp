@@ -340,12 +340,13 @@ class SlotInputs {
 // concerns the model, not its inputs.
 inline void check_input_options(const Job& job, const std::string& rendered_as) {
   if (job.one_float_input()) return;
-  const std::pair<const char*, json> defaults[] = {{"input_build", "from_blob"}, {"select", "none"}, {"batch_dim", false}};
+  const std::pair<const char*, json> defaults[] = {
+      {"input_build", "from_blob"}, {"select", "none"}, {"batch_dim", false}};
   for (const auto& [key, fallback] : defaults)
     if (job.options.contains(key) && job.options.at(key) != fallback)
-      throw Error("job " + job.path + ": option '" + key + "' is " + job.options.at(key).dump() + ", but " + rendered_as +
-                  " applies it to one float32 input only and 'input_tensors' is " + job.describe_inputs() +
-                  ": remove the option for this model");
+      throw Error("job " + job.path + ": option '" + key + "' is " + job.options.at(key).dump() + ", but " +
+                  rendered_as + " applies it to one float32 input only and 'input_tensors' is " +
+                  job.describe_inputs() + ": remove the option for this model");
 }
 
 // What the result reports about libtorch: its version, the library actually loaded, the threads read
