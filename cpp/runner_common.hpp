@@ -1,5 +1,5 @@
 // Shared by every C++ runner (cpp-torchscript, cpp-api, cpp-raw): reading the job and checking it
-// (docs/schemas/job.schema.json, then the nine "Job rules"), input and weight files, the measurement
+// (docs/schemas/job.schema.json, then the ten "Job rules"), input and weight files, the measurement
 // sequence and the result files of docs/runner-contract.md. Keeping all of it here makes the three
 // runners equivalent by construction: they differ only in how they load the model and in what one
 // call does.
@@ -31,7 +31,8 @@
 
 #include "job_schema.hpp"  // runner::kJobSchema: docs/schemas/job.schema.json, written by CMakeLists.txt
 
-// Every file is float32 / int64 little-endian and is read and written with plain memcpy semantics.
+// Every file is little-endian (float32 / int64, and the inputs of a user's model in their dtypes) and is
+// read and written with plain memcpy semantics.
 static_assert(std::endian::native == std::endian::little,
               "the runner files are little-endian and this runner reads them without byte swapping");
 static_assert(sizeof(float) == 4, "the runner files hold 4-byte IEEE floats");
@@ -114,7 +115,31 @@ inline std::string shared_object_of(const void* symbol) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The job file: docs/schemas/job.schema.json, then the nine rules of docs/runner-contract.md ("Job rules")
+// The job file: docs/schemas/job.schema.json, then the ten rules of docs/runner-contract.md ("Job rules")
+
+// Bytes per element of an input tensor's dtype (docs/runner-contract.md, "Several inputs, any dtype"); the
+// schema's enum admits no other name.
+inline std::int64_t dtype_bytes(const std::string& dtype) {
+  if (dtype == "float32" || dtype == "int32") return 4;
+  if (dtype == "float64" || dtype == "int64") return 8;
+  if (dtype == "bool") return 1;
+  throw Error("internal: input dtype '" + dtype + "' is not in runner_common.hpp's list");
+}
+
+// One entry of the job's input_tensors: one argument of every call.
+struct InputTensor {
+  std::string dtype;                        // float32, float64, int64, int32 or bool
+  std::vector<std::int64_t> sample_shape;  // one sample
+  std::vector<std::int64_t> shape;         // the exact tensor of one call
+  std::int64_t offset = 0;                 // its first byte in the inputs file
+
+  std::int64_t sample_elements() const { return product(sample_shape); }
+  // Where it ends in the inputs file: input_count samples after its offset.
+  std::int64_t end(std::int64_t input_count) const {
+    return offset + input_count * sample_elements() * dtype_bytes(dtype);
+  }
+  std::string describe() const { return dtype + " " + join(shape); }
+};
 
 struct Job {
   std::string path;  // of the job file itself, for error messages
@@ -126,8 +151,17 @@ struct Job {
                warmup_calls = 0, block = 0, threads = 0, interop_threads = 0, bare_calls = 0,
                bare_rounds = 1;
   json options = json::object();  // already checked against the schema and the keys the runner supports
+  std::vector<InputTensor> input_tensors;  // at least one; the first is the one sample_shape and input_shape describe
 
   bool is_mlp() const { return model_kind == "mlp" || model_kind == "mlp_branch"; }
+  // The built-in kinds' case, which every runner computes: one float32 tensor of input_shape.
+  bool one_float_input() const { return input_tensors.size() == 1 && input_tensors[0].dtype == "float32"; }
+  // "float32 [1, 4], int64 [1, 3]": the inputs of one call, for messages and the result's extra.
+  std::string describe_inputs() const {
+    std::vector<std::string> parts;
+    for (const auto& t : input_tensors) parts.push_back(t.describe());
+    return join(parts);
+  }
 };
 
 // The schema as CMakeLists.txt compiled it in (job_schema.hpp defines runner::kJobSchema), parsed once.
@@ -225,7 +259,7 @@ inline void check(const json& v, const json& s, const std::string& where, const 
 
 }  // namespace schema
 
-// The nine cross-field rules of docs/runner-contract.md ("Job rules"), in its order, on a job that
+// The ten cross-field rules of docs/runner-contract.md ("Job rules"), in its order, on a job that
 // already satisfies the schema. `supported_options`: the keys of `options` this runner implements.
 inline void check_rules(const Job& job, const std::vector<std::string>& supported_options,
                         const std::string& rendered_as) {
@@ -270,9 +304,42 @@ inline void check_rules(const Job& job, const std::vector<std::string>& supporte
   if (job.options.value("channels_last", false) && job.input_shape.size() != 4)
     fail("option 'channels_last' needs a 4-D input_shape (N, C, H, W), got " + join(job.input_shape) +
          ": drop the option for this model");
+  // 10: the input tensors agree with sample_shape and input_shape, hold one batch each and lie in the
+  // inputs file one after the other, each starting on a multiple of 8 (the file's size is checked when
+  // it is read: read_inputs, read_input_bytes).
+  const auto& first = job.input_tensors.front();
+  if (first.sample_shape != job.sample_shape || first.shape != job.input_shape)
+    fail("'input_tensors'[0] has sample_shape " + join(first.sample_shape) + " and shape " + join(first.shape) +
+         ", expected the job's sample_shape " + join(job.sample_shape) + " and input_shape " + join(job.input_shape) +
+         " (rule 10)");
+  std::int64_t end = 0;
+  for (std::size_t k = 0; k < job.input_tensors.size(); ++k) {
+    const auto& t = job.input_tensors[k];
+    const std::string name = "'input_tensors'[" + std::to_string(k) + "]";
+    if (product(t.shape) != job.batch * t.sample_elements())
+      fail(name + " has shape " + join(t.shape) + " (" + n(product(t.shape)) + " elements), expected batch x " +
+           "the product of its sample_shape " + join(t.sample_shape) + " = " + n(job.batch) + " x " +
+           n(t.sample_elements()) + " (rule 10)");
+    const std::int64_t start = k == 0 ? 0 : (end + 7) / 8 * 8;
+    if (t.offset != start)
+      fail(name + " has offset " + n(t.offset) + ", expected " + n(start) +
+           (k == 0 ? std::string(": the first tensor starts the inputs file")
+                   : ": the end of 'input_tensors'[" + std::to_string(k - 1) + "] (" + n(end) +
+                         ") rounded up to a multiple of 8") +
+           " (rule 10)");
+    end = t.end(job.input_count);
+  }
 }
 
-// Reads the job, checks it against the schema, fills the Job from it and applies the nine rules, so
+// The runners that compute on one float32 tensor only (cpp-api, cpp-raw): a job with other inputs is a
+// harness bug (it never sends them one), caught here rather than read as garbage floats.
+inline void check_one_float_input(const Job& job, const std::string& rendered_as) {
+  if (!job.one_float_input())
+    throw Error("job " + job.path + ": 'input_tensors' is " + job.describe_inputs() + ", but " + rendered_as +
+                " takes exactly one float32 input: this model needs cpp-torchscript or cpp-aoti");
+}
+
+// Reads the job, checks it against the schema, fills the Job from it and applies the ten rules, so
 // that nothing later has to guess. `supported_options` are the keys of `options` this runner
 // (`rendered_as`) implements; any other key is an error rather than a switch silently ignored.
 inline Job read_job(const std::string& path, const std::vector<std::string>& supported_options,
@@ -308,6 +375,10 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
                             {"output_shape", &job.output_shape}, {"input_shape", &job.input_shape}})
     *field = j.at(key).get<std::vector<std::int64_t>>();
   job.options = j.at("options");
+  for (const auto& t : j.at("input_tensors"))
+    job.input_tensors.push_back({t.at("dtype").get<std::string>(),
+                                 t.at("sample_shape").get<std::vector<std::int64_t>>(),
+                                 t.at("shape").get<std::vector<std::int64_t>>(), t.at("offset").get<std::int64_t>()});
 
   check_rules(job, supported_options, rendered_as);
   return job;
@@ -352,10 +423,48 @@ inline std::vector<float> read_floats(const std::string& path, std::int64_t expe
   return data;
 }
 
+// The one float32 tensor's case (rule 10's exact size, in floats).
 inline std::vector<float> read_inputs(const Job& job) {
   return read_floats(job.inputs, job.input_count * job.sample_size, "inputs",
                      "the job's input_count x sample_size = " + std::to_string(job.input_count) + " x " +
                          std::to_string(job.sample_size));
+}
+
+// The inputs file of any input_tensors, as bytes: it must end exactly where the last tensor does (rule 10),
+// and a bool tensor's bytes are 0 or 1. Held in 8-byte words, so every tensor (offsets are multiples of 8)
+// starts aligned for its dtype.
+struct InputBytes {
+  std::vector<std::uint64_t> words;
+  const std::byte* data() const { return reinterpret_cast<const std::byte*>(words.data()); }
+};
+
+inline InputBytes read_input_bytes(const Job& job) {
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(job.inputs, ec);
+  if (ec) throw Error("cannot read inputs file " + job.inputs + ": " + ec.message());
+  const std::size_t last = job.input_tensors.size() - 1;
+  const auto want = static_cast<std::uintmax_t>(job.input_tensors[last].end(job.input_count));
+  if (bytes != want)
+    throw Error("inputs file " + job.inputs + " has " + std::to_string(bytes) +
+                " bytes, but 'input_tensors' end at byte " + std::to_string(want) + " ('input_tensors'[" +
+                std::to_string(last) + "], " + std::to_string(job.input_count) +
+                " samples; no padding after it): regenerate the file or fix the job");
+  InputBytes in;
+  in.words.assign(static_cast<std::size_t>((want + 7) / 8), 0);
+  std::ifstream f(job.inputs, std::ios::binary);
+  if (!f.read(reinterpret_cast<char*>(in.words.data()), static_cast<std::streamsize>(want)))
+    throw Error("short read on inputs file " + job.inputs);
+  for (std::size_t k = 0; k < job.input_tensors.size(); ++k) {
+    const auto& t = job.input_tensors[k];
+    if (t.dtype != "bool") continue;
+    const auto* b = reinterpret_cast<const unsigned char*>(in.data() + t.offset);
+    const auto* e = reinterpret_cast<const unsigned char*>(in.data() + t.end(job.input_count));
+    if (const auto* bad = std::find_if(b, e, [](unsigned char c) { return c > 1; }); bad != e)
+      throw Error("inputs file " + job.inputs + ": 'input_tensors'[" + std::to_string(k) + "] is bool but byte " +
+                  std::to_string(t.offset + (bad - b)) + " of the file holds " + std::to_string(*bad) +
+                  " (a bool is one byte, 0 or 1)");
+  }
+  return in;
 }
 
 // weights.bin: per linear layer, weight [out, in] row-major then bias [out] (docs/runner-contract.md).
@@ -418,28 +527,27 @@ inline std::int64_t peak_rss_kb() {
   return -1;
 }
 
-// Runs one benchmark: reads the inputs file whole (not timed), `load()` builds the model (timed as
-// load_ns), then inside `scope(body)` (the grad-mode guard, so it covers input creation and forward
+// Runs one benchmark over inputs already in memory (step 2, not timed): `load()` builds the model (timed
+// as load_ns), then inside `scope(body)` (the grad-mode guard, so it covers input creation and forward
 // alike) the warm-up calls, each timed alone, the timed loop with one clock read per block, and the
 // bare pass; then the peak memory and the timer overhead.
-// `call(const float* batch_in, float* out)` computes one whole batch: batch × sample_size floats in,
-// batch × output_size floats written to `out`. `bare(const float* batch_in)` is the seed's call with
-// nothing kept but the last output (the runner holds it); it runs `bare_calls` times, batch i % slots,
-// in `bare_rounds` runs that alternate with the timed blocks, one pair of clock reads around each run,
-// so the harness can tell what the timed loop's bookkeeping costs.
+// Batch s's input is `in + s × BS`: for measure(), the float32 batch itself (In = const float*, BS floats
+// per batch); for a user's model, its slot's prepared tensors (In = pointer to them, BS = 1).
+// `call(In batch_in, float* out)` computes one whole batch, batch × output_size floats written to `out`.
+// `bare(In batch_in)` is the seed's call with nothing kept but the last output (the runner holds it); it
+// runs `bare_calls` times, batch i % slots, in `bare_rounds` runs that alternate with the timed blocks,
+// one pair of clock reads around each run, so the harness can tell what the timed loop's bookkeeping costs.
 // Load and call are templates so the raw runner's arithmetic inlines into the loop, as a hand-written
 // loop would.
-template <class Load, class Call, class Bare, class Scope>
-Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope&& scope) {
-  const std::vector<float> inputs = read_inputs(job);
-  // Floats per batch in and out: batch s starts at s × BS in the inputs and s × BO in the outputs.
-  const std::size_t BS = static_cast<std::size_t>(job.batch * job.sample_size);
+template <class In, class Load, class Call, class Bare, class Scope>
+Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Load&& load, Call&& call, Bare&& bare,
+                          Scope&& scope) {
+  // Floats per batch out: batch s's outputs start at s × BO.
   const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
   const std::size_t slots = static_cast<std::size_t>(job.slots);
   const std::size_t calls = static_cast<std::size_t>(job.calls);
   const std::size_t block = static_cast<std::size_t>(job.block);
   const std::size_t warmups = static_cast<std::size_t>(job.warmup_calls);
-  const float* in = inputs.data();
 
   Measurement m;
   // Allocated (and zero-filled, so the pages are touched) before anything is timed.
@@ -458,7 +566,7 @@ Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope
 
   scope([&] {
     for (std::size_t w = 0; w < warmups; ++w) {
-      const float* batch_in = in + (w % slots) * BS;
+      const In batch_in = in + (w % slots) * BS;
       const auto t0 = Clock::now();
       barrier();
       call(batch_in, scratch.data());
@@ -476,11 +584,11 @@ Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope
     // Call i uses batch (and output slot) i % slots: kept as a wrapping counter with its two
     // pointers rather than a division per call, which would cost the raw runner a few ns.
     std::size_t slot = 0;
-    const float* x = in;
+    In x = in;
     float* y = out;
     // The bare pass's own counter: bare call i uses batch i % slots.
     std::size_t bare_slot = 0;
-    const float* xb = in;
+    In xb = in;
     // The timed blocks in `rounds` equal runs, each followed by its share of the bare pass, so both
     // run under the same machine state (a VM can change speed within one process).
     for (std::size_t r = 0; r < rounds; ++r) {
@@ -528,6 +636,16 @@ Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope
   m.first_call_ns = m.warmup_timings.front();
   m.timer_overhead_ns = timer_overhead_ns();
   return m;
+}
+
+// The built-in kinds' benchmark, one float32 tensor per call: reads the inputs file whole as floats (not
+// timed), then measure_slots with `call(const float* batch_in, float* out)` over batch × sample_size floats.
+template <class Load, class Call, class Bare, class Scope>
+Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope&& scope) {
+  const std::vector<float> inputs = read_inputs(job);
+  const float* const in = inputs.data();
+  return measure_slots(job, in, static_cast<std::size_t>(job.batch * job.sample_size), std::forward<Load>(load),
+                       std::forward<Call>(call), std::forward<Bare>(bare), std::forward<Scope>(scope));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-// Shared by the libtorch runners (cpp-torchscript, cpp-api): the libtorch side of the sequence of
+// Shared by the libtorch runners (cpp-torchscript, cpp-aoti, cpp-api): the libtorch side of the sequence of
 // docs/runner-contract.md that runner_common.hpp (free of torch, for cpp-raw) cannot hold: threads and
-// grad mode (step 1), what libtorch reports back for the result, copying a call's output, and the tensor
-// one call passes to the model, built as the job's options say ("Options"). Both runners use this one
-// header, so they differ only in how they load and how they call, and an option costs the same in either.
+// grad mode (step 1), what libtorch reports back for the result, copying a call's output (one float32
+// tensor as it is, anything else flattened as "Several inputs, any dtype" says), and the tensors one call
+// passes to the model: the one float32 input built as the job's options say ("Options"), or a user's
+// model's several inputs of any dtype. The runners use this one header, so they differ only in how they
+// load and how they call, and an option costs the same in each.
 //
 // Only ATen, the autograd factory header (for torch::from_blob, which the seed used) and the version
 // header: all already part of torch/script.h and torch/torch.h, so including this costs no compile time.
@@ -16,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runner_common.hpp"
@@ -79,6 +82,140 @@ inline void copy_output(const at::Tensor& y, float* out, const Job& job) {
     const auto c = y.contiguous();
     std::memcpy(out, c.data_ptr<float>(), bytes);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs of any structure (docs/runner-contract.md, "Several inputs, any dtype"): flattened in pytree order
+// (a tensor; a tuple's or list's items in order; a dict's values in insertion order, which c10::Dict keeps;
+// recursively), each converted to float32 (bool to 0 or 1) in logical row-major order, concatenated.
+
+// The contract's dtype names ("float32", "int64", "bool", ...), libtorch's for any other.
+inline std::string dtype_name(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kLong: return "int64";
+    case at::kInt: return "int32";
+    case at::kBool: return "bool";
+    default: return c10::toString(t);
+  }
+}
+
+inline at::ScalarType scalar_type_of(const std::string& dtype) {
+  if (dtype == "float32") return at::kFloat;
+  if (dtype == "float64") return at::kDouble;
+  if (dtype == "int64") return at::kLong;
+  if (dtype == "int32") return at::kInt;
+  if (dtype == "bool") return at::kBool;  // one byte each, 0 or 1, as the inputs file holds them
+  throw Error("internal: input dtype '" + dtype + "' has no libtorch type in torch_common.hpp");
+}
+
+inline std::string describe_tensor(const at::Tensor& t) {
+  if (!t.defined()) return "None";
+  std::vector<std::int64_t> sizes(t.sizes().begin(), t.sizes().end());
+  return dtype_name(t.scalar_type()) + " " + join(sizes);
+}
+
+// A tuple's or a list's items, in order.
+inline c10::ArrayRef<c10::IValue> items_of(const c10::IValue& v) {
+  return v.isTuple() ? v.toTupleRef().elements().asArrayRef() : v.toListRef();
+}
+
+// What a call returned, for messages and the result's extra: "tuple(float32 [1, 2], dict{'b': int64 [3]})";
+// a value that is neither a tensor nor a container is named by its IValue tag ("Int", "None", "String").
+inline std::string describe_result(const c10::IValue& v) {
+  if (v.isTensor()) return describe_tensor(v.toTensor());
+  std::vector<std::string> parts;
+  if (v.isTuple() || v.isList()) {
+    for (const auto& e : items_of(v)) parts.push_back(describe_result(e));
+    return v.isTuple() ? "tuple(" + join(parts) + ")" : "list[" + join(parts) + "]";
+  }
+  if (v.isGenericDict()) {
+    for (const auto& kv : v.toGenericDict())
+      parts.push_back((kv.key().isString() ? "'" + kv.key().toStringRef() + "'" : kv.key().tagKind()) + ": " +
+                      describe_result(kv.value()));
+    return "dict{" + join(parts) + "}";
+  }
+  return v.tagKind();
+}
+
+inline std::string describe_result(const std::vector<at::Tensor>& v) {
+  std::vector<std::string> parts;
+  for (const auto& t : v) parts.push_back(describe_tensor(t));
+  return "(" + join(parts) + ")";  // AOTInductor's flat outputs, in pytree order
+}
+
+// Appends v's tensors in pytree order; false if v holds anything else (the caller names what it returned).
+inline bool flatten_result(const c10::IValue& v, std::vector<at::Tensor>& into) {
+  if (v.isTensor()) {
+    into.push_back(v.toTensor());
+    return true;
+  }
+  if (v.isTuple() || v.isList()) {
+    for (const auto& e : items_of(v))
+      if (!flatten_result(e, into)) return false;
+    return true;
+  }
+  if (v.isGenericDict()) {
+    for (const auto& kv : v.toGenericDict())
+      if (!flatten_result(kv.value(), into)) return false;
+    return true;
+  }
+  return false;
+}
+
+// Copies flattened outputs (one call's, the whole batch) into the runner's output buffer, converted to float32
+// and contiguous; `what` describes the result, for the message when its size is not the job's.
+template <class Describe>
+void copy_flattened(const std::vector<at::Tensor>& parts, float* out, const Job& job, Describe&& what) {
+  const std::int64_t count = job.batch * job.output_size;
+  std::int64_t total = 0;
+  for (const auto& t : parts) {
+    if (!t.defined()) throw Error("the model returned " + what() + ": None is not a tensor the outputs can hold");
+    total += t.numel();
+  }
+  if (total != count)
+    throw Error("the model returned " + what() + ", " + std::to_string(total) +
+                " values together, but the job's batch x output_size = " + std::to_string(job.batch) + " x " +
+                std::to_string(job.output_size) + " = " + std::to_string(count) +
+                ": the model file does not match the job's output_shape " + join(job.output_shape));
+  for (const auto& t : parts) {
+    const at::Tensor c = t.to(at::kFloat).contiguous();  // no copy for a contiguous float32 tensor
+    std::memcpy(out, c.data_ptr<float>(), static_cast<std::size_t>(c.numel()) * sizeof(float));
+    out += c.numel();
+  }
+}
+
+// A call's outputs when they are anything but one float32 tensor: out of line, so the built-in kinds' path
+// (copy_outputs' first branch) stays as small as it was.
+[[gnu::noinline]] inline void copy_flattened_result(const c10::IValue& y, float* out, const Job& job) {
+  thread_local std::vector<at::Tensor> parts;  // reused: no allocation per call once it has grown
+  parts.clear();
+  if (!flatten_result(y, parts)) {
+    parts.clear();
+    throw Error("the model returned " + describe_result(y) +
+                ", expected a tensor or a tuple, list or dict of tensors (docs/runner-contract.md, "
+                "\"Several inputs, any dtype\")");
+  }
+  copy_flattened(parts, out, job, [&] { return describe_result(y); });
+  parts.clear();  // holds no output past the call
+}
+
+[[gnu::noinline]] inline void copy_flattened_result(const std::vector<at::Tensor>& y, float* out, const Job& job) {
+  copy_flattened(y, out, job, [&] { return describe_result(y); });
+}
+
+// One call's outputs into the runner's output buffer: one float32 tensor copied as it is (copy_output, the
+// built-in kinds' path: one tag and one dtype test more than before), anything else flattened.
+inline void copy_outputs(const c10::IValue& y, float* out, const Job& job) {
+  if (y.isTensor() && y.toTensor().scalar_type() == at::kFloat) return copy_output(y.toTensor(), out, job);
+  copy_flattened_result(y, out, job);
+}
+
+// The same for AOTInductor's run, whose outputs are already flat, in pytree order.
+inline void copy_outputs(const std::vector<at::Tensor>& y, float* out, const Job& job) {
+  if (y.size() == 1 && y[0].defined() && y[0].scalar_type() == at::kFloat) return copy_output(y[0], out, job);
+  copy_flattened_result(y, out, job);
 }
 
 // run_main with libtorch's errors kept to their message: c10::Error's what() carries a multi-line backtrace.
@@ -166,9 +303,55 @@ class InputBuilder {
   at::Tensor mask_, index_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// A user's model's inputs (docs/runner-contract.md, "Several inputs, any dtype"), for any input_tensors but
+// one float32 tensor: the inputs file read as bytes and every slot's arguments made from it once, before
+// anything is timed: tensor k of slot s is a torch::from_blob view of its samples s·batch ... s·batch +
+// batch - 1, of its shape and dtype. Arg is what the model's call takes: c10::IValue (TorchScript's
+// forward) or at::Tensor (AOTInductor's run).
+template <class Arg>
+class SlotInputs {
+ public:
+  explicit SlotInputs(const Job& job) : bytes_(read_input_bytes(job)) {
+    slots_.resize(static_cast<std::size_t>(job.slots));
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      for (const auto& t : job.input_tensors) {
+        const std::int64_t batch_bytes = job.batch * t.sample_elements() * dtype_bytes(t.dtype);
+        auto* data = const_cast<std::byte*>(bytes_.data() + t.offset + static_cast<std::int64_t>(s) * batch_bytes);
+        slots_[s].push_back(Arg(torch::from_blob(data, t.shape, at::TensorOptions().dtype(scalar_type_of(t.dtype)))));
+      }
+    }
+    description_ = "per slot, before timing: one torch::from_blob per input tensor (" + job.describe_inputs() + ")";
+  }
+
+  // Slot s's arguments are slots()[s]; measure_slots steps through them one slot at a time.
+  const std::vector<Arg>* slots() const { return slots_.data(); }
+  const std::string& describe() const { return description_; }
+
+ private:
+  InputBytes bytes_;  // the tensors are views of it: it lives as long as they do
+  std::vector<std::vector<Arg>> slots_;
+  std::string description_;
+};
+
+// The options that build or select the one float32 input (input_build, select, batch_dim) have no meaning
+// for several inputs or another dtype: refused, naming the option, rather than applied to the first tensor.
+// Their default values change nothing and pass; channels_last is rule 9's (a 4-D first input) and qengine
+// concerns the model, not its inputs.
+inline void check_input_options(const Job& job, const std::string& rendered_as) {
+  if (job.one_float_input()) return;
+  const std::pair<const char*, json> defaults[] = {
+      {"input_build", "from_blob"}, {"select", "none"}, {"batch_dim", false}};
+  for (const auto& [key, fallback] : defaults)
+    if (job.options.contains(key) && job.options.at(key) != fallback)
+      throw Error("job " + job.path + ": option '" + key + "' is " + job.options.at(key).dump() + ", but " +
+                  rendered_as + " applies it to one float32 input only and 'input_tensors' is " +
+                  job.describe_inputs() + ": remove the option for this model");
+}
+
 // What the result reports about libtorch: its version, the library actually loaded, the threads read
 // back, the grad mode seen during the calls, and how the input is built. The runner adds its own extra.
-inline RuntimeInfo libtorch_info(const GradModeScope& scope, const InputBuilder& input) {
+inline RuntimeInfo libtorch_info(const GradModeScope& scope, const std::string& input) {
   RuntimeInfo info;
   info.libtorch_version = TORCH_VERSION;
   info.libtorch_path = shared_object_of(reinterpret_cast<const void*>(&at::get_num_threads));
@@ -176,7 +359,7 @@ inline RuntimeInfo libtorch_info(const GradModeScope& scope, const InputBuilder&
   info.interop_threads = at::get_num_interop_threads();
   info.grad_mode = scope.seen;
   info.extra = {
-      {"input", input.describe()},
+      {"input", input},
       {"grad_mode_scope", "warm-up and timed calls (input creation and forward); load outside"},
   };
   return info;
