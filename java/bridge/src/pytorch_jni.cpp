@@ -217,7 +217,8 @@ void cache_java(JNIEnv* env) {
   J.hybrid_data = uninitialised_class(env, "com.facebook.jni.HybridData");
   J.hybrid_destructor_class = uninitialised_class(env, "com.facebook.jni.HybridData$Destructor");
   J.byte_buffer = global_class(env, "java/nio/ByteBuffer");
-  J.hash_map = global_class(env, "java/util/HashMap");
+  // a dict keeps its insertion order (c10::Dict is ordered): pytree order for the runners' flattening
+  J.hash_map = global_class(env, "java/util/LinkedHashMap");
   J.map = global_class(env, "java/util/Map");
   J.map_entry = global_class(env, "java/util/Map$Entry");
   J.collection = global_class(env, "java/util/Collection");
