@@ -45,14 +45,15 @@ NO_BOOL = "org.pytorch.Tensor (pytorch_java_only) has no bool dtype"
 
 
 class TupleModel(torch.nn.Module):
-    """x float32 [1, 4], idx int64 [1, 3] -> (float32 [1, 2], [float32 [1, 3], int64 [1, 3]]): 8 values."""
+    """x float32 [1, 4], idx int64 [1, 3] -> (float32 [1, 2], [float32 [1, 3], int64 [1, 3], bool [1, 3]]): 11
+    values (the bridge hands the bool tensor over as uint8 0/1)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.lin = torch.nn.Linear(4, 2)
 
     def forward(self, x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        return self.lin(x), [idx.float() * 0.5 + x[:, :3], idx * 2 + 1]
+        return self.lin(x), [idx.float() * 0.5 + x[:, :3], idx * 2 + 1, idx > 4]
 
 
 class DictModel(torch.nn.Module):
@@ -206,7 +207,7 @@ TWO_INPUTS = (("float32", (1, 4)), ("int64", (1, 3)))
 
 
 @pytest.mark.parametrize(("model", "specs", "output_size"),
-                         [("tuple", TWO_INPUTS, 8), ("dict", TWO_INPUTS, 7), ("pair", TWO_INPUTS[:1], 5)])
+                         [("tuple", TWO_INPUTS, 11), ("dict", TWO_INPUTS, 7), ("pair", TWO_INPUTS[:1], 5)])
 @pytest.mark.parametrize("runner", TORCHSCRIPT)
 def test_torchscript_float_and_int64_inputs_tuple_and_dict_outputs(
     runners: dict[str, Built], torchscript_models: Path, tmp_path: Path, runner: str, model: str,
@@ -263,7 +264,7 @@ def test_a_bool_input_is_refused_by_the_torchscript_runners(
     runners: dict[str, Built], torchscript_models: Path, tmp_path: Path, runner: str
 ) -> None:
     arrays = inputs(("float32", (1, 4)), ("bool", (1, 3)))
-    job_path, job = user_job(tmp_path, runner, torchscript_models / "tuple.ts.pt", arrays, 8)
+    job_path, job = user_job(tmp_path, runner, torchscript_models / "tuple.ts.pt", arrays, 11)
     proc = run(runners[runner], job_path)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"job {job_path}: 'input_tensors'[1] is a bool input: {NO_BOOL}"
@@ -273,7 +274,7 @@ def test_a_bool_input_is_refused_by_the_torchscript_runners(
 def test_a_bad_offset_is_refused_by_rule_10(runners: dict[str, Built], torchscript_models: Path,
                                              tmp_path: Path) -> None:
     arrays = inputs(("float32", (1, 4)), ("int64", (1, 3)))
-    job_path, job = user_job(tmp_path, "java-torchscript", torchscript_models / "tuple.ts.pt", arrays, 8)
+    job_path, job = user_job(tmp_path, "java-torchscript", torchscript_models / "tuple.ts.pt", arrays, 11)
     start = job["input_tensors"][1]["offset"]
     job["input_tensors"][1]["offset"] = start + 8
     job_path.write_text(json.dumps(job))
@@ -287,7 +288,7 @@ def test_a_bad_offset_is_refused_by_rule_10(runners: dict[str, Built], torchscri
 def test_an_inputs_file_of_another_size_is_refused(runners: dict[str, Built], torchscript_models: Path,
                                                    tmp_path: Path) -> None:
     arrays = inputs(("float32", (1, 4)), ("int64", (1, 3)))
-    job_path, job = user_job(tmp_path, "java-torchscript", torchscript_models / "tuple.ts.pt", arrays, 8)
+    job_path, job = user_job(tmp_path, "java-torchscript", torchscript_models / "tuple.ts.pt", arrays, 11)
     inputs_file = Path(job["inputs"])
     size = inputs_file.stat().st_size
     inputs_file.write_bytes(inputs_file.read_bytes() + b"\0" * 8)  # padding after the last tensor
