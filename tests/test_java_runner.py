@@ -174,6 +174,21 @@ def test_an_option_is_refused_by_name(runners: dict[str, Built], models: Path, t
         ({"bare_calls": -1}, "'bare_calls' breaks docs/schemas/job.schema.json (minimum at /bare_calls)"),
         ({"bare_rounds": 3}, "'bare_rounds' is 3, which must divide both calls / block = 8 and bare_calls = 8"),
         ({"inputs": "/nonexistent/inputs.bin"}, "'inputs' /nonexistent/inputs.bin does not exist"),
+        # rule 10: input_tensors[0] is the job's one input, at offset 0
+        ({"input_tensors": [{"dtype": "float32", "sample_shape": [2], "shape": [1, 2], "offset": 0}]},
+         "'input_tensors'[0] has sample_shape [2] and shape [1, 2], expected the job's sample_shape [2] and "
+         "input_shape [2] (rule 10)"),
+        ({"input_tensors": [{"dtype": "float32", "sample_shape": [2], "shape": [2], "offset": 8}]},
+         "'input_tensors'[0] offset is 8, expected 0 (rule 10)"),
+        ({"input_tensors": [{"dtype": "float32", "sample_shape": [2], "shape": [2], "offset": 0},
+                            {"dtype": "int64", "sample_shape": [3], "shape": [2, 3], "offset": 64}]},
+         "'input_tensors'[1] shape [2, 3] does not hold batch x its sample_shape = 1 x [3] (rule 10)"),
+        ({"input_tensors": [{"dtype": "float32", "sample_shape": [2], "shape": [2], "offset": 0},
+                            {"dtype": "int64", "sample_shape": [3], "shape": [3], "offset": 60}]},
+         "'input_tensors'[1] offset is 60, expected 64 (rule 10)"),
+        ({"input_tensors": [{"dtype": "float32", "sample_shape": [2], "shape": [2], "offset": 0},
+                            {"dtype": "int64", "sample_shape": [3], "shape": [3], "offset": 64}]},
+         "'inputs' "),  # the file holds the float32 tensor only: 64 bytes, not 64 + 8 x 3 x 8
     ],
 )
 def test_inconsistent_jobs_are_refused(

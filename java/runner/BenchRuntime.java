@@ -20,6 +20,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.jar.Attributes;
+import org.pytorch.DType;
+import org.pytorch.IValue;
 import org.pytorch.MemoryFormat;
 import org.pytorch.Tensor;
 import tools.jackson.databind.node.ArrayNode;
@@ -39,9 +41,15 @@ import tools.jackson.databind.node.ObjectNode;
  * job and reports ({@link Model#setUp}'s default). A runner on another runtime (ONNX Runtime) loads no
  * bridge and says itself what it put in force.
  *
+ * <p>Inputs: a built-in model takes one float32 tensor, read from the file as floats ({@link Inputs#floats}, the
+ * runners' fast path); a user's model may take several of several dtypes ({@link Inputs#tensor}), each runner
+ * making one tensor per input of its dtype, or refusing a dtype its runtime cannot make
+ * ({@link Model#cannotMake}).
+ *
  * <p>Outputs: getDataAsFloatArray gives the storage order of the Java tensor, and the bridge (like the
  * official one) keeps a channels-last output channels-last; such an output is reordered here to contiguous
- * NCHW (NCDHW), the order the contract and the reference use.
+ * NCHW (NCDHW), the order the contract and the reference use. A tuple, list or dict of tensors is flattened
+ * in pytree order, each tensor converted to float32 ({@link TensorModel}).
  */
 public final class BenchRuntime {
   static final int TIMER_OVERHEAD_BLOCKS = 1000;
@@ -71,11 +79,20 @@ public final class BenchRuntime {
     }
 
     /**
-     * Untimed, before the load: {@code samples} holds the inputs of every slot, slot after slot
-     * ({@code job.slots * job.inputLength} floats, a read-only view of the inputs file); keep them in
-     * this runner's form.
+     * Why this runner cannot make an input tensor of {@code dtype} (one of the contract's), or null if it can:
+     * a job with such an input is refused before anything is loaded, naming the dtype.
      */
-    void inputs(Job job, FloatBuffer samples);
+    default String cannotMake(String dtype) {
+      return null;
+    }
+
+    /**
+     * Untimed, before the load: {@code inputs} holds the inputs of every slot, slot after slot (read-only
+     * views of the inputs file): {@link Inputs#floats} for the one float32 tensor of a built-in model
+     * ({@code job.singleFloat}, {@code job.slots * job.inputLength} floats), {@link Inputs#tensor} for each of
+     * input_tensors; keep them in this runner's form.
+     */
+    void inputs(Job job, Inputs inputs);
 
     /** Load the job's model_file: timed, as load_ns. */
     void load(Job job);
@@ -110,24 +127,60 @@ public final class BenchRuntime {
       String gradMode) {}
 
   /**
-   * A runner whose calls return org.pytorch Tensors: the output is copied with getDataAsFloatArray, and a
-   * channels-last one (the bridge, like the official one, keeps that layout) is reordered to contiguous
-   * NCHW (NCDHW), the order the contract and the reference use.
+   * A runner whose calls return what org.pytorch's Module.forward returns: one Tensor (the fast path), copied
+   * with getDataAsFloatArray, or a tuple, list or dict of them, flattened in pytree order (docs/runner-contract.md,
+   * "Several inputs, any dtype"), each converted to float32. A channels-last tensor (the bridge, like the
+   * official one, keeps that layout) is reordered to contiguous NCHW (NCDHW), the order the contract and the
+   * reference use. org.pytorch.Tensor has no bool dtype: a job with a bool input is refused.
    */
-  public abstract static class TensorModel implements Model<Tensor> {
+  public abstract static class TensorModel implements Model<IValue> {
     /** The memory format of the last output (CONTIGUOUS unless the model returns channels-last). */
     private MemoryFormat lastFormat = MemoryFormat.CONTIGUOUS;
 
     @Override
-    public final void copy(Tensor result, float[] out, int offset, int length) {
-      float[] data = result.getDataAsFloatArray();
-      checkLength(data.length, Arrays.toString(result.shape()), length);
-      MemoryFormat format = result.memoryFormat();
+    public String cannotMake(String dtype) {
+      return dtype.equals("bool") ? NO_BOOL_TENSOR : null;
+    }
+
+    @Override
+    public final void copy(IValue result, float[] out, int offset, int length) {
+      if (result.isTensor()) { // one tensor: every built-in model
+        Tensor t = result.toTensor();
+        if (t.dtype() == DType.FLOAT32) {
+          float[] data = t.getDataAsFloatArray();
+          checkLength(data.length, Arrays.toString(t.shape()), length);
+          put(t, data, out, offset);
+          return;
+        }
+      }
+      List<Tensor> leaves = new ArrayList<>();
+      flatten(result, result, leaves);
+      long values = 0;
+      for (Tensor t : leaves) {
+        values += t.numel();
+      }
+      if (values != length) {
+        List<String> shapes = new ArrayList<>();
+        for (Tensor t : leaves) {
+          shapes.add(Arrays.toString(t.shape()));
+        }
+        checkLength(values, String.join(" + ", shapes), length);
+      }
+      for (Tensor t : leaves) {
+        float[] data = floats(t);
+        put(t, data, out, offset);
+        offset += data.length;
+      }
+    }
+
+    /** data (t's elements as float32, in its storage order) into out[offset..], in contiguous order. */
+    private void put(Tensor t, float[] data, float[] out, int offset) {
+      MemoryFormat format = t.memoryFormat();
       if (format == MemoryFormat.CONTIGUOUS) {
-        System.arraycopy(data, 0, out, offset, length);
+        System.arraycopy(data, 0, out, offset, data.length);
       } else {
         lastFormat = format;
-        channelsLastToContiguous(data, result.shape(), out, offset);
+        channelsLastToContiguous(data, t.shape(), out, offset);
       }
     }
 
@@ -141,6 +194,137 @@ public final class BenchRuntime {
     @Override
     public void facts(ObjectNode extra) {
       extra.put("output_memory_format", lastFormat.name());
+    }
+  }
+
+  /** Why the TorchScript runners refuse a bool input (docs/runner-contract.md; the harness skips with it too). */
+  static final String NO_BOOL_TENSOR = "org.pytorch.Tensor (pytorch_java_only) has no bool dtype";
+
+  /**
+   * The tensors of a forward's result in pytree order: a tensor is itself, a tuple's or a list's items in
+   * order, a dict's values in its insertion order (the bridge builds a LinkedHashMap), recursively; anything
+   * else fails the runner, naming what the model returned.
+   */
+  static void flatten(IValue value, IValue result, List<Tensor> into) {
+    if (value.isTensor()) {
+      into.add(value.toTensor());
+    } else if (value.isTensorList()) {
+      into.addAll(Arrays.asList(value.toTensorList()));
+    } else if (value.isTuple() || value.isList()) {
+      for (IValue item : value.isTuple() ? value.toTuple() : value.toList()) {
+        flatten(item, result, into);
+      }
+    } else if (value.isDictStringKey() || value.isDictLongKey()) {
+      for (IValue item : (value.isDictStringKey() ? value.toDictStringKey() : value.toDictLongKey()).values()) {
+        flatten(item, result, into);
+      }
+    } else {
+      String what = value == result ? describe(result) : describe(result) + " holding " + describe(value);
+      throw new Fail("the model returned " + what + ", not a tensor or a tuple, list or dict of tensors "
+          + "(docs/runner-contract.md, \"Several inputs, any dtype\")");
+    }
+  }
+
+  /** What an IValue is, in Python's words. */
+  static String describe(IValue v) {
+    if (v.isNull()) {
+      return "None";
+    }
+    if (v.isTensor()) {
+      return "a tensor";
+    }
+    if (v.isBool() || v.isLong() || v.isDouble() || v.isString()) {
+      return v.isBool() ? "a bool " + v.toBool() : v.isLong() ? "an int " + v.toLong()
+          : v.isDouble() ? "a float " + v.toDouble() : "a str";
+    }
+    if (v.isBoolList() || v.isLongList() || v.isDoubleList()) {
+      return v.isBoolList() ? "a list of bools" : v.isLongList() ? "a list of ints" : "a list of floats";
+    }
+    return v.isTuple() ? "a tuple" : v.isTensorList() || v.isList() ? "a list" : "a dict";
+  }
+
+  /** A tensor's elements converted to float32 (int8/uint8 as their values), in its storage order. */
+  static float[] floats(Tensor t) {
+    switch (t.dtype()) {
+      case FLOAT32:
+        return t.getDataAsFloatArray();
+      case FLOAT64: {
+        double[] d = t.getDataAsDoubleArray();
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+          f[i] = (float) d[i];
+        }
+        return f;
+      }
+      case INT64: {
+        long[] d = t.getDataAsLongArray();
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+          f[i] = d[i];
+        }
+        return f;
+      }
+      case INT32: {
+        int[] d = t.getDataAsIntArray();
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+          f[i] = d[i];
+        }
+        return f;
+      }
+      default: { // INT8, UINT8
+        boolean unsigned = t.dtype() == DType.UINT8;
+        byte[] d = unsigned ? t.getDataAsUnsignedByteArray() : t.getDataAsByteArray();
+        float[] f = new float[d.length];
+        for (int i = 0; i < d.length; i++) {
+          f[i] = unsigned ? d[i] & 0xFF : d[i];
+        }
+        return f;
+      }
+    }
+  }
+
+  /**
+   * The inputs of the slots used (the first slots * batch samples of each tensor), memory-mapped read-only
+   * views of the inputs file: no copy on the heap besides the runner's own arrays.
+   */
+  public static final class Inputs {
+    private final FloatBuffer floats;
+    private final ByteBuffer[] tensors;
+
+    private Inputs(FloatBuffer floats, ByteBuffer[] tensors) {
+      this.floats = floats;
+      this.tensors = tensors;
+    }
+
+    /** The one float32 tensor's little-endian bytes, also as floats. */
+    static Inputs ofFloats(ByteBuffer bytes) {
+      return new Inputs(bytes.duplicate().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer(), new ByteBuffer[] {bytes});
+    }
+
+    /** The one float32 tensor when it is the only input (job.singleFloat), as floats; null otherwise. */
+    public FloatBuffer floats() {
+      return floats;
+    }
+
+    /** input_tensors[k]'s samples of the slots used, little-endian, as the file holds them. */
+    public ByteBuffer tensor(int k) {
+      return tensors[k].duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /**
+     * input_tensors[k]'s samples of the slots used on the heap in native byte order: what a direct buffer
+     * of native order is refilled from, byte for byte, per call.
+     */
+    public byte[] nativeBytes(int k, int elementBytes) {
+      ByteBuffer from = tensor(k);
+      ByteBuffer to = ByteBuffer.allocate(from.remaining()).order(ByteOrder.nativeOrder());
+      switch (elementBytes) { // the bit patterns, swapped where the host is big-endian
+        case 8 -> to.asLongBuffer().put(from.asLongBuffer());
+        case 4 -> to.asIntBuffer().put(from.asIntBuffer());
+        default -> to.put(from);
+      }
+      return to.array();
     }
   }
 
@@ -191,13 +375,21 @@ public final class BenchRuntime {
       throw new Fail("usage: java ... bench.Runner <job.json>");
     }
     Job job = Job.read(Path.of(args[0]), model.supportedOptions());
+    for (int k = 0; k < job.inputTensors.size(); k++) { // after the ten rules, the runner's own checks
+      String dtype = job.inputTensors.get(k).dtype();
+      String why = model.cannotMake(dtype);
+      if (why != null) {
+        throw job.tensorRefused(k, "is a " + dtype + " input: " + why);
+      }
+    }
 
     // 1. Threads and grad mode, before any tensor work and outside the timed model load.
     ObjectNode extra = Job.JSON.createObjectNode();
     InForce settings = model.setUp(job, extra);
 
-    // 2. Inputs, untimed: the samples of the slots used (the first slots * batch of the file).
-    model.inputs(job, mapFloats(job, (long) job.slots * job.inputLength));
+    // 2. Inputs, untimed: the samples of the slots used (the first slots * batch of each tensor).
+    model.inputs(job, job.singleFloat ? Inputs.ofFloats(mapFloats(job, (long) job.slots * job.inputLength))
+        : mapTensors(job));
 
     // 3. Load, timed.
     long start = System.nanoTime();
@@ -487,9 +679,9 @@ public final class BenchRuntime {
 
   /**
    * The inputs file must hold input_count x sample_size floats; the first {@code used} of them,
-   * memory-mapped (no copy on the heap besides the runner's own arrays), as a little-endian FloatBuffer.
+   * memory-mapped (no copy on the heap besides the runner's own arrays), as little-endian bytes.
    */
-  private static FloatBuffer mapFloats(Job job, long used) throws IOException {
+  private static ByteBuffer mapFloats(Job job, long used) throws IOException {
     long count = (long) job.inputCount * job.sampleSize;
     try (FileChannel channel = FileChannel.open(job.inputs, StandardOpenOption.READ)) {
       long size = channel.size();
@@ -501,8 +693,33 @@ public final class BenchRuntime {
         throw job.refused("inputs", "the inputs used (" + used * Float.BYTES
             + " bytes) exceed 2 GiB: use fewer input samples");
       }
-      ByteBuffer bytes = channel.map(FileChannel.MapMode.READ_ONLY, 0, used * Float.BYTES);
-      return bytes.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      return channel.map(FileChannel.MapMode.READ_ONLY, 0, used * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    } catch (NoSuchFileException e) {
+      throw job.refused("inputs", job.inputs + " does not exist");
+    }
+  }
+
+  /**
+   * The general case (several tensors, any dtype): the file must end exactly where the last tensor does
+   * (rule 10); each tensor's samples of the slots used, memory-mapped, as little-endian bytes.
+   */
+  private static Inputs mapTensors(Job job) throws IOException {
+    try (FileChannel channel = FileChannel.open(job.inputs, StandardOpenOption.READ)) {
+      long size = channel.size();
+      if (size != job.inputsEnd) {
+        throw job.refused("inputs", job.inputs + " holds " + size + " bytes, expected " + job.inputsEnd
+            + " (input_tensors end there, rule 10)");
+      }
+      ByteBuffer[] tensors = new ByteBuffer[job.inputTensors.size()];
+      for (int k = 0; k < tensors.length; k++) {
+        Job.InputTensor t = job.inputTensors.get(k);
+        long used = (long) job.slots * t.callElements(job) * t.elementBytes();
+        if (used > Integer.MAX_VALUE) {
+          throw job.tensorRefused(k, "the inputs used (" + used + " bytes) exceed 2 GiB: use fewer input samples");
+        }
+        tensors[k] = channel.map(FileChannel.MapMode.READ_ONLY, t.offset(), used).order(ByteOrder.LITTLE_ENDIAN);
+      }
+      return new Inputs(null, tensors);
     } catch (NoSuchFileException e) {
       throw job.refused("inputs", job.inputs + " does not exist");
     }

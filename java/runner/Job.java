@@ -24,13 +24,16 @@ import tools.jackson.databind.json.JsonMapper;
 /**
  * A job file of docs/runner-contract.md, read and checked before anything is loaded: valid against
  * docs/schemas/job.schema.json (packaged into the jar as {@code job.schema.json} by the render step),
- * then the nine cross-field rules of "Job rules", in their order. A job that breaks one is refused with
+ * then the ten cross-field rules of "Job rules", in their order. A job that breaks one is refused with
  * {@link BenchRuntime.Fail}: one line, {@code job PATH: 'KEY' ...}, naming the key at fault.
  */
 public final class Job {
   /** The schema's place in the jar (harness.java_build.RUNNER_TEMPLATES copies it there). */
   static final String SCHEMA_RESOURCE = "job.schema.json";
   static final Set<String> MLP_KINDS = Set.of("mlp", "mlp_branch");
+  /** Bytes per element of each dtype an input tensor may have (docs/runner-contract.md). */
+  static final Map<String, Integer> DTYPE_BYTES = Map.of("float32", 4, "float64", 8, "int64", 8, "int32", 4,
+      "bool", 1);
   /** Nothing may follow the job's object; a repeated key keeps its last value, as in the other runtimes. */
   static final JsonMapper JSON = JsonMapper.builder().enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS).build();
 
@@ -67,6 +70,31 @@ public final class Job {
   public final int inputLength;
   /** batch * output_size: the floats of one call's output. */
   public final int outputLength;
+  /** input_tensors, in the model's argument order (the first is the one sample_shape and input_shape describe). */
+  public final List<InputTensor> inputTensors;
+  /**
+   * One float32 tensor, as every built-in model has: the inputs file is then read as floats straight away
+   * (BenchRuntime.Inputs#floats), the runners' fast path.
+   */
+  public final boolean singleFloat;
+  /** Where the last input tensor ends: the exact size of the inputs file (rule 10). */
+  public final long inputsEnd;
+
+  /**
+   * One entry of input_tensors: its dtype, one sample's shape, the exact shape of one call's tensor and its
+   * first byte in the inputs file; {@code sampleElements} is the product of its sample_shape.
+   */
+  public record InputTensor(String dtype, long[] sampleShape, long[] shape, long offset, int sampleElements) {
+    /** Bytes per element of its dtype. */
+    public int elementBytes() {
+      return DTYPE_BYTES.get(dtype);
+    }
+
+    /** Elements of one call's tensor: batch x its sample elements. */
+    public int callElements(Job job) {
+      return job.batch * sampleElements;
+    }
+  }
 
   /** Reads, validates and checks the job at {@code path}; {@code supported}: the options this runner takes. */
   public static Job read(Path path, List<String> supported) {
@@ -164,13 +192,74 @@ public final class Job {
     check(channelsLast == null || !channelsLast.booleanValue() || inputShape.length == 4, "channels_last",
         "needs a 4-D input_shape (N, C, H, W), the job's is " + Arrays.toString(inputShape));
 
+    inputTensors = inputTensors(job.get("input_tensors"));
+    long end = 0;
+    for (InputTensor t : inputTensors) {
+      end = t.offset + (long) inputCount * t.sampleElements * t.elementBytes();
+    }
+    inputsEnd = end;
+    singleFloat = inputTensors.size() == 1 && inputTensors.get(0).dtype.equals("float32");
+
     // What a Java array holds (the contract has no such limit; this runtime has).
     check((long) slots * batch * sampleSize <= BenchRuntime.MAX_ARRAY, "slots", "x batch x sample_size = "
         + (long) slots * batch * sampleSize + " floats do not fit a Java array: use fewer input samples");
+    for (int k = 0; k < inputTensors.size(); k++) { // the general path holds each tensor's bytes in one array
+      long bytes = (long) slots * batch * inputTensors.get(k).sampleElements * inputTensors.get(k).elementBytes();
+      check(bytes <= BenchRuntime.MAX_ARRAY, "input_tensors", "[" + k + "]: slots x batch x its sample = " + bytes
+          + " bytes do not fit a Java array: use fewer input samples");
+    }
     check((long) slots * batch * outputSize <= BenchRuntime.MAX_ARRAY, "slots", "x batch x output_size = "
         + (long) slots * batch * outputSize + " floats do not fit a Java array: use fewer input samples");
     inputLength = batch * sampleSize;
     outputLength = batch * outputSize;
+  }
+
+  /**
+   * Rule 10: input_tensors[0] is the tensor sample_shape and input_shape describe, every shape holds one
+   * batch of its samples, and the tensors lie in order in the inputs file, each 8-byte aligned after the
+   * one before (the messages are the Python runtime's, python/runner_common.py).
+   */
+  private List<InputTensor> inputTensors(JsonNode list) {
+    List<InputTensor> tensors = new ArrayList<>();
+    long end = 0;
+    for (int k = 0; k < list.size(); k++) {
+      JsonNode t = list.get(k);
+      long[] sample = longs(t.get("sample_shape"), "input_tensors");
+      long[] shape = longs(t.get("shape"), "input_tensors");
+      JsonNode at = t.get("offset");
+      check(at.canConvertToLong(), "input_tensors", "[" + k + "] offset " + at + " is more than a long holds");
+      long offset = at.longValue();
+      String dtype = t.get("dtype").stringValue();
+      if (k == 0 && (!Arrays.equals(sample, sampleShape) || !Arrays.equals(shape, inputShape))) {
+        throw tensorRefused(0, "has sample_shape " + Arrays.toString(sample) + " and shape " + Arrays.toString(shape)
+            + ", expected the job's sample_shape " + Arrays.toString(sampleShape) + " and input_shape "
+            + Arrays.toString(inputShape) + " (rule 10)");
+      }
+      long elements = product("input_tensors", sample);
+      long held = product("input_tensors", shape);
+      if (held % batch != 0 || held / batch != elements) {
+        throw tensorRefused(k, "shape " + Arrays.toString(shape) + " does not hold batch x its sample_shape = "
+            + batch + " x " + Arrays.toString(sample) + " (rule 10)");
+      }
+      long start = k == 0 ? 0 : end + Math.floorMod(-end, 8L);
+      if (offset != start) {
+        throw tensorRefused(k, "offset is " + offset + ", expected " + start + " (rule 10)");
+      }
+      check(elements <= Integer.MAX_VALUE, "input_tensors", "[" + k + "] sample_shape " + Arrays.toString(sample)
+          + " holds more elements than this runner's int holds");
+      try {
+        end = Math.addExact(start, Math.multiplyExact((long) inputCount, elements * DTYPE_BYTES.get(dtype)));
+      } catch (ArithmeticException e) {
+        throw tensorRefused(k, "ends beyond 2^63 bytes");
+      }
+      tensors.add(new InputTensor(dtype, sample, shape, offset, (int) elements));
+    }
+    return List.copyOf(tensors);
+  }
+
+  /** The refusal of input_tensors[k]: {@code job PATH: 'input_tensors'[k] detail}. */
+  BenchRuntime.Fail tensorRefused(int k, String detail) {
+    return new BenchRuntime.Fail("job " + path + ": 'input_tensors'[" + k + "] " + detail);
   }
 
   /** The refusal of this job: {@code job PATH: 'KEY' detail}. */
@@ -194,7 +283,10 @@ public final class Job {
 
   /** A key the schema holds to a list of integers. */
   private long[] longs(String key) {
-    JsonNode list = node.get(key);
+    return longs(node.get(key), key);
+  }
+
+  private long[] longs(JsonNode list, String key) {
     long[] values = new long[list.size()];
     for (int i = 0; i < values.length; i++) {
       check(list.get(i).canConvertToLong(), key, "is " + list + ", an entry more than a long holds");

@@ -1,7 +1,8 @@
 // libpytorch_jni.so, the natives of bridge.AotiModel (java/bridge/java/bridge/AotiModel.java): an
 // AOTInductor package (.pt2: torch.export + torch._inductor.aoti_compile_and_package) loaded with
-// torch::inductor::AOTIModelPackageLoader and run on direct buffers bound once: the input tensor wraps the
-// input buffer (from_blob, no copy), each run copies the one output into the output buffer.
+// torch::inductor::AOTIModelPackageLoader and run on direct buffers bound once: each input tensor wraps its
+// input buffer (from_blob, no copy), each run copies the outputs (pytree order, as run returns them) into the
+// output buffer, converted to float32, one after the other.
 //
 // Its own translation unit with only the headers it needs (the loader, from_blob, the grad-mode guards):
 // pytorch_jni.cpp's torch/script.h would double its compile time. The grad mode is the bridge's
@@ -61,10 +62,28 @@ class GradGuard {
 // What one AotiModel's handle points to.
 struct Aoti {
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
-  std::vector<at::Tensor> inputs;  // one tensor over the bound input buffer; empty until bind
+  std::vector<at::Tensor> inputs;  // one tensor over each bound input buffer; empty until bind
   float* output = nullptr;         // the bound output buffer
   int64_t output_floats = 0;
 };
+
+// AotiModel.DType's codes.
+at::ScalarType scalar_type_of(jint code) {
+  switch (code) {
+    case 1:
+      return at::kFloat;
+    case 2:
+      return at::kDouble;
+    case 3:
+      return at::kLong;
+    case 4:
+      return at::kInt;
+    case 5:
+      return at::kBool;
+    default:
+      throw Refusal{kIllegalArgument, "unknown AotiModel.DType code " + std::to_string(code)};
+  }
+}
 
 std::string first_line(const char* text) {
   std::string s(text == nullptr ? "" : text);
@@ -142,26 +161,36 @@ extern "C" JNIEXPORT jlong JNICALL Java_bridge_AotiModel_nativeLoad(JNIEnv* env,
   });
 }
 
-// static native void nativeBind(long handle, FloatBuffer input, long[] inputShape, FloatBuffer output)
+// static native void nativeBind(long handle, Buffer[] inputs, long[][] shapes, int[] dtypes, FloatBuffer output):
+// AotiModel.bind has checked every buffer's size against its shape and dtype (it knows the buffers' types).
 extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeBind(JNIEnv* env, jclass /*cls*/, jlong handle,
-                                                                   jobject input, jlongArray jshape, jobject output) {
+                                                                   jobjectArray jinputs, jobjectArray jshapes,
+                                                                   jintArray jdtypes, jobject output) {
   guarded(env, [&] {
     Aoti& aoti = pytorch_jni_bridge::of(handle);
-    const auto [in, in_floats] = pytorch_jni_bridge::direct(env, input, "the input buffer");
-    const auto [out, out_floats] = pytorch_jni_bridge::direct(env, output, "the output buffer");
-    std::vector<int64_t> shape(static_cast<size_t>(env->GetArrayLength(jshape)));
-    env->GetLongArrayRegion(jshape, 0, static_cast<jsize>(shape.size()), shape.data());
+    const jsize n = env->GetArrayLength(jinputs);
+    std::vector<jint> dtypes(static_cast<size_t>(n));
+    env->GetIntArrayRegion(jdtypes, 0, n, dtypes.data());
     pytorch_jni_bridge::check(env);
-    int64_t floats = 1;
-    for (int64_t d : shape) {
-      floats *= d;
-    }
-    if (floats != in_floats) {
-      throw Refusal{pytorch_jni_bridge::kIllegalArgument, "the input shape holds " + std::to_string(floats) +
-                                                              " floats, the input buffer " + std::to_string(in_floats)};
-    }
+    const auto [out, out_floats] = pytorch_jni_bridge::direct(env, output, "the output buffer");
+    std::vector<at::Tensor> inputs;
     pytorch_jni_bridge::GradGuard guard;
-    aoti.inputs = {at::from_blob(in, shape, at::TensorOptions().dtype(at::kFloat))};
+    for (jsize k = 0; k < n; ++k) {
+      pytorch_jni_bridge::Local<jobject> buffer(env, env->GetObjectArrayElement(jinputs, k));
+      pytorch_jni_bridge::check(env);
+      pytorch_jni_bridge::Local<jlongArray> jshape(env, static_cast<jlongArray>(env->GetObjectArrayElement(jshapes, k)));
+      pytorch_jni_bridge::check(env);
+      void* in = env->GetDirectBufferAddress(buffer.get());
+      if (in == nullptr) {
+        throw Refusal{pytorch_jni_bridge::kIllegalArgument, "input " + std::to_string(k) + " is not a direct buffer"};
+      }
+      std::vector<int64_t> shape(static_cast<size_t>(env->GetArrayLength(jshape.get())));
+      env->GetLongArrayRegion(jshape.get(), 0, static_cast<jsize>(shape.size()), shape.data());
+      pytorch_jni_bridge::check(env);
+      const at::ScalarType type = pytorch_jni_bridge::scalar_type_of(dtypes[static_cast<size_t>(k)]);
+      inputs.push_back(at::from_blob(in, shape, at::TensorOptions().dtype(type)));
+    }
+    aoti.inputs = std::move(inputs);
     aoti.output = out;
     aoti.output_floats = out_floats;
   });
@@ -176,19 +205,31 @@ extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeRun(JNIEnv* env, j
       pytorch_jni_bridge::GradGuard guard;
       outputs = aoti.loader->run(aoti.inputs);
     }
-    if (outputs.size() != 1 || outputs[0].scalar_type() != at::kFloat) {
-      throw Refusal{pytorch_jni_bridge::kIllegalState,
-                    "the package returns " + std::to_string(outputs.size()) +
-                        " outputs: AotiModel takes a model that returns one float tensor"};
+    int64_t values = 0;
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      if (!outputs[k].defined()) {
+        throw Refusal{pytorch_jni_bridge::kIllegalState,
+                      "the package's output " + std::to_string(k) + " is None: AotiModel copies tensors only"};
+      }
+      values += outputs[k].numel();
     }
-    const at::Tensor y = outputs[0].contiguous();
-    if (y.numel() != aoti.output_floats) {  // AOTInductor does not check an input's shape unless told to
+    if (values != aoti.output_floats) {  // AOTInductor does not check an input's shape unless told to
+      std::string shapes;
+      for (const at::Tensor& x : aoti.inputs) {
+        shapes += (shapes.empty() ? "" : ", ") + pytorch_jni_bridge::shape_text(x.sizes());
+      }
       throw Refusal{pytorch_jni_bridge::kIllegalArgument,
-                    "the output has " + std::to_string(y.numel()) + " floats, the output buffer holds " +
-                        std::to_string(aoti.output_floats) + ": export the package for input " +
-                        pytorch_jni_bridge::shape_text(aoti.inputs[0].sizes()) + " (AOTInductor does not check it)"};
+                    (outputs.size() == 1 ? "the output has " : "the " + std::to_string(outputs.size()) + " outputs have ") +
+                        std::to_string(values) + " floats, the output buffer holds " +
+                        std::to_string(aoti.output_floats) + ": export the package for input" +
+                        (aoti.inputs.size() == 1 ? " " : "s ") + shapes + " (AOTInductor does not check it)"};
     }
-    std::memcpy(aoti.output, y.const_data_ptr<float>(), static_cast<size_t>(y.numel()) * sizeof(float));
+    float* to = aoti.output;
+    for (const at::Tensor& x : outputs) {  // one float32 tensor (the built-in models): contiguous() is a no-op
+      const at::Tensor y = x.scalar_type() == at::kFloat ? x.contiguous() : x.to(at::kFloat).contiguous();
+      std::memcpy(to, y.const_data_ptr<float>(), static_cast<size_t>(y.numel()) * sizeof(float));
+      to += y.numel();
+    }
   });
 }
 

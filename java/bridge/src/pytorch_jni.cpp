@@ -217,7 +217,8 @@ void cache_java(JNIEnv* env) {
   J.hybrid_data = uninitialised_class(env, "com.facebook.jni.HybridData");
   J.hybrid_destructor_class = uninitialised_class(env, "com.facebook.jni.HybridData$Destructor");
   J.byte_buffer = global_class(env, "java/nio/ByteBuffer");
-  J.hash_map = global_class(env, "java/util/HashMap");
+  // a dict keeps its insertion order (c10::Dict is ordered): pytree order for the runners' flattening
+  J.hash_map = global_class(env, "java/util/LinkedHashMap");
   J.map = global_class(env, "java/util/Map");
   J.map_entry = global_class(env, "java/util/Map$Entry");
   J.collection = global_class(env, "java/util/Collection");
@@ -490,9 +491,13 @@ at::Tensor tensor_from_java(JNIEnv* env, jobject jtensor) {
   }
 }
 
-// at::Tensor -> new org.pytorch.Tensor owning a copy in a native-order direct ByteBuffer.
+// at::Tensor -> new org.pytorch.Tensor owning a copy in a native-order direct ByteBuffer. A bool tensor,
+// which org.pytorch.DType cannot hold, comes back as UINT8 0/1 (the runners' outputs are bool as 0 or 1).
 jobject tensor_to_java(JNIEnv* env, const at::Tensor& output) {
   at::Tensor t = output.device().is_cpu() ? output : output.cpu();
+  if (t.scalar_type() == at::kBool) {
+    t = t.to(at::kByte);
+  }
   const jint dtype = dtype_code_of(t.scalar_type());
   jint format = kContiguous;
   if (t.is_contiguous()) {

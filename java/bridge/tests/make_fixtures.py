@@ -123,6 +123,10 @@ class Values(torch.nn.Module):
         return x > 0
 
     @torch.jit.export
+    def half_tensor(self, x: Tensor) -> Tensor:
+        return x.half()
+
+    @torch.jit.export
     def fail(self, message: str) -> int:
         raise RuntimeError(message)
 

@@ -1,7 +1,12 @@
 package bridge;
 
+import java.nio.Buffer;
+import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -12,12 +17,15 @@ import java.util.Objects;
  * loaded and run through the project's bridge (libpytorch_jni, built against the torch wheel's libtorch)
  * with {@code torch::inductor::AOTIModelPackageLoader}: the org.pytorch API beside it loads TorchScript only.
  *
- * <p>Made for calling one model many times at the lowest cost: {@link #bind} ties one direct input buffer
- * (wrapped by the input tensor without a copy, once) and one direct output buffer to the model; each
- * {@link #run} then reads the input buffer as it is at that moment and copies the model's one output into
- * the output buffer. Both buffers are float32 in native byte order. The package must be exported for the
- * bound input shape: AOTInductor reads the buffer without checking its shape (unless the process runs with
- * AOTI_RUNTIME_CHECK_INPUTS=1), so only an output of another size is caught. Runs use the bridge's grad mode
+ * <p>Made for calling one model many times at the lowest cost: {@link #bind} ties one direct buffer per input
+ * (each wrapped by its input tensor without a copy, once) and one direct output buffer to the model; each
+ * {@link #run} then reads the input buffers as they are at that moment and copies the model's outputs into
+ * the output buffer: in the package's output order (AOTIModelPackageLoader::run: pytree order), each converted
+ * to float32 (bool to 0 or 1) in row-major order, one after the other. Inputs may be float32, float64, int64,
+ * int32 or bool ({@link DType}; bool one byte, 0 or 1), all in native byte order; the output buffer is float32
+ * in native byte order. The package must be exported for the bound input shapes: AOTInductor reads the buffers
+ * without checking their shapes (unless the process runs with AOTI_RUNTIME_CHECK_INPUTS=1), so only outputs of
+ * another size are caught. Runs use the bridge's grad mode
  * (PYTORCH_JNI_GRAD_MODE, InferenceMode by default) and its thread settings (PYTORCH_JNI_NUM_THREADS, ...),
  * read once when the library loads. Not thread-safe: one caller at a time.
  *
@@ -29,6 +37,20 @@ import java.util.Objects;
 public final class AotiModel implements AutoCloseable {
   static {
     System.loadLibrary("pytorch_jni");
+  }
+
+  /** An input's element type; {@code code} is the native side's (aoti_jni.cpp). */
+  public enum DType {
+    FLOAT32(1, 4), FLOAT64(2, 8), INT64(3, 8), INT32(4, 4), BOOL(5, 1);
+
+    final int code;
+    /** Bytes per element. */
+    public final int bytes;
+
+    DType(int code, int bytes) {
+      this.code = code;
+      this.bytes = bytes;
+    }
   }
 
   private final String path;
@@ -57,28 +79,92 @@ public final class AotiModel implements AutoCloseable {
   public void bind(FloatBuffer input, long[] inputShape, FloatBuffer output) {
     Objects.requireNonNull(input, "input");
     Objects.requireNonNull(inputShape, "inputShape");
+    bind(new Buffer[] {input}, new long[][] {inputShape}, new DType[] {DType.FLOAT32}, output);
+  }
+
+  /**
+   * Binds one direct buffer per input, in the model's argument order: {@code inputs[k]} holds exactly the
+   * elements of {@code shapes[k]} in {@code dtypes[k]} (any Buffer type, e.g. a ByteBuffer or a view of one, in
+   * native byte order; bool as one byte per element), and {@code output} exactly the float32 values of all the
+   * model's outputs together.
+   */
+  public void bind(Buffer[] inputs, long[][] shapes, DType[] dtypes, FloatBuffer output) {
+    Objects.requireNonNull(inputs, "inputs");
+    Objects.requireNonNull(shapes, "shapes");
+    Objects.requireNonNull(dtypes, "dtypes");
     Objects.requireNonNull(output, "output");
-    for (FloatBuffer b : new FloatBuffer[] {input, output}) {
-      String which = b == input ? "the input buffer" : "the output buffer";
-      if (!b.isDirect()) {
-        throw new IllegalArgumentException(which + " is not direct: allocate it with "
-            + "ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder()).asFloatBuffer()");
-      }
-      if (b.order() != ByteOrder.nativeOrder()) {
-        throw new IllegalArgumentException(which + " is " + b.order() + ", not the native byte order "
-            + ByteOrder.nativeOrder());
-      }
+    if (shapes.length != inputs.length || dtypes.length != inputs.length) {
+      throw new IllegalArgumentException(inputs.length + " input buffers, " + shapes.length + " shapes and "
+          + dtypes.length + " dtypes: give one of each per input");
     }
-    for (long d : inputShape) {
-      if (d < 0) {
-        throw new IllegalArgumentException("input shape " + Arrays.toString(inputShape) + " has a negative size");
+    int[] codes = new int[inputs.length];
+    long[][] copies = new long[inputs.length][];
+    for (int k = 0; k < inputs.length; k++) {
+      String which = inputs.length == 1 ? "the input" : "input " + k;
+      Objects.requireNonNull(inputs[k], which + " buffer");
+      Objects.requireNonNull(shapes[k], which + " shape");
+      Objects.requireNonNull(dtypes[k], which + " dtype");
+      checkBuffer(inputs[k], which + " buffer", dtypes[k].bytes > 1);
+      long elements = 1;
+      for (long d : shapes[k]) {
+        if (d < 0) {
+          throw new IllegalArgumentException(which.replace("the input", "input") + " shape "
+              + Arrays.toString(shapes[k]) + " has a negative size");
+        }
+        elements *= d;
       }
+      long bytes = (long) inputs[k].capacity() * elementBytes(inputs[k]);
+      if (elements * dtypes[k].bytes != bytes) {
+        String unit = dtypes[k] == DType.FLOAT32 ? " floats" : " " + dtypes[k].name().toLowerCase() + " elements";
+        throw new IllegalArgumentException(which + " shape holds " + elements + unit + ", the " + which.replace(
+            "the ", "") + " buffer " + bytes / dtypes[k].bytes);
+      }
+      codes[k] = dtypes[k].code;
+      copies[k] = shapes[k].clone();
     }
-    nativeBind(open(), input, inputShape.clone(), output);
+    checkBuffer(output, "the output buffer", true);
+    nativeBind(open(), inputs.clone(), copies, codes, output);
     bound = true;
   }
 
-  /** One call: the bound input buffer through the model, its output copied into the bound output buffer. */
+  private static void checkBuffer(Buffer b, String which, boolean ordered) {
+    if (!b.isDirect()) {
+      throw new IllegalArgumentException(which + " is not direct: allocate it with "
+          + "ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder()).asFloatBuffer()");
+    }
+    ByteOrder order = order(b);
+    if (ordered && order != ByteOrder.nativeOrder()) {
+      throw new IllegalArgumentException(which + " is " + order + ", not the native byte order "
+          + ByteOrder.nativeOrder());
+    }
+  }
+
+  private static ByteOrder order(Buffer b) {
+    if (b instanceof ByteBuffer x) {
+      return x.order();
+    }
+    if (b instanceof FloatBuffer x) {
+      return x.order();
+    }
+    if (b instanceof DoubleBuffer x) {
+      return x.order();
+    }
+    if (b instanceof LongBuffer x) {
+      return x.order();
+    }
+    if (b instanceof IntBuffer x) {
+      return x.order();
+    }
+    throw new IllegalArgumentException(b.getClass().getName() + ": use a ByteBuffer, FloatBuffer, DoubleBuffer, "
+        + "LongBuffer or IntBuffer");
+  }
+
+  /** Bytes per element of the buffer's own type (its capacity counts those). */
+  private static int elementBytes(Buffer b) {
+    return b instanceof ByteBuffer ? 1 : b instanceof DoubleBuffer || b instanceof LongBuffer ? 8 : 4;
+  }
+
+  /** One call: the bound input buffers through the model, its outputs copied into the bound output buffer. */
   public void run() {
     if (!bound) {
       throw new IllegalStateException("AotiModel " + path + ": bind the buffers before run");
@@ -109,7 +195,8 @@ public final class AotiModel implements AutoCloseable {
 
   private static native long nativeLoad(String path);
 
-  private static native void nativeBind(long handle, FloatBuffer input, long[] inputShape, FloatBuffer output);
+  private static native void nativeBind(long handle, Buffer[] inputs, long[][] shapes, int[] dtypes,
+      FloatBuffer output);
 
   private static native void nativeRun(long handle);
 

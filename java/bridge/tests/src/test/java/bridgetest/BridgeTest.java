@@ -94,6 +94,15 @@ class BridgeTest {
   }
 
   @Test
+  void aBoolOutputComesBackAsUint8ZeroOrOne() { // org.pytorch.DType has no bool
+    Tensor t = values.runMethod("bool_tensor", IValue.from(Tensor.fromBlob(new float[] {1, -1, 3}, new long[] {3})))
+        .toTensor();
+    assertEquals(DType.UINT8, t.dtype());
+    assertArrayEquals(new long[] {3}, t.shape());
+    assertArrayEquals(new byte[] {1, 0, 1}, t.getDataAsUnsignedByteArray());
+  }
+
+  @Test
   void int8RoundTrips() {
     Tensor t = Tensor.fromBlob(new byte[] {-3, 0, 5, 60}, new long[] {4});
     assertEquals(DType.INT8, id(t).dtype());
@@ -472,8 +481,8 @@ class BridgeTest {
     RuntimeException raised = assertThrows(RuntimeException.class, () -> values.runMethod("fail", IValue.from("boom 42")));
     assertTrue(raised.getMessage().contains("boom 42"), raised.getMessage());
     IllegalArgumentException dtype = assertThrows(IllegalArgumentException.class,
-        () -> values.runMethod("bool_tensor", IValue.from(Tensor.fromBlob(new float[] {1, -1}, new long[] {2}))));
-    assertTrue(dtype.getMessage().contains("Bool"), dtype.getMessage());
+        () -> values.runMethod("half_tensor", IValue.from(Tensor.fromBlob(new float[] {1, -1}, new long[] {2}))));
+    assertTrue(dtype.getMessage().contains("Half"), dtype.getMessage());
     // the module still works afterwards
     assertArrayEquals(new float[] {1}, id(Tensor.fromBlob(new float[] {1}, new long[] {1})).getDataAsFloatArray());
   }
