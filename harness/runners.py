@@ -172,7 +172,7 @@ _BASE: tuple[Runner, ...] = (
            method="ONNX Runtime's Java API, OrtSession.run on one direct buffer refilled per call, "
                   "output pinned, no libtorch",
            toolchain="java", template="java/runner/OnnxRuntime.java.j2", grad_mode="n/a", uses_torch=False,
-           model_file="model.onnx", model_kinds=("mlp",)),
+           model_file="model.onnx", model_kinds=("mlp", *USER_KINDS)),
     Runner(id="java-aoti", language="Java",
            method="AOTInductor package through the bridge's AotiModel: AOTIModelPackageLoader::run, "
                   "one direct buffer refilled per call",
