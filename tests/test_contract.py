@@ -3,6 +3,7 @@ accepts obeys the result schema, and the runtimes' strict integers are the harne
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from harness import contract
 from harness.paths import RESULTS_DIR, SUITES_DIR
 from harness.run import job_for
+from harness.runners import RUNNERS
 from harness.suite import Suite
 from harness.suite_file import load_suite
 from tests.jobs import minimal_result
@@ -27,7 +29,11 @@ def _suites() -> list[Suite]:
 @pytest.mark.parametrize("suite", _suites(), ids=lambda s: s.name)
 def test_every_job_the_harness_writes_obeys_the_schema(suite: Suite, tmp_path: Path) -> None:
     files = {k: tmp_path / "m" / k for k in ("torchscript", "state_dict", "weights")} | {"inputs": tmp_path / "in"}
+    if suite.model.is_user:  # its output sizes are learnt when the model is prepared (tests/test_user_models.py)
+        suite = dataclasses.replace(suite, model=dataclasses.replace(suite.model, outputs=(1000,)))
     for n, choice in enumerate(suite.runners):
+        if RUNNERS[choice.id].cannot_run(suite.model):
+            continue  # SKIPPED before any job is written
         out = tmp_path / str(n)
         out.mkdir()
         job = job_for(suite, choice, files, out)
