@@ -61,6 +61,9 @@ def _named(claim: Mapping[str, Any]) -> Iterable[str]:
             yield from value
 
 
+ONE_EACH = frozenset({"metric_lower", "ratio_at_least"})  # checks of one row against one (harness/predicates.py)
+
+
 def check(claims: list[dict[str, Any]], names: set[str], bad: Callable[[str, str, str], UserError]) -> None:
     """Each claim (and part) has the fields its check reads, and names only runners: rows of the suite or
     registry ids (a registered runner left out of the suite makes its claims "not testable here")."""
@@ -71,6 +74,10 @@ def check(claims: list[dict[str, Any]], names: set[str], bad: Callable[[str, str
             if missing:
                 raise bad(where, f"check '{c['check']}' needs {', '.join(missing)}",
                           "add it (harness/predicates.py says what each check reads)")
+            for side in ("a", "b"):
+                if c["check"] in ONE_EACH and isinstance(c.get(side), list):
+                    raise bad(where, f"check '{c['check']}' compares one row with one ({side} is a list)",
+                              "name one runner, or write one claim per pair")
             for name in _named(c):
                 if name not in names:
                     raise bad(where, f"'{name}' is neither a runner of this suite nor a registered runner",

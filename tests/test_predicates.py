@@ -135,3 +135,17 @@ def test_refused_needs_the_skip_with_its_reason() -> None:
     assert evaluate(r, {"check": "refused", "of": ["aoti"], "reason": "something else"}).verdict == NOT
     found = evaluate(r, {"check": "refused", "of": ["ran"], "reason": "GuardOnDataDependentSymNode"})
     assert found.verdict == NOT and "exported and ran, outputs right" in found.ours
+
+
+def test_a_one_to_one_check_refuses_a_list_in_the_suite() -> None:
+    import pytest as _pytest
+
+    from harness.claims import check
+    from harness.errors import UserError
+
+    def bad(field: str, problem: str, fix: str) -> UserError:
+        return UserError(f"{field}: {problem}: {fix}")
+
+    claim = {"text": "t", "source": "s", "check": "metric_lower", "a": ["x", "y"], "b": "z", "metric": "load_ms"}
+    with _pytest.raises(UserError, match="compares one row with one"):
+        check([claim], {"x", "y", "z"}, bad)
