@@ -191,3 +191,25 @@ def test_the_command_line_runs_a_model_and_keeps_its_suite(tmp_path: Path) -> No
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "export it instead" in refused.stderr
     assert sys.executable  # the subprocesses ran the project's own venv
+
+
+def test_an_exported_program_and_an_aoti_package_run_what_they_can(tmp_path: Path) -> None:
+    """A .pt2 ExportedProgram: exported Python, and the files made from it; an AOTInductor package: only
+    the AOTInductor runners, the others SKIPPED saying why."""
+    torch.manual_seed(0)
+    net, x = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh()).eval(), (torch.rand(1, 4),)
+    program = torch.export.export(net, x)
+    exported = tmp_path / "net.pt2"
+    torch.export.save(program, str(exported))
+    _, df = _run(_suite("pt2", exported, ["python-export", "python-torchscript"], [{"shape": [1, 4]}]),
+                 tmp_path / "ep")
+    for r in ("python-export", "python-torchscript"):
+        assert df.loc[r, "status"] == "ok" and bool(df.loc[r, "outputs_ok"]), (r, df.loc[r, "message"])
+    package = tmp_path / "net.package.pt2"
+    with torch._inductor.config.patch(compile_threads=1):
+        torch._inductor.aoti_compile_and_package(program, package_path=str(package))
+    data = _suite("pt2", package, ["python-aoti", "python-torchscript", "python-eager"], [{"shape": [1, 4]}])
+    _, df = _run(data, tmp_path / "aoti")
+    assert df.loc["python-aoti", "status"] == "ok" and bool(df.loc["python-aoti", "outputs_ok"])
+    assert "AOTInductor package, compiled code" in df.loc["python-torchscript", "message"]
+    assert df.loc["python-eager", "status"] == "SKIPPED"
