@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))  # the harness imports this file by its path
-from _batch_norm import settle  # noqa: E402
+from _batch_norm import settle
 
 # (expansion t, output channels c, repeats n, first stride s), the paper's Table 2
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))  # the harness imports this file by its path
-from _batch_norm import settle  # noqa: E402
+from _batch_norm import settle
 
 
 class Bottleneck(nn.Module):

@@ -306,12 +306,12 @@ class TorchBackend:
         """Per slot one tensor (or a tuple, one per input), each a view of the inputs shaped exactly as the
         call's, all made before timing."""
         b, per_slot = job["batch"], []
-        for t, a in zip(job["input_tensors"], data):
+        for t, a in zip(job["input_tensors"], data, strict=True):
             x, shape = self.torch.from_numpy(a), t["shape"]
             if job["options"].get("batch_dim"):  # a model exported with a batch dimension, even for one sample
                 shape = [b, *t["sample_shape"]]
             per_slot.append([x[s * b:(s + 1) * b].view(shape) for s in range(job["slots"])])
-        return per_slot[0] if len(per_slot) == 1 else list(zip(*per_slot))
+        return per_slot[0] if len(per_slot) == 1 else list(zip(*per_slot, strict=True))
 
     def prepare(self, model: Callable[[Any], Any], options: dict[str, Any]) -> Callable[[Any], Any]:
         if not options.get("channels_last"):
