@@ -6,8 +6,10 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from filelock import FileLock
@@ -77,16 +79,16 @@ def make_inputs(spec: InputSpec, sample_size: int, cache_root: Path) -> InputFil
     return files
 
 
-def _inspect(manifest_path: Path, record: dict | None = None) -> tuple[np.ndarray | None, str | None]:
-    """The inputs, or what is wrong with them: unreadable manifest, missing, truncated, altered, NaN or inf.
+def _checked_manifest(manifest_path: Path, record: dict | None,
+                      size_of: Callable[[dict[str, Any]], int]) -> tuple[dict[str, Any] | None, str | None]:
+    """The manifest, once its data file is there, of the size it says (`size_of`) and its sha256; else the problem.
 
     `record`: what the manifest must say besides its sha256 (make_inputs knows the spec; a final check does not).
     """
     try:
         manifest = json.loads(manifest_path.read_text())
         data_path = manifest_path.parent / manifest["file"]
-        count, size = manifest["shape"]
-        digest = manifest["sha256"]
+        expected, digest = size_of(manifest), manifest["sha256"]
     except FileNotFoundError:
         return None, f"{manifest_path} is missing"
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -95,14 +97,22 @@ def _inspect(manifest_path: Path, record: dict | None = None) -> tuple[np.ndarra
         return None, f"{manifest_path} does not describe these inputs (altered?)"
     if not data_path.exists():
         return None, f"{data_path} is missing"
-    expected = count * size * 4
     actual = data_path.stat().st_size
     if actual != expected:
         why = "truncated" if actual < expected else "altered"
         return None, f"{data_path} has {actual} bytes, manifest says {expected} ({why}?)"
     if sha256_file(data_path) != digest:
         return None, f"{data_path} does not match its manifest's sha256 (altered or corrupt)"
-    x = np.fromfile(data_path, dtype="<f4").reshape(count, size)
+    return manifest, None
+
+
+def _inspect(manifest_path: Path, record: dict | None = None) -> tuple[np.ndarray | None, str | None]:
+    """The inputs, or what is wrong with them: unreadable manifest, missing, truncated, altered, NaN or inf."""
+    manifest, problem = _checked_manifest(manifest_path, record, lambda m: m["shape"][0] * m["shape"][1] * 4)
+    if manifest is None:
+        return None, problem
+    data_path = manifest_path.parent / manifest["file"]
+    x = np.fromfile(data_path, dtype="<f4").reshape(*manifest["shape"])
     if not np.isfinite(x).all():
         return None, f"{data_path} contains NaN or inf"
     return x, None
@@ -190,27 +200,14 @@ def make_tensor_inputs(tensors: tuple[TensorSpec, ...], count: int, cache_root: 
 
 def _inspect_tensors(manifest_path: Path, record: dict | None = None) -> tuple[list[np.ndarray] | None, str | None]:
     """The input tensors, or what is wrong with them (as _inspect, for a manifest of several tensors)."""
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        data_path = manifest_path.parent / manifest["file"]
-        count, size, digest = manifest["count"], manifest["bytes"], manifest["sha256"]
-        tensors = manifest["tensors"]
-    except FileNotFoundError:
-        return None, f"{manifest_path} is missing"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return None, f"{manifest_path} is unreadable ({exc!r})"
-    if record is not None and {k: manifest.get(k) for k in record} != record:
-        return None, f"{manifest_path} does not describe these inputs (altered?)"
-    if not data_path.exists():
-        return None, f"{data_path} is missing"
-    if data_path.stat().st_size != size:
-        return None, f"{data_path} has {data_path.stat().st_size} bytes, manifest says {size} (truncated or altered?)"
-    if sha256_file(data_path) != digest:
-        return None, f"{data_path} does not match its manifest's sha256 (altered or corrupt)"
-    blob = data_path.read_bytes()
+    manifest, problem = _checked_manifest(manifest_path, record, lambda m: m["bytes"])
+    if manifest is None:
+        return None, problem
+    blob = (manifest_path.parent / manifest["file"]).read_bytes()
     out = []
-    for t in tensors:
+    for t in manifest["tensors"]:
         dtype = np.dtype(NUMPY_DTYPES[t["dtype"]])
+        count = manifest["count"]
         n = count * math.prod(t["shape"])
         out.append(np.frombuffer(blob, dtype=dtype, count=n, offset=t["offset"]).reshape(count, *t["shape"]))
     return out, None
