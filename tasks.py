@@ -53,11 +53,13 @@ def _quiet(quiet: bool) -> bool:
 def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instructions=False,  # noqa: A001 - the task users asked for
         model="", input_shape=None, input_dtype=None):
     """Train, render, build, run, verify and report a suite (default: the seed experiment), or your --model."""
-    from harness import overrides, paths, pipeline, suite_file, user_suite
+    from harness import overrides, paths, suite_file
     from harness.suite import Collection
 
     root = Path(results) if results else paths.RESULTS_DIR
     if model:
+        from harness import pipeline, user_suite
+
         if suite:
             raise UserError("give --model or --suite, not both: the run's suite.toml repeats a --model run")
         made, toml_text = user_suite.make(model, list(input_shape or []), list(input_dtype or []), calls or None,
@@ -68,6 +70,8 @@ def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instr
     if input_shape or input_dtype:
         raise UserError("--input-shape and --input-dtype go with --model: give the model too")
     loaded = suite_file.load_suite(suite or None)
+    from harness import pipeline  # pandas, scipy, matplotlib: after the suite is known to be good
+
     if isinstance(loaded, Collection):
         coll = overrides.collection_with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
         run_dir = pipeline.run_collection(coll, root, paths.BUILD_DIR, _quiet(quiet))

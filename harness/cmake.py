@@ -7,15 +7,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import torch
-
 
 class BuildError(RuntimeError):
     """A build step failed; the message names the log file that holds the details."""
 
 
 def torch_prefix() -> str:
-    """Where find_package(Torch) looks: the wheel's own CMake files, so every runner uses one libtorch."""
+    """Where find_package(Torch) looks: the wheel's own CMake files, so every runner uses one libtorch.
+
+    torch is imported here, not at the top: reading a suite (and refusing a bad one) needs no torch.
+    """
+    import torch
+
     return torch.utils.cmake_prefix_path
 
 
@@ -39,6 +42,8 @@ def cmake_build(source_dir: Path, build_dir: Path, log_path: Path, targets: list
             raise BuildError(f"{tool} not found on PATH: install it (apt-get install cmake g++)")
     sources = [p for p in source_dir.rglob("*") if p.is_file()]
     stamp = build_dir / ".build-id"
+    import torch
+
     build_id = tree_hash(sources, extra=f"{torch.__version__}|{shutil.which('c++')}|{targets}")
     if stamp.exists() and stamp.read_text() == build_id:
         return False

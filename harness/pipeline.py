@@ -77,16 +77,26 @@ class Reporter:
             self.console.print(text)
 
 
+RUN_LOCK = ".run.lock"  # in the build folder; the tests give each of their workers its own (tests/conftest.py)
+
+
 def _acquire_lock(build_root: Path) -> FileLock:
-    """One run at a time per machine: two runs would share two cores and distort each other's timings."""
-    lock = FileLock(str(build_root / ".run.lock"))
+    """One run at a time per machine: two runs would share two cores and distort each other's timings.
+
+    A second run waits for the first, saying so (even when quiet), rather than being refused: nothing
+    the user asked for is lost. The lock is the operating system's, so a run that dies releases it.
+    """
+    lock = FileLock(str(build_root / RUN_LOCK))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise UserError(
-            f"another run is in progress on this machine (lock {lock.lock_file}): wait for it to finish; "
-            "two runs at once would distort each other's timings"
-        ) from None
+        print(f"another run is in progress on this machine (lock {lock.lock_file}): waiting for it to finish, "
+              "as two runs at once would distort each other's timings (Ctrl-C to give up)",
+              file=sys.stderr, flush=True)
+        try:
+            lock.acquire()
+        except KeyboardInterrupt:
+            raise UserError("interrupted while waiting for the other run: nothing was started or changed") from None
     return lock
 
 

@@ -237,6 +237,11 @@ _VARIANTS: tuple[Runner, ...] = (
     _variant(base="python-torchscript", id="python-torchscript-columns",
              method="traced NetColumns: W·Xᵀ + b, samples as columns",
              model_file="model.columns.pt", model_kinds=("mlp",)),
+    _variant(base="java-torchscript-reuse", id="java-torchscript-reuse-cl",
+             method="channels_last model, one direct buffer behind Tensor.fromBlob(..., CHANNELS_LAST) "
+                    "refilled from NCHW to NHWC per call",
+             model_file="model.cl.pt", model_kinds=(*_CONV, "factory"),
+             options=(("channels_last", True),)),
     _variant(base="java-torchscript-reuse", id="java-torchscript-reuse-columns",
              method="one direct buffer refilled per call, traced NetColumns (samples as columns)",
              model_file="model.columns.pt", model_kinds=("mlp",)),

@@ -49,7 +49,7 @@ def runner_ids(kind: str, shapes: list[tuple[int, ...]]) -> list[str]:
     """Every base runner that can run this kind of model, the variants worth a row, and the spec runners."""
     ids = [rid for rid, r in RUNNERS.items() if r.base is None and kind in r.model_kinds]
     if kind == "factory" and len(shapes[0]) == 4:
-        ids += ["python-torchscript-cl", "cpp-torchscript-cl"]  # channels_last, for an image model
+        ids += ["python-torchscript-cl", "cpp-torchscript-cl", "java-torchscript-reuse-cl"]  # channels_last
     return [*ids, *VARIANTS, *SPEC_RUNNERS]
 
 

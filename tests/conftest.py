@@ -1,14 +1,22 @@
-"""Shared fixtures: a valid suite dict to mutate, and paths to the test suites."""
+"""Shared fixtures: a valid suite dict to mutate, paths to the test suites, and a machine lock per test worker.
+
+The tests run in two workers (pytest-xdist, one test file per worker at a time, pyproject.toml). They share
+the build folder, whose caches take file locks of their own; the runs a worker starts in its own process
+take that worker's machine lock, so two workers' runs go side by side. A run started through the command
+line (a subprocess) takes the real lock and waits for another such run, as a user's would.
+"""
 
 from __future__ import annotations
 
 import copy
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness import pipeline
 from harness.paths import SUITES_DIR
 
 TESTS = Path(__file__).parent
@@ -19,3 +27,11 @@ TINY = TESTS / "suites" / "tiny.toml"
 def suite_dict() -> dict[str, Any]:
     """The default suite as a dict, fresh for each test to break in its own way."""
     return copy.deepcopy(tomllib.loads((SUITES_DIR / "default.toml").read_text()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _worker_run_lock(worker_id: str) -> Iterator[None]:
+    """This worker's in-process runs lock `build/.run.lock.<worker>` instead of the machine's lock."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "RUN_LOCK", f"{pipeline.RUN_LOCK}.{worker_id}")
+        yield

@@ -8,6 +8,8 @@ import json
 import re
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 from pathlib import Path
 
@@ -39,12 +41,37 @@ def earlier(tmp_path: Path) -> Path:
     return results
 
 
-def test_two_runs_at_once_are_refused(tmp_path: Path, earlier: Path) -> None:
+def test_a_second_run_waits_for_the_first_and_says_so(tmp_path: Path, earlier: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """While one run holds the machine's lock another waits, saying why, and goes on once it is released."""
     before = _snapshot(earlier)
     build = tmp_path / "build"
     build.mkdir()
-    with FileLock(str(build / ".run.lock")), pytest.raises(UserError, match="another run is in progress"):
-        pipeline.run_suite(load_suite(str(TINY)), earlier, build, quiet=True)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")  # the waiting run fails at its first step after the lock: no run is needed
+    outcome: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            pipeline.run_suite(load_suite(str(TINY)), blocker / "results", build, quiet=True)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+
+    with FileLock(str(build / pipeline.RUN_LOCK)):
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        said = ""
+        for _ in range(600):
+            said += capsys.readouterr().err
+            if "waiting for it to finish" in said:
+                break
+            time.sleep(0.05)
+        assert "another run is in progress on this machine" in said and "waiting for it to finish" in said
+        assert waiting.is_alive() and not outcome  # still waiting while the lock is held
+    waiting.join(timeout=60)
+    assert not waiting.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], UserError), outcome
+    assert "cannot create results folder" in str(outcome[0])  # it went on once the lock was free
     assert _snapshot(earlier) == before
 
 
