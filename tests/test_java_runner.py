@@ -155,12 +155,25 @@ def test_outputs_match_torchscript_in_python(
 def test_an_option_is_refused_by_name(runners: dict[str, Built], models: Path, tmp_path: Path, runner: str) -> None:
     job_path, job, _ = write_job(
         tmp_path, runner, models / "model.ts.pt", MLP_SHAPE, batch=1, input_count=8, calls=8, block=1,
-        options={"channels_last": True},
+        options={"qengine": "fbgemm"},
     )
     proc = run(runners[runner], job_path)
     assert proc.returncode == 1
-    expected = f"job {job_path}: 'channels_last' is an option {runner} does not support (it supports none)"
+    supports = "channels_last" if runner == "java-torchscript-reuse" else "none"
+    expected = f"job {job_path}: 'qengine' is an option {runner} does not support (it supports {supports})"
     assert proc.stderr.strip() == expected
+    assert not Path(job["result"]).exists()
+
+
+def test_channels_last_needs_a_4d_input(runners: dict[str, Built], models: Path, tmp_path: Path) -> None:
+    job_path, job, _ = write_job(
+        tmp_path, "java-torchscript-reuse", models / "model.ts.pt", MLP_SHAPE, batch=1, input_count=8, calls=8,
+        block=1, options={"channels_last": True},
+    )
+    proc = run(runners["java-torchscript-reuse"], job_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"job {job_path}: 'channels_last' needs a 4-D input_shape (N, C, H, W), "
+                                   "the job's is [2]")
     assert not Path(job["result"]).exists()
 
 
