@@ -79,37 +79,3 @@ def test_runner_obeys_the_contract(runs: dict[str, Path], rid: str) -> None:
     if RUNNERS[rid].uses_torch:
         assert (result["threads"], result["interop_threads"]) == (job["threads"], job["interop_threads"])
         assert str(result["libtorch_path"]).endswith("libtorch_cpu.so")
-
-
-USER_IDS = [rid for rid, r in RUNNERS.items() if "factory" in r.model_kinds]
-
-
-@pytest.fixture(scope="module")
-def user_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every runner that runs a user's model, on a factory taking float32 [1, 4] and int64 [1, 3] ids and
-    returning a tuple: several inputs of several dtypes in, every output flattened and verified."""
-    data = {
-        "name": "conformance-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
-                                              "path": str(TESTS / "user_factory.py") + ":build"},
-        "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
-                                           {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                            "low": 0, "high": 9}]},
-        "run": {"calls": 200, "warmup_calls": 3, "repeats": 1, "timeout_s": 300},
-        "runners": [{"id": rid} for rid in USER_IDS],
-    }
-    return run_suite(parse_suite(data, "conformance-user.toml"), tmp_path_factory.mktemp("user"), BUILD_DIR,
-                     quiet=True)
-
-
-@pytest.mark.parametrize("rid", USER_IDS)
-def test_runner_takes_several_inputs_and_outputs(user_run: Path, rid: str) -> None:
-    row = pd.read_csv(user_run / "results.csv").set_index("runner").loc[rid]
-    if row["status"] == "SKIPPED":
-        assert "cannot export" in str(row["message"]), row["message"]
-        pytest.skip(f"{rid}: {row['message']}")
-    assert row["status"] == "ok" and bool(row["outputs_ok"]), row["message"]
-    rep = user_run / "raw" / rid / "0"
-    job = json.loads((rep / "job.json").read_text())
-    assert [t["dtype"] for t in job["input_tensors"]] == ["float32", "int64"]
-    assert job["output_size"] == 4 + 1  # both outputs, flattened and joined
-    assert np.fromfile(rep / "outputs.bin", dtype="<f4").size == job["slots"] * 5
