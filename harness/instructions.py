@@ -23,8 +23,11 @@ from harness.suite import RunnerChoice, Suite
 TIMEOUT_S = 900.0
 WARMUP_CALLS = 10
 REPEATS = 3
-JAVA_REASON = "not measured: the JVM JIT-compiles in background threads, so its count is not deterministic"
 EXACT_SPREAD = 0.001  # counts whose repeats differ by more than 0.1 % are "not exact" (a JIT compiling)
+# A JVM writes its JIT-compiled code into anonymous memory and patches it: valgrind must check for that to run
+# it at all. Its compiler threads run beside the calls, so a Java count moves between processes (its spread
+# says by how much; over EXACT_SPREAD it is marked not exact).
+JAVA_VALGRIND = ("--smc-check=all-non-file",)
 
 
 class NotMeasured(Exception):
@@ -41,6 +44,11 @@ def n_for(runner_id: str, block: int) -> int:
     return -(-n // block) * block
 
 
+def valgrind_options(runner_id: str) -> tuple[str, ...]:
+    """What valgrind needs beyond --tool=callgrind to run this runner's process."""
+    return JAVA_VALGRIND if RUNNERS[runner_id].toolchain == "java" else ()
+
+
 def parse_total(text: str) -> int:
     """The event total of a callgrind out file: its `totals:` line, else its `summary:` (3.19 writes both)."""
     found: dict[str, int] = {}
@@ -53,7 +61,8 @@ def parse_total(text: str) -> int:
     return found.get("totals", found.get("summary", 0))
 
 
-def _count(argv: list[str], env: dict[str, str], cwd: Path, job: dict[str, Any], out_dir: Path, calls: int) -> int:
+def _count(argv: list[str], env: dict[str, str], cwd: Path, job: dict[str, Any], out_dir: Path, calls: int,
+           options: tuple[str, ...]) -> int:
     """One fresh valgrind process over a job of `calls` calls; its instruction total."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
@@ -68,7 +77,7 @@ def _count(argv: list[str], env: dict[str, str], cwd: Path, job: dict[str, Any],
     job_path = out_dir / f"job.{tag}.json"
     write_json(job_path, spec)
     out_file = out_dir / f"callgrind.{tag}.out"
-    cmd = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out_file}", *argv, str(job_path)]
+    cmd = [valgrind, "--tool=callgrind", *options, f"--callgrind-out-file={out_file}", *argv, str(job_path)]
     stderr = out_dir / f"stderr.{tag}.txt"
     try:
         with (out_dir / f"stdout.{tag}.txt").open("wb") as o, stderr.open("wb") as e:
@@ -85,8 +94,8 @@ def _count(argv: list[str], env: dict[str, str], cwd: Path, job: dict[str, Any],
 
 
 def instructions_per_call(argv: list[str], env: dict[str, str], cwd: Path, job: dict[str, Any],
-                          out_dir: Path, n: int) -> float:
-    """(I(2n) - I(n)) / n with n rounded up to a whole number of the job's blocks.
+                          out_dir: Path, n: int, options: tuple[str, ...] = ()) -> float:
+    """(I(2n) - I(n)) / n with n rounded up to a whole number of the job's blocks; `options`: valgrind's own.
 
     Both runs get the same inputs, at most n batches of them, so both have the same slots: the per-slot
     set-up and output writing then cancel out too.
@@ -102,7 +111,7 @@ def instructions_per_call(argv: list[str], env: dict[str, str], cwd: Path, job: 
         job = dict(job, inputs=str(inputs), input_count=count)
     elif count < int(job["input_count"]):  # several tensors: fewer samples than n calls, so the slots agree anyway
         raise NotMeasured(f"not measured: {job['input_count']} samples of several tensors exceed n = {n} calls")
-    return (_count(argv, env, cwd, job, out_dir, 2 * n) - _count(argv, env, cwd, job, out_dir, n)) / n
+    return (_count(argv, env, cwd, job, out_dir, 2 * n, options) - _count(argv, env, cwd, job, out_dir, n, options)) / n
 
 
 def measure_suite(suite: Suite, rows: dict[str, Built], files: dict[str, Path], raw: Path,
@@ -118,16 +127,17 @@ def measure_runner(suite: Suite, choice: RunnerChoice, b: Built, files: dict[str
                    say: Callable[[str], None]) -> None:
     n = n_for(choice.id, choice.block)
     per_call: list[float] = []
-    reason: str | None = JAVA_REASON if RUNNERS[choice.id].toolchain == "java" else None
+    reason: str | None = None
     start = time.perf_counter()
-    for k in range(REPEATS if reason is None else 0):
+    for k in range(REPEATS):
         say(f"instructions {choice.name} #{k + 1}/{REPEATS} (valgrind, {n} and {2 * n} calls) …")
         out_dir = runner_dir / "instructions" / str(k)
         out_dir.mkdir(parents=True, exist_ok=True)
         job = job_for(suite, choice, files, out_dir)
         env = child_env(choice.threads, b.env_for(suite, choice) if b.env_for else {})
         try:
-            per_call.append(instructions_per_call(b.argv, env, b.source_dir or out_dir, job, out_dir, n))
+            per_call.append(instructions_per_call(b.argv, env, b.source_dir or out_dir, job, out_dir, n,
+                                                  valgrind_options(choice.id)))
         except NotMeasured as exc:
             reason = str(exc)
             say(f"  [yellow]{choice.name}[/]: {reason}")

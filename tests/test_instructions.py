@@ -99,3 +99,31 @@ def test_quality_cell_says_not_exact_over_a_tenth_of_a_percent() -> None:
     assert cell(0.002) == "62,389 (not exact)"
     assert _instructions_cell(pd.Series({"instructions_per_call": float("nan"), "instructions_note": "JIT"})) \
         == "not measured"
+
+
+def test_a_java_runner_is_measured_with_the_jit_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Java is measured, not refused: valgrind gets --smc-check for the JIT's code, C++ and Python do not."""
+    import subprocess
+
+    from harness import instructions
+
+    seen: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **_: Any) -> subprocess.CompletedProcess[bytes]:
+        seen.append(cmd)
+        out = next(a.split("=", 1)[1] for a in cmd if a.startswith("--callgrind-out-file="))
+        calls = json.loads(Path(cmd[-1]).read_text())["calls"]
+        Path(out).write_text(f"totals: {1_000_000 + 250 * calls}\n")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(instructions.shutil, "which", lambda _: "/usr/bin/valgrind")
+    monkeypatch.setattr(instructions.subprocess, "run", fake_run)
+    (tmp_path / "inputs.bin").write_bytes(np.zeros(8 * 2, dtype="<f4").tobytes())
+    job = {"runner": "a-row-name", "block": 1, "batch": 1, "input_count": 8, "sample_size": 2,
+           "inputs": str(tmp_path / "inputs.bin"), "input_tensors": [{"dtype": "float32"}]}
+    for rid, expected in (("java-torchscript", ["--smc-check=all-non-file"]), ("cpp-api", [])):
+        seen.clear()
+        per_call = instructions.instructions_per_call(["runner"], {}, tmp_path, job, tmp_path / rid, 100,
+                                                      instructions.valgrind_options(rid))
+        assert per_call == 250.0
+        assert [c[1:-2][1:-1] for c in seen] == [expected, expected]  # between --tool and --callgrind-out-file
