@@ -175,7 +175,9 @@ def instructions_of(path: Path) -> dict[str, Any]:
     if not values:
         return {"instructions_note": d.get("reason") or "not measured"}
     median = float(np.median(values))
-    spread = (max(values) - min(values)) / median if median > 0 else float("nan")
+    # relative to the median's size: a JIT's counts can straddle zero, and that must read as far from exact
+    width = max(values) - min(values)
+    spread = width / abs(median) if median else (0.0 if width == 0 else float("inf"))
     return {"instructions_per_call": median, "instructions_spread": spread, "instructions_note": d.get("reason")}
 
 

@@ -178,8 +178,9 @@ _BASE: tuple[Runner, ...] = (
                   "one direct buffer refilled per call",
            toolchain="java", template="java/runner/Aoti.java.j2", grad_mode="inference",
            extra_files=(("java/bridge/java/bridge/AotiModel.java", "src/main/java/bridge/AotiModel.java"),),
-           # exported for the row's exact input shape (harness/exports.py)
-           model_file="model.b{batch}.pt2", model_kinds=_ANY),
+           # exported for the row's exact input shape (harness/exports.py); ~1.5 µs a call: one clock read
+           # (~25 ns) would be over 1 %
+           model_file="model.b{batch}.pt2", block=10, model_kinds=_ANY),
 )
 
 
@@ -256,7 +257,8 @@ _VARIANTS: tuple[Runner, ...] = (
              options=(("layout", "columns"),)),
     _variant(base="python-aoti", id="python-aoti-loader",
              method="the same package's loader: package.loader.run([x])[0] per sample (not a documented public API)",
-             options=(("aoti_call", "run"),)),
+             # ~5 µs a call: one clock read from Python (~60 ns) would be over 1 %
+             block=10, options=(("aoti_call", "run"),)),
     _variant(base="python-aoti", id="python-aoti-dynamic",
              method="AOTInductor package with a dynamic batch dimension, package(x) per sample as [batch, n]",
              model_file="model.dynamic.pt2", options=(("batch_dim", True),)),

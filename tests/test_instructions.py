@@ -127,3 +127,19 @@ def test_a_java_runner_is_measured_with_the_jit_checked(tmp_path: Path, monkeypa
                                                       instructions.valgrind_options(rid))
         assert per_call == 250.0
         assert [c[1:-2][1:-1] for c in seen] == [expected, expected]  # between --tool and --callgrind-out-file
+
+
+def test_counts_that_straddle_zero_are_not_exact(tmp_path: Path) -> None:
+    """A JIT's repeats can come out -237,130, -14,139 and 79,527: the figure must never read as exact."""
+    import pandas as pd
+
+    from harness.collect import instructions_of
+    from harness.report import _instructions_cell
+
+    path = tmp_path / "instructions.json"
+    path.write_text(json.dumps({"per_call": [-237129.6, -14138.8, 79527.3], "n": 1000, "wall_s": 1.0}))
+    got = instructions_of(path)
+    assert got["instructions_per_call"] == -14138.8 and got["instructions_spread"] > 20
+    assert _instructions_cell(pd.Series(got)) == "-14,139 (not exact)"
+    path.write_text(json.dumps({"per_call": [97.0, 97.0, 97.0], "n": 1000, "wall_s": 1.0}))
+    assert instructions_of(path)["instructions_spread"] == 0.0
