@@ -57,27 +57,28 @@ def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instr
     from harness.suite import Collection
 
     root = Path(results) if results else paths.RESULTS_DIR
+    toml_text = None
     if model:
-        from harness import pipeline, user_suite
+        from harness import user_suite
 
         if suite:
             raise UserError("give --model or --suite, not both: the run's suite.toml repeats a --model run")
         made, toml_text = user_suite.make(model, list(input_shape or []), list(input_dtype or []), calls or None,
                                           paths.BUILD_DIR)
-        s = overrides.with_overrides(made, None, repeats or None, only or None, instructions)
-        print(pipeline.run_suite(s, root, paths.BUILD_DIR, _quiet(quiet), suite_toml=toml_text) / "report.md")
-        return
-    if input_shape or input_dtype:
-        raise UserError("--input-shape and --input-dtype go with --model: give the model too")
-    loaded = suite_file.load_suite(suite or None)
-    from harness import pipeline  # pandas, scipy, matplotlib: after the suite is known to be good
-
-    if isinstance(loaded, Collection):
-        coll = overrides.collection_with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
-        run_dir = pipeline.run_collection(coll, root, paths.BUILD_DIR, _quiet(quiet))
+        target = overrides.with_overrides(made, None, repeats or None, only or None, instructions)
     else:
-        s = overrides.with_overrides(loaded, calls or None, repeats or None, only or None, instructions)
-        run_dir = pipeline.run_suite(s, root, paths.BUILD_DIR, _quiet(quiet))
+        if input_shape or input_dtype:
+            raise UserError("--input-shape and --input-dtype go with --model: give the model too")
+        loaded = suite_file.load_suite(suite or None)
+        target = (overrides.collection_with_overrides(loaded, calls or None, repeats or None, only or None,
+                                                      instructions) if isinstance(loaded, Collection)
+                  else overrides.with_overrides(loaded, calls or None, repeats or None, only or None, instructions))
+    from harness import pipeline  # pandas, scipy, matplotlib: only once the suite is known to be good
+
+    if isinstance(target, Collection):
+        run_dir = pipeline.run_collection(target, root, paths.BUILD_DIR, _quiet(quiet))
+    else:
+        run_dir = pipeline.run_suite(target, root, paths.BUILD_DIR, _quiet(quiet), suite_toml=toml_text)
     print(run_dir / "report.md")
 
 

@@ -79,6 +79,8 @@ public final class Job {
   public final boolean singleFloat;
   /** Where the last input tensor ends: the exact size of the inputs file (rule 10). */
   public final long inputsEnd;
+  /** The option channels_last is on (rule 9 has checked its 4-D input_shape). */
+  public final boolean channelsLast;
 
   /**
    * One entry of input_tensors: its dtype, one sample's shape, the exact shape of one call's tensor and its
@@ -188,8 +190,9 @@ public final class Job {
       check(supported.contains(key), key, "is an option " + runner + " does not support (it supports "
           + (supported.isEmpty() ? "none" : String.join(", ", supported)) + ")");
     }
-    JsonNode channelsLast = options.get("channels_last");
-    check(channelsLast == null || !channelsLast.booleanValue() || inputShape.length == 4, "channels_last",
+    JsonNode channelsLastOption = options.get("channels_last");
+    channelsLast = channelsLastOption != null && channelsLastOption.booleanValue();
+    check(!channelsLast || inputShape.length == 4, "channels_last",
         "needs a 4-D input_shape (N, C, H, W), the job's is " + Arrays.toString(inputShape));
 
     inputTensors = inputTensors(job.get("input_tensors"));
