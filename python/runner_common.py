@@ -220,14 +220,11 @@ def peak_rss_kb() -> int | None:
 
 
 class Keeper(Protocol):
-    """The runner's own output buffer: every kept output copied into its slot, row-major (see Keeping)."""
+    """The runner's own output buffer: every call's output copied into its slot, row-major (see Keeping)."""
 
-    pending: list[tuple[int, Any]]  # kept, not yet copied: the timed loop flushes at FLUSH_EVERY
-    FLUSH_EVERY: int
+    CHUNK: int  # calls between two copies: their outputs are held until then
 
-    def keep(self, slot: int, y: Any) -> None: ...
-
-    def flush(self) -> None: ...
+    def take(self, first: int, ys: list[Any]) -> None: ...
 
     def array(self) -> np.ndarray: ...
 
@@ -357,36 +354,37 @@ class TorchBackend:
 
 
 class Keeping:
-    """Outputs held as they come and copied into the runner's buffer FLUSH_EVERY at a time.
+    """Outputs held as they come and copied into the runner's buffer CHUNK calls at a time.
 
-    Between two calls only a list append runs; the timed loop copies them in one go once FLUSH_EVERY are
-    pending, outside the clock reads, so the copying's own code does not push the model's out of the caches before
-    every call, and a block of calls holds nothing but appends. Measured beside the bare pass on MyNN, one
-    copy after each call cost 6-7 % per call for python-eager and python-torchscript and 18-22 % for the
-    AOTInductor paths (0.8 µs of a 4 µs call). At most FLUSH_EVERY + block outputs are alive at once.
+    Between two calls the timed loop runs only a list append: anything more, even outside the clock reads,
+    shows in the next call (it pushes the model's code and data out of the caches). Measured beside the bare
+    pass on MyNN: copying each output right after its call cost 15 % per call for python-eager; holding 64
+    and copying them one by one cost 3-6 % for python-eager and python-torchscript; holding 64 and copying
+    them in one operation (`copy_run`), 1-2 %, as close to the bare loop as a loop that keeps every output can
+    be (dropping them costs 1-1.5 % as well). At most CHUNK + block outputs are alive at once.
     """
 
-    FLUSH_EVERY = 64
+    CHUNK = 64
 
-    def __init__(self) -> None:
-        self.pending: list[tuple[int, Any]] = []
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
 
-    def keep(self, slot: int, y: Any) -> None:
-        self.pending.append((slot, y))
+    def take(self, first: int, ys: list[Any]) -> None:
+        """The outputs of calls first, first + 1, ...: call i's goes to slot i % slots."""
+        start = first % self.slots
+        if start + len(ys) <= self.slots and self.copy_run(start, ys):
+            return
+        for k, y in enumerate(ys):
+            self.copy((first + k) % self.slots, y)
 
-    def flush(self) -> None:
-        for slot, y in self.pending:
-            self.copy(slot, y)
-        self.pending.clear()
+    def copy_run(self, start: int, ys: list[Any]) -> bool:
+        """Copy outputs into slots start, start + 1, ... in one operation where they allow it (False if not)."""
+        return False
 
     def copy(self, slot: int, y: Any) -> None:
         raise NotImplementedError
 
     def array(self) -> np.ndarray:
-        self.flush()
-        return self.buffer()
-
-    def buffer(self) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -399,11 +397,21 @@ class TensorKeeper(Keeping):
     """
 
     def __init__(self, torch: Any, job: dict[str, Any]) -> None:
-        super().__init__()
+        super().__init__(job["slots"])
         self.torch, self.job = torch, job
-        per_slot = job["batch"] * job["output_size"]
-        self.flat = torch.zeros(job["slots"] * per_slot)
-        self.views = [self.flat[s * per_slot:(s + 1) * per_slot] for s in range(job["slots"])]
+        self.per_slot = job["batch"] * job["output_size"]
+        self.flat = torch.zeros(job["slots"] * self.per_slot)
+        self.views = [self.flat[s * self.per_slot:(s + 1) * self.per_slot] for s in range(job["slots"])]
+
+    def copy_run(self, start: int, ys: list[Any]) -> bool:
+        """One torch.cat into the slots' span when every output is one float32 tensor of the right size."""
+        torch, per = self.torch, self.per_slot
+        for y in ys:
+            if not isinstance(y, torch.Tensor) or y.dtype != torch.float32 or y.numel() != per:
+                return False
+        with torch.no_grad():  # out= refuses tensors that require grad (grad_mode "default")
+            torch.cat([y.reshape(-1) for y in ys], out=self.flat[start * per:(start + len(ys)) * per])
+        return True
 
     def copy(self, slot: int, y: Any) -> None:
         if not isinstance(y, self.torch.Tensor):  # several outputs: flattened in pytree order, joined
@@ -412,7 +420,7 @@ class TensorKeeper(Keeping):
         check_output_size(slot, y.numel(), self.job)
         self.views[slot].copy_(y.detach().reshape(-1))  # copy_ converts an int or bool output to float32
 
-    def buffer(self) -> np.ndarray:
+    def array(self) -> np.ndarray:
         return self.flat.numpy()
 
 
@@ -445,39 +453,35 @@ def _warm_up(model: Callable[[Any], Any], xs: list[Any], warm: list[int]) -> Non
 
 def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int], block: int,
            blocks: range) -> None:
-    """Timed blocks `blocks`: call i uses batch i % slots and keeps its output in slot i % slots.
+    """Timed blocks `blocks`: call i uses batch i % slots; its output goes to slot i % slots.
 
-    With one call per block (the default) the two clock reads bracket the call alone, and keeping its
-    output happens after the second read. A larger block's calls are one list comprehension over its inputs,
-    picked before the first read; its outputs are handed to the keeper after the second.
+    In runs of about CHUNK calls: their inputs picked before the run, their outputs held in a list and handed
+    to the keeper after it. With one call per block (the default) the two clock reads bracket the call alone;
+    a larger block's calls are one list comprehension over its inputs, the bare loop's own shape.
     """
     clock = time.perf_counter_ns
     slots = len(xs)
-    keep, pending, flush, every = keeper.keep, keeper.pending, keeper.flush, keeper.FLUSH_EVERY
-    if block == 1:
-        for i in blocks:
-            s = i % slots
-            x = xs[s]
-            t0 = clock()
-            y = model(x)
-            t1 = clock()
-            timings[i] = t1 - t0
-            keep(s, y)
-            del y  # held by the keeper only: freed when it is copied, outside the clock reads
-            if len(pending) >= every:
-                flush()
-        return
-    for b in blocks:
-        first = b * block
-        chunk = [xs[i % slots] for i in range(first, first + block)]  # the block's inputs, before the clock
-        t0 = clock()
-        ys = [model(x) for x in chunk]  # the bare loop's own shape: each output kept by the list alone
-        timings[b] = clock() - t0
-        for i, y in zip(range(first, first + block), ys, strict=True):
-            keep(i % slots, y)
-        del ys, y
-        if len(pending) >= every:
-            flush()
+    take, per_run = keeper.take, max(1, keeper.CHUNK // block)
+    for r0 in range(blocks.start, blocks.stop, per_run):
+        r1 = min(r0 + per_run, blocks.stop)
+        ys: list[Any] = []
+        if block == 1:
+            append, i = ys.append, r0
+            for x in [xs[c % slots] for c in range(r0, r1)]:
+                t0 = clock()
+                y = model(x)
+                t1 = clock()
+                timings[i] = t1 - t0
+                append(y)
+                i += 1
+        else:
+            for b in range(r0, r1):
+                chunk = [xs[c % slots] for c in range(b * block, (b + 1) * block)]
+                t0 = clock()
+                out = [model(x) for x in chunk]
+                timings[b] = clock() - t0
+                ys += out
+        take(r0 * block, ys)
 
 
 def _bare(model: Callable[[Any], Any], xs: list[Any], calls: range) -> int:
