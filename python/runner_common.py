@@ -401,7 +401,6 @@ class TensorKeeper(Keeping):
         self.torch, self.job = torch, job
         self.per_slot = job["batch"] * job["output_size"]
         self.flat = torch.zeros(job["slots"] * self.per_slot)
-        self.views = [self.flat[s * self.per_slot:(s + 1) * self.per_slot] for s in range(job["slots"])]
 
     def copy_run(self, start: int, ys: list[Any]) -> bool:
         """One torch.cat into the slots' span when every output is one float32 tensor of the right size."""
@@ -418,7 +417,8 @@ class TensorKeeper(Keeping):
             parts = [t.detach().reshape(-1) for t in flatten(y, self.torch.Tensor)]
             y = self.torch.cat([p.to(self.torch.float32) for p in parts]) if parts else self.torch.zeros(0)
         check_output_size(slot, y.numel(), self.job)
-        self.views[slot].copy_(y.detach().reshape(-1))  # copy_ converts an int or bool output to float32
+        per = self.per_slot
+        self.flat[slot * per:(slot + 1) * per].copy_(y.detach().reshape(-1))  # converts int or bool to float32
 
     def array(self) -> np.ndarray:
         return self.flat.numpy()
