@@ -222,7 +222,6 @@ def peak_rss_kb() -> int | None:
 class Keeper(Protocol):
     """The runner's own output buffer: every call's output copied into its slot, row-major (see Keeping)."""
 
-    CHUNK: int  # calls between two copies: their outputs are held until then
 
     def take(self, first: int, ys: list[Any]) -> None: ...
 
@@ -362,9 +361,12 @@ class Keeping:
     and copying them one by one cost 3-6 % for python-eager and python-torchscript; holding 64 and copying
     them in one operation (`copy_run`), 1-2 %, as close to the bare loop as a loop that keeps every output can
     be (dropping them costs 1-1.5 % as well). At most CHUNK + block outputs are alive at once.
+    A runner whose outputs pin more memory holds fewer (measure's `chunk`): python-eager's outputs each
+    keep their autograd graph, and 64 of them cost it 4-8 % (16: -1.4 to +0.6 %), while python-torchscript
+    did better with 64 (+0.7 to +1.6 %) than with 16 (+2.5 to +3.1 %).
     """
 
-    CHUNK = 64
+    CHUNK = 64  # the default number of calls between two copies: their outputs are held until then
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
@@ -452,16 +454,16 @@ def _warm_up(model: Callable[[Any], Any], xs: list[Any], warm: list[int]) -> Non
 
 
 def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int], block: int,
-           blocks: range) -> None:
+           blocks: range, chunk: int = Keeping.CHUNK) -> None:
     """Timed blocks `blocks`: call i uses batch i % slots; its output goes to slot i % slots.
 
-    In runs of about CHUNK calls: their inputs picked before the run, their outputs held in a list and handed
+    In runs of about `chunk` calls: their inputs picked before the run, their outputs held in a list and handed
     to the keeper after it. With one call per block (the default) the two clock reads bracket the call alone;
     a larger block's calls are one list comprehension over its inputs, the bare loop's own shape.
     """
     clock = time.perf_counter_ns
     slots = len(xs)
-    take, per_run = keeper.take, max(1, keeper.CHUNK // block)
+    take, per_run = keeper.take, max(1, chunk // block)
     for r0 in range(blocks.start, blocks.stop, per_run):
         r1 = min(r0 + per_run, blocks.stop)
         ys: list[Any] = []
@@ -503,7 +505,7 @@ def _bare(model: Callable[[Any], Any], xs: list[Any], calls: range) -> int:
 
 
 def _timed_and_bare(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int],
-                    job: dict[str, Any]) -> list[int]:
+                    job: dict[str, Any], chunk: int = Keeping.CHUNK) -> list[int]:
     """The timed blocks in `bare_rounds` equal runs, each followed by its share of the bare pass.
 
     Alternating keeps both under the same machine state: a VM can change speed within one process.
@@ -512,18 +514,18 @@ def _timed_and_bare(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, 
     per_round, bare_per_round = len(timings) // rounds, bare_calls // rounds
     bare_ns = []
     for r in range(rounds):
-        _timed(model, xs, keeper, timings, block, range(r * per_round, (r + 1) * per_round))
+        _timed(model, xs, keeper, timings, block, range(r * per_round, (r + 1) * per_round), chunk)
         if bare_calls:
             bare_ns.append(_bare(model, xs, range(r * bare_per_round, (r + 1) * bare_per_round)))
     return bare_ns
 
 
 def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backend: Backend | None = None,
-            extra: dict[str, Any] | None = None) -> None:
+            extra: dict[str, Any] | None = None, chunk: int = Keeping.CHUNK) -> None:
     """Load (timed), warm up (each call timed), the timed loop (one clock read per block), the bare pass.
 
     `job` is read_job's, already checked; `extra` holds the runner's own facts for the result file, and
-    `load` may still add to it.
+    `load` may still add to it. `chunk`: the calls whose outputs are held before they are copied (Keeping).
     """
     options = job["options"]
     extra = extra if extra is not None else {}  # the runner's own dict: its load() may add to it
@@ -549,7 +551,7 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     try:
         with backend.grad(job["grad_mode"]):
             _warm_up(model, xs, warm)
-            bare_ns = _timed_and_bare(model, xs, keeper, timings, job)
+            bare_ns = _timed_and_bare(model, xs, keeper, timings, job, chunk)
     except Exception as exc:  # noqa: BLE001 - e.g. torch.compile compiling on the first call
         traceback.print_exc()
         fail(f"calling the model failed: {_one_line(exc)}")

@@ -116,5 +116,5 @@ def test_a_package_of_another_shape_is_refused(built: Built, package: Path, tmp_
     proc = run(built, job_path)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        "bench.Runner: IllegalArgumentException: the output has 1 floats, the output buffer holds 4: "
+        "bench.Runner: IllegalArgumentException: the output has 1 floats, a slot of the output buffer holds 4: "
         "export the package for input [4, 2] (AOTInductor does not check it)")

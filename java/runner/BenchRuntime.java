@@ -117,6 +117,20 @@ public final class BenchRuntime {
     default boolean freshOutputs() {
       return false;
     }
+
+    /**
+     * Whether {@code call(slot)} itself leaves its output in slot {@code slot} of a buffer the runner holds
+     * (one place per slot, as the outputs file): then the timed loop copies nothing per call, and
+     * {@link #collect} copies the places a run of timed calls wrote, after it, outside the clock reads.
+     */
+    default boolean outputsInSlots() {
+      return false;
+    }
+
+    /** Copies slots {@code [from, from + count)} of the runner's own buffer into {@code out} at {@code from * length}. */
+    default void collect(float[] out, int from, int count, int length) {
+      throw new UnsupportedOperationException("collect: only a runner whose outputsInSlots() is true");
+    }
   }
 
   /** Outputs held before they are copied together (docs/runner-contract.md: as the Python runtime). */
@@ -328,6 +342,20 @@ public final class BenchRuntime {
     }
   }
 
+  /** Slots {@code [first, first + calls)} modulo {@code slots}, collected from the model's own buffer. */
+  private static void collectRun(Model<?> model, float[] outputs, int first, long calls, int slots, int length) {
+    if (calls >= slots) {
+      model.collect(outputs, 0, slots, length);
+      return;
+    }
+    int count = (int) calls;
+    int head = Math.min(count, slots - first);
+    model.collect(outputs, first, head, length);
+    if (head < count) {
+      model.collect(outputs, 0, count - head, length);
+    }
+  }
+
   /** Copies the held outputs into their slots, outside the clock reads, and lets them go. */
   private static <Y> void copyHeld(Model<Y> model, List<Y> held, int[] slots, float[] outputs, int length) {
     for (int k = 0; k < held.size(); k++) {
@@ -414,7 +442,8 @@ public final class BenchRuntime {
     // 5. Timed loop: the clock is read once per block; call i uses batch and output slot i % slots.
     //    With one call per block the clock reads bracket the call alone and its output is copied
     //    after the second read (a runner with fresh outputs: held, and HELD of them copied together
-    //    outside the clock reads); with larger blocks the copy is inside.
+    //    outside the clock reads); with larger blocks the copy is inside. A runner whose calls write
+    //    their own slots is copied from after each run of timed blocks, before its bare pass.
     // 6. Bare pass: the seed's loop over bare_calls calls (bare call i uses batch i % slots), only the
     //    last output kept. The timed blocks run in bare_rounds equal runs, each followed by its share
     //    of the bare pass with one clock read around it, so both see the same machine state.
@@ -427,11 +456,25 @@ public final class BenchRuntime {
     int bareSlot = 0;
     Y last = null;
     boolean fresh = model.freshOutputs();
+    boolean inSlots = model.outputsInSlots();
     List<Y> held = new ArrayList<>(HELD);
     int[] heldSlots = new int[HELD];
     for (int r = 0; r < job.bareRounds; r++) {
       int end = (r + 1) * blocksPerRound;
-      if (block == 1 && fresh) {
+      if (inSlots) {
+        int first = slot;
+        for (int b = r * blocksPerRound; b < end; b++) {
+          long t0 = System.nanoTime();
+          for (int j = 0; j < block; j++) {
+            model.call(slot);
+            if (++slot == slots) {
+              slot = 0;
+            }
+          }
+          timings[b] = System.nanoTime() - t0;
+        }
+        collectRun(model, outputs, first, (long) blocksPerRound * block, slots, outputLength);
+      } else if (block == 1 && fresh) {
         for (int b = r * blocksPerRound; b < end; b++) {
           long t0 = System.nanoTime();
           Y y = model.call(slot);

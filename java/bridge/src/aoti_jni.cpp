@@ -1,8 +1,8 @@
 // libpytorch_jni.so, the natives of bridge.AotiModel (java/bridge/java/bridge/AotiModel.java): an
 // AOTInductor package (.pt2: torch.export + torch._inductor.aoti_compile_and_package) loaded with
 // torch::inductor::AOTIModelPackageLoader and run on direct buffers bound once: each input tensor wraps its
-// input buffer (from_blob, no copy), each run copies the outputs (pytree order, as run returns them) into the
-// output buffer, converted to float32, one after the other.
+// input buffer (from_blob, no copy), each run copies the outputs (pytree order, as run returns them) into its
+// slot of the output buffer (which holds `slots` outputs, one after the other), converted to float32.
 //
 // Its own translation unit with only the headers it needs (the loader, from_blob, the grad-mode guards):
 // pytorch_jni.cpp's torch/script.h would double its compile time. The grad mode is the bridge's
@@ -63,8 +63,9 @@ class GradGuard {
 struct Aoti {
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
   std::vector<at::Tensor> inputs;  // one tensor over each bound input buffer; empty until bind
-  float* output = nullptr;         // the bound output buffer
-  int64_t output_floats = 0;
+  float* output = nullptr;         // the bound output buffer: `slots` outputs one after the other
+  int64_t output_floats = 0;       // the floats of one output (one slot)
+  int64_t slots = 1;
 };
 
 // AotiModel.DType's codes.
@@ -161,11 +162,12 @@ extern "C" JNIEXPORT jlong JNICALL Java_bridge_AotiModel_nativeLoad(JNIEnv* env,
   });
 }
 
-// static native void nativeBind(long handle, Buffer[] inputs, long[][] shapes, int[] dtypes, FloatBuffer output):
-// AotiModel.bind has checked every buffer's size against its shape and dtype (it knows the buffers' types).
+// static native void nativeBind(long handle, Buffer[] inputs, long[][] shapes, int[] dtypes, FloatBuffer output,
+// int slots): AotiModel.bind has checked every buffer's size against its shape and dtype (it knows the buffers'
+// types) and that the output buffer holds a whole number of slots.
 extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeBind(JNIEnv* env, jclass /*cls*/, jlong handle,
                                                                    jobjectArray jinputs, jobjectArray jshapes,
-                                                                   jintArray jdtypes, jobject output) {
+                                                                   jintArray jdtypes, jobject output, jint slots) {
   guarded(env, [&] {
     Aoti& aoti = pytorch_jni_bridge::of(handle);
     const jsize n = env->GetArrayLength(jinputs);
@@ -191,13 +193,19 @@ extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeBind(JNIEnv* env, 
       inputs.push_back(at::from_blob(in, shape, at::TensorOptions().dtype(type)));
     }
     aoti.inputs = std::move(inputs);
+    if (slots < 1 || out_floats % slots != 0) {
+      throw Refusal{pytorch_jni_bridge::kIllegalArgument, "the output buffer's " + std::to_string(out_floats) +
+                                                               " floats do not split into " + std::to_string(slots) + " slots"};
+    }
     aoti.output = out;
-    aoti.output_floats = out_floats;
+    aoti.slots = slots;
+    aoti.output_floats = out_floats / slots;
   });
 }
 
-// static native void nativeRun(long handle): the bound input through the package into the bound output
-extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeRun(JNIEnv* env, jclass /*cls*/, jlong handle) {
+// static native void nativeRun(long handle, int slot): the bound input through the package into the bound
+// output's slot `slot` (AotiModel.run has checked it is one)
+extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeRun(JNIEnv* env, jclass /*cls*/, jlong handle, jint slot) {
   guarded(env, [&] {
     Aoti& aoti = pytorch_jni_bridge::of(handle);
     std::vector<at::Tensor> outputs;
@@ -220,11 +228,11 @@ extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeRun(JNIEnv* env, j
       }
       throw Refusal{pytorch_jni_bridge::kIllegalArgument,
                     (outputs.size() == 1 ? "the output has " : "the " + std::to_string(outputs.size()) + " outputs have ") +
-                        std::to_string(values) + " floats, the output buffer holds " +
+                        std::to_string(values) + " floats, " + (aoti.slots == 1 ? "the output buffer holds " : "a slot of the output buffer holds ") +
                         std::to_string(aoti.output_floats) + ": export the package for input" +
                         (aoti.inputs.size() == 1 ? " " : "s ") + shapes + " (AOTInductor does not check it)"};
     }
-    float* to = aoti.output;
+    float* to = aoti.output + slot * aoti.output_floats;
     for (const at::Tensor& x : outputs) {  // one float32 tensor (the built-in models): contiguous() is a no-op
       const at::Tensor y = x.scalar_type() == at::kFloat ? x.contiguous() : x.to(at::kFloat).contiguous();
       std::memcpy(to, y.const_data_ptr<float>(), static_cast<size_t>(y.numel()) * sizeof(float));

@@ -20,7 +20,8 @@ import java.util.Objects;
  * <p>Made for calling one model many times at the lowest cost: {@link #bind} ties one direct buffer per input
  * (each wrapped by its input tensor without a copy, once) and one direct output buffer to the model; each
  * {@link #run} then reads the input buffers as they are at that moment and copies the model's outputs into
- * the output buffer: in the package's output order (AOTIModelPackageLoader::run: pytree order), each converted
+ * the output buffer (or, bound with {@code slots}, into the slot {@link #run(int)} names, so that a caller
+ * keeping many outputs copies none of them itself): in the package's output order (AOTIModelPackageLoader::run: pytree order), each converted
  * to float32 (bool to 0 or 1) in row-major order, one after the other. Inputs may be float32, float64, int64,
  * int32 or bool ({@link DType}; bool one byte, 0 or 1), all in native byte order; the output buffer is float32
  * in native byte order. The package must be exported for the bound input shapes: AOTInductor reads the buffers
@@ -32,7 +33,8 @@ import java.util.Objects;
  * <p>Loading the library needs pytorch_java_only on the class path (its JNI_OnLoad looks up org.pytorch's
  * classes). Errors: {@link IllegalArgumentException} for a missing file, a file that is not a loadable
  * package, buffers that are not direct, in another byte order or of another size than the shapes;
- * {@link IllegalStateException} for a closed model, a run before bind and libtorch's own errors in a run.
+ * {@link IllegalStateException} for a closed model, a run before bind and libtorch's own errors in a run;
+ * {@link IndexOutOfBoundsException} for a slot the output buffer was not bound with.
  */
 public final class AotiModel implements AutoCloseable {
   static {
@@ -56,6 +58,7 @@ public final class AotiModel implements AutoCloseable {
   private final String path;
   private long handle;
   private boolean bound;
+  private int slots;
 
   private AotiModel(String path, long handle) {
     this.path = path;
@@ -77,9 +80,14 @@ public final class AotiModel implements AutoCloseable {
    * {@code inputShape} (the shape the package was exported for), {@code output} exactly the model's output.
    */
   public void bind(FloatBuffer input, long[] inputShape, FloatBuffer output) {
+    bind(input, inputShape, output, 1);
+  }
+
+  /** As {@link #bind(FloatBuffer, long[], FloatBuffer)}, with {@code output} holding {@code slots} outputs. */
+  public void bind(FloatBuffer input, long[] inputShape, FloatBuffer output, int slots) {
     Objects.requireNonNull(input, "input");
     Objects.requireNonNull(inputShape, "inputShape");
-    bind(new Buffer[] {input}, new long[][] {inputShape}, new DType[] {DType.FLOAT32}, output);
+    bind(new Buffer[] {input}, new long[][] {inputShape}, new DType[] {DType.FLOAT32}, output, slots);
   }
 
   /**
@@ -89,6 +97,15 @@ public final class AotiModel implements AutoCloseable {
    * model's outputs together.
    */
   public void bind(Buffer[] inputs, long[][] shapes, DType[] dtypes, FloatBuffer output) {
+    bind(inputs, shapes, dtypes, output, 1);
+  }
+
+  /**
+   * As {@link #bind(Buffer[], long[][], DType[], FloatBuffer)}, with {@code output} holding {@code slots}
+   * outputs one after the other (its capacity a multiple of {@code slots}): {@link #run(int) run(slot)} writes
+   * into floats {@code [slot * n, (slot + 1) * n)}, n = capacity / slots.
+   */
+  public void bind(Buffer[] inputs, long[][] shapes, DType[] dtypes, FloatBuffer output, int slots) {
     Objects.requireNonNull(inputs, "inputs");
     Objects.requireNonNull(shapes, "shapes");
     Objects.requireNonNull(dtypes, "dtypes");
@@ -123,7 +140,12 @@ public final class AotiModel implements AutoCloseable {
       copies[k] = shapes[k].clone();
     }
     checkBuffer(output, "the output buffer", true);
-    nativeBind(open(), inputs.clone(), copies, codes, output);
+    if (slots < 1 || output.capacity() % slots != 0) {
+      throw new IllegalArgumentException("the output buffer's " + output.capacity() + " floats do not split into "
+          + slots + " slots: give it slots x the model's output floats");
+    }
+    nativeBind(open(), inputs.clone(), copies, codes, output, slots);
+    this.slots = slots;
     bound = true;
   }
 
@@ -166,10 +188,18 @@ public final class AotiModel implements AutoCloseable {
 
   /** One call: the bound input buffers through the model, its outputs copied into the bound output buffer. */
   public void run() {
+    run(0);
+  }
+
+  /** One call, its outputs copied into slot {@code slot} of the output buffer (bound with that many slots). */
+  public void run(int slot) {
     if (!bound) {
       throw new IllegalStateException("AotiModel " + path + ": bind the buffers before run");
     }
-    nativeRun(open());
+    if (slot < 0 || slot >= slots) {
+      throw new IndexOutOfBoundsException("slot " + slot + " of an output buffer bound with " + slots + " slots");
+    }
+    nativeRun(open(), slot);
   }
 
   /** The file it was loaded from. */
@@ -196,9 +226,9 @@ public final class AotiModel implements AutoCloseable {
   private static native long nativeLoad(String path);
 
   private static native void nativeBind(long handle, Buffer[] inputs, long[][] shapes, int[] dtypes,
-      FloatBuffer output);
+      FloatBuffer output, int slots);
 
-  private static native void nativeRun(long handle);
+  private static native void nativeRun(long handle, int slot);
 
   private static native void nativeFree(long handle);
 }

@@ -69,6 +69,39 @@ class AotiTest {
   }
 
   @Test
+  void eachRunWritesTheSlotItNames() throws IOException {
+    float[] inputs = floats("aoti.inputs.bin");
+    float[] expected = floats("aoti.expected.bin");
+    int slots = expected.length;
+    FloatBuffer in = direct(2);
+    FloatBuffer out = direct(slots);
+    try (AotiModel model = AotiModel.load(pt2.toString())) {
+      model.bind(in, SHAPE, out, slots);
+      for (int i = slots - 1; i >= 0; i--) { // backwards: a slot written is never written again
+        in.put(0, inputs, 2 * i, 2);
+        model.run(i);
+        for (int k = 0; k < i; k++) {
+          assertEquals(0f, out.get(k), "slot " + k + " before its run");
+        }
+      }
+      for (int i = 0; i < slots; i++) {
+        assertEquals(expected[i], out.get(i), 1e-5f * (1 + Math.abs(expected[i])), "slot " + i);
+      }
+      IndexOutOfBoundsException past = assertThrows(IndexOutOfBoundsException.class, () -> model.run(slots));
+      assertEquals("slot " + slots + " of an output buffer bound with " + slots + " slots", past.getMessage());
+      assertThrows(IndexOutOfBoundsException.class, () -> model.run(-1));
+      IllegalArgumentException split = assertThrows(IllegalArgumentException.class,
+          () -> model.bind(in, SHAPE, direct(5), 2));
+      assertTrue(split.getMessage().startsWith("the output buffer's 5 floats do not split into 2 slots"),
+          split.getMessage());
+      model.bind(in, SHAPE, direct(4), 2);
+      IllegalArgumentException size = assertThrows(IllegalArgumentException.class, () -> model.run(1));
+      assertTrue(size.getMessage().startsWith("the output has 1 floats, a slot of the output buffer holds 2"),
+          size.getMessage());
+    }
+  }
+
+  @Test
   void aMissingPackageIsNamed() {
     String missing = fixtures.resolve("no-such.pt2").toString();
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AotiModel.load(missing));
