@@ -362,7 +362,7 @@ class Keeping:
     them in one operation (`copy_run`), 1-2 %, as close to the bare loop as a loop that keeps every output can
     be (dropping them costs 1-1.5 % as well). At most CHUNK + block outputs are alive at once.
     A runner whose outputs pin more memory holds fewer (measure's `chunk`): python-eager's outputs each
-    keep their autograd graph, and 64 of them cost it 4-8 % (16: -1.4 to +0.6 %), while python-torchscript
+    keep their autograd graph, and 64 of them cost it 2-8 % (16: -1.4 to +0.2 %), while python-torchscript
     did better with 64 (+0.7 to +1.6 %) than with 16 (+2.5 to +3.1 %).
     """
 
