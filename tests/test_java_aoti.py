@@ -87,6 +87,20 @@ def test_outputs_equal_the_package_in_python(
     assert np.fromfile(job["timings"], dtype="<i8").size == 12 and len(result["bare_ns"]) == 3
 
 
+def test_outputs_written_in_slots_are_collected_across_a_wrap(built: Built, package: Path, tmp_path: Path) -> None:
+    """40 slots, runs of 32 calls: the second run wraps from slot 39 to 0, so its slots are copied from the
+    bridge's buffer in two parts (a wrong split reads past the buffer); the outputs are still the package's."""
+    inputs = np.fromfile(package / "aoti.inputs.bin", dtype="<f4").reshape(-1, 2)[:40]
+    job_path = make_job(tmp_path, RUNNER, package, inputs, model_file="aoti.pt2", layers=(2, 8, 8, 1), calls=96,
+                        warmup=3, block=8, bare_rounds=3, grad_mode="inference")
+    job = json.loads(job_path.read_text())
+    assert job["slots"] == 40
+    proc = run(built, job_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = np.fromfile(package / "aoti.expected.bin", dtype="<f4")[:40]
+    np.testing.assert_allclose(np.fromfile(job["outputs"], dtype="<f4"), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_a_missing_package_is_refused_in_one_line(built: Built, package: Path, tmp_path: Path) -> None:
     missing = tmp_path / "model.b1.pt2"
     job_path, job = write_job(tmp_path, package, model_file=str(missing))
