@@ -54,7 +54,7 @@ def timeout_for(suite: Suite, choice: RunnerChoice) -> float:
 
 
 BARE_ROUNDS = 200  # timed runs alternating with bare-pass runs in one process: many short pairs, so a
-# change of the machine's speed spoils few of them (cpp-aoti's processes: 2.1-3.7 % with 20, 1.5-2.0 % with 200)
+# change of the machine's speed spoils few of them (cpp-aoti's processes: 1.9-3.7 % with 20, 1.5-2.0 % with 200)
 
 
 def bare_rounds(blocks: int) -> int:
