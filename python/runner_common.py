@@ -222,7 +222,6 @@ def peak_rss_kb() -> int | None:
 class Keeper(Protocol):
     """The runner's own output buffer: every call's output copied into its slot, row-major (see Keeping)."""
 
-
     def take(self, first: int, ys: list[Any]) -> None: ...
 
     def array(self) -> np.ndarray: ...
@@ -478,9 +477,9 @@ def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: 
                 i += 1
         else:
             for b in range(r0, r1):
-                chunk = [xs[c % slots] for c in range(b * block, (b + 1) * block)]
+                inputs = [xs[c % slots] for c in range(b * block, (b + 1) * block)]
                 t0 = clock()
-                out = [model(x) for x in chunk]
+                out = [model(x) for x in inputs]
                 timings[b] = clock() - t0
                 ys += out
         take(r0 * block, ys)
@@ -505,7 +504,7 @@ def _bare(model: Callable[[Any], Any], xs: list[Any], calls: range) -> int:
 
 
 def _timed_and_bare(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int],
-                    job: dict[str, Any], chunk: int = Keeping.CHUNK) -> list[int]:
+                    job: dict[str, Any], chunk: int) -> list[int]:
     """The timed blocks in `bare_rounds` equal runs, each followed by its share of the bare pass.
 
     Alternating keeps both under the same machine state: a VM can change speed within one process.

@@ -193,10 +193,6 @@ extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeBind(JNIEnv* env, 
       inputs.push_back(at::from_blob(in, shape, at::TensorOptions().dtype(type)));
     }
     aoti.inputs = std::move(inputs);
-    if (slots < 1 || out_floats % slots != 0) {
-      throw Refusal{pytorch_jni_bridge::kIllegalArgument, "the output buffer's " + std::to_string(out_floats) +
-                                                               " floats do not split into " + std::to_string(slots) + " slots"};
-    }
     aoti.output = out;
     aoti.slots = slots;
     aoti.output_floats = out_floats / slots;
