@@ -9,6 +9,7 @@ line (a subprocess) takes the real lock and waits for another such run, as a use
 from __future__ import annotations
 
 import copy
+import os
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,3 +36,19 @@ def _worker_run_lock(worker_id: str) -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "RUN_LOCK", f"{pipeline.RUN_LOCK}.{worker_id}")
         yield
+
+
+@pytest.fixture(autouse=True)
+def _environment_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves os.environ changed: a later test in the same worker would inherit it (a PATH
+    without valgrind made an instructions test fail far from the cause). Runs after the test's own monkeypatch
+    has undone its changes, since it is set up before it."""
+    before = dict(os.environ)
+    yield
+    after = dict(os.environ)
+    changed = sorted(k for k in before.keys() | after.keys()
+                     if before.get(k) != after.get(k) and k != "PYTEST_CURRENT_TEST")  # pytest's own
+    if changed:
+        os.environ.clear()
+        os.environ.update({k: v for k, v in before.items() if k != "PYTEST_CURRENT_TEST"})
+        pytest.fail(f"{request.node.nodeid} left the environment changed: {', '.join(changed)}", pytrace=False)
