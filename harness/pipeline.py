@@ -110,6 +110,8 @@ def run_suite(suite: Suite, results_root: Path, build_root: Path, quiet: bool = 
     lock = _acquire_lock(build_root)
     try:
         out = Reporter(quiet)
+        if suite.model.is_user:  # a model that does not take the given inputs is refused before any folder
+            user_model.prepare(suite.model, build_root)
         run_dir = new_run_dir(results_root)
         set_status(run_dir, "running", "started")
         write_json(run_dir / "suite.json", _suite_record(suite))
@@ -242,10 +244,6 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
         meta = json.loads(model_files.meta.read_text())
         suite = dataclasses.replace(suite, model=dataclasses.replace(suite.model, outputs=tuple(meta["outputs"])))
         write_json(run_dir / "suite.json", _suite_record(suite))  # with the output sizes the checks read
-        if meta.get("call_error"):
-            out.say(f"[red]the model fails on the given inputs[/] "
-                    f"({', '.join(f'{t.dtype} {list(t.shape)}' for t in suite.model.tensors)}): {meta['call_error']}: "
-                    "each runner's row shows its own error; give the shapes and dtypes the model takes")
         inputs = make_tensor_inputs(suite.model.tensors, suite.inputs.count, build_root)
         xs = check_tensor_inputs(inputs.manifest)
         calibration = np.zeros((0, 1), dtype="<f4")  # static int8 is for the built-in ConvBnReLU only

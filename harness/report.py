@@ -192,10 +192,6 @@ def write_report(run_dir: Path) -> Path:
         status_line = (f"**This run is {status['status'].upper()}**: {status.get('message', '')}. "
                        "Figures below cover only what finished.")
     problems = [r for r in df.to_dict("records") if r["status"] != "ok"]
-    model_record = json.loads((run_dir / "model.json").read_text()) if (run_dir / "model.json").exists() else {}
-    if model_record.get("call_error"):  # a user's model that does not take the given inputs
-        status_line += (f" **The model fails on the given inputs** ({model_record['call_error']}): each row below "
-                        "shows its runtime's own error; give the shapes and dtypes the model takes.")
     env_rows = [(k, str(v).replace("\n", " ").replace("\t", " ").replace("|", "\\|")) for k, v in env.items()]
     text = environment().get_template("harness/templates/report.md.j2").render(
         title=f"Inference cost per call: {suite['name']}",

@@ -155,6 +155,15 @@ def load(model: ModelSpec, d: Path) -> Callable[..., Any]:
                         "check that it is the file you meant") from None
 
 
+def own_message(exc: BaseException) -> str:
+    """What went wrong, as "Type: message": a TorchScript interpreter error says it on its last line, under its
+    own traceback (and names the type there); other errors say it on their first line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if "Traceback of TorchScript" in str(exc) and lines:
+        return lines[-1]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
 def prepare(model: ModelSpec, cache_root: Path) -> tuple[Path, dict[str, Any]]:
     """The model folder with the source's file in it (a copy, or the factory's seeded state dict) and its record.
 
@@ -168,7 +177,8 @@ def prepare(model: ModelSpec, cache_root: Path) -> tuple[Path, dict[str, Any]]:
     with FileLock(str(d / ".lock")):
         if meta_path.exists():
             meta = json.loads(meta_path.read_text())
-            if all((d / n).exists() and sha256_file(d / n) == h for n, h in meta["sha256"].items()):
+            if not meta.get("call_error") and all(  # call_error: a record of an older harness, which went on
+                    (d / n).exists() and sha256_file(d / n) == h for n, h in meta["sha256"].items()):
                 return d, meta
             print(f"warning: {d} differs from its record: preparing the model again", file=sys.stderr)
         if kind == "factory":
@@ -181,19 +191,18 @@ def prepare(model: ModelSpec, cache_root: Path) -> tuple[Path, dict[str, Any]]:
             with atomic_path(d / name) as tmp:
                 shutil.copyfile(model.path, tmp)
         source = load(model, d)
-        call_error = None
         try:
             with torch.no_grad():
                 outputs = [t.numel() for t in flatten(source(*example_inputs(model)))]
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - the model's own error names the mismatch
-            # Not fatal here: each runner then fails in its first call with its runtime's own words, in its row.
-            first = (str(exc).strip().splitlines() or [""])[0]
-            call_error = f"{type(exc).__name__}: {first}"
-            outputs = [1]  # unknown: no runner gets as far as writing an output
+            # Refused before any run: every runner would fail its first call, and no output could be verified.
+            shapes = ", ".join(f"{t.dtype} {list(t.shape)}" for t in model.tensors)
+            raise UserError(f"model {model.path} does not run on the given inputs ({shapes}): "
+                            f"{own_message(exc)}: give the shapes and dtypes its forward "
+                            "takes (--input-shape, --input-dtype, or [[inputs.tensors]] in a suite)") from None
         meta = {"source": kind, "path": model.path, "outputs": outputs, "torch": torch.__version__,
-                "call_error": call_error,
                 "sample_shape": list(model.sample_shape), "output_shape": [sum(outputs)],
                 "sha256": {name: sha256_file(d / name)}, "bytes": {name: (d / name).stat().st_size}}
         write_json(meta_path, meta)
@@ -203,8 +212,6 @@ def prepare(model: ModelSpec, cache_root: Path) -> tuple[Path, dict[str, Any]]:
 def reference_outputs(model: ModelSpec, d: Path, xs: list[np.ndarray], n: int) -> np.ndarray:
     """The Python reference for the first `n` calls: the source model on each call's tensors, float32 rows."""
     rows = np.full((n, model.output_size), np.nan, dtype="<f4")
-    if json.loads((d / "model.json").read_text()).get("call_error"):
-        return rows  # the model fails on these inputs: no reference, and no runner's outputs to compare
     source = load(model, d)
     with torch.no_grad():
         for i in range(n):

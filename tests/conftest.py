@@ -38,6 +38,11 @@ def _worker_run_lock(worker_id: str) -> Iterator[None]:
         yield
 
 
+# Variables their owners set on purpose: pytest names the running test; inductor writes its default cache
+# folder into the environment on first use, once per process.
+OWN_VARIABLES = {"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR"}
+
+
 @pytest.fixture(autouse=True)
 def _environment_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test that leaves os.environ changed: a later test in the same worker would inherit it (a PATH
@@ -46,9 +51,11 @@ def _environment_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]
     before = dict(os.environ)
     yield
     after = dict(os.environ)
-    changed = sorted(k for k in before.keys() | after.keys()
-                     if before.get(k) != after.get(k) and k != "PYTEST_CURRENT_TEST")  # pytest's own
+    changed = sorted(k for k in (before.keys() | after.keys()) - OWN_VARIABLES if before.get(k) != after.get(k))
     if changed:
-        os.environ.clear()
-        os.environ.update({k: v for k, v in before.items() if k != "PYTEST_CURRENT_TEST"})
+        for k in changed:
+            if k in before:
+                os.environ[k] = before[k]
+            else:
+                del os.environ[k]
         pytest.fail(f"{request.node.nodeid} left the environment changed: {', '.join(changed)}", pytrace=False)

@@ -138,13 +138,38 @@ def test_a_pickled_module_is_refused_with_how_to_export(tmp_path: Path) -> None:
         parse_suite(_suite("pt2", legacy, ["python-aoti"], [{"shape": [1, 3, 8, 8]}]), "s.toml")
 
 
-def test_a_file_given_the_wrong_shape_fails_in_its_row(tmp_path: Path) -> None:
+def test_a_file_given_the_wrong_shape_is_refused_before_any_run(tmp_path: Path) -> None:
     path = tmp_path / "conv.pt"
     torch.jit.trace(Conv().eval(), torch.rand(1, 3, 16, 16)).save(str(path))
-    run, df = _run(_suite("torchscript", path, ["python-torchscript"], [{"shape": [1, 5, 16, 16]}]), tmp_path)
-    assert df.loc["python-torchscript", "status"] == "FAILED"
-    assert "calling the model failed" in df.loc["python-torchscript", "message"]
-    assert "fails on the given inputs" in (run / "report.md").read_text()
+    with pytest.raises(UserError) as info:
+        _run(_suite("torchscript", path, ["python-torchscript"], [{"shape": [1, 5, 16, 16]}]), tmp_path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"model {path} does not run on the given inputs (float32 [1, 5, 16, 16]): ")
+    assert "RuntimeError: " in message and "give the shapes and dtypes its forward takes" in message
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+class MatTimesOnes(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ torch.ones(4, 2)
+
+
+@pytest.mark.parametrize("calls", [[], ["--calls", "100"]], ids=["calls-found-by-probe", "calls-given"])
+def test_cli_wrong_shape_is_one_line_exit_2_and_no_run_folder(tmp_path: Path, calls: list[str]) -> None:
+    """The model's own message (the last line of a TorchScript interpreter error), not a harness traceback."""
+    path = tmp_path / "scripted.pt"
+    torch.jit.script(MatTimesOnes()).save(str(path))
+    results = tmp_path / "results"
+    p = subprocess.run([sys.executable, "-m", "invoke", "all", "--model", str(path), "--input-shape", "3,5",
+                        "--results", str(results), *calls], cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0] == (f"error: model {path} does not run on the given inputs (float32 [3, 5]): RuntimeError: "
+                        "mat1 and mat2 shapes cannot be multiplied (3x5 and 4x2): give the shapes and dtypes its "
+                        "forward takes (--input-shape, --input-dtype, or [[inputs.tensors]] in a suite)")
+    assert not results.exists() or not any(results.iterdir())
 
 
 @pytest.mark.parametrize(("change", "message"), [
