@@ -10,6 +10,7 @@ design: the README says so.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -71,10 +72,17 @@ def split_factory(text: str) -> tuple[Path, str]:
     return Path(file), function
 
 
+def factory_module_name(file: Path) -> str:
+    """The name the factory is imported under: an ASCII identifier whatever the file is called, because
+    TorchScript writes it into qualified names (`__torch__.NAME.Class`) that its loaders parse as tokens."""
+    digest = hashlib.sha256(str(file.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"user_factory_{digest}"
+
+
 def load_factory(text: str, seed: int) -> tuple[torch.nn.Module, Any]:
     """Run the user's factory (seeded): its module in eval mode and its example inputs, if it returns them."""
     file, function = split_factory(text)
-    spec = importlib.util.spec_from_file_location(f"user_factory_{file.stem}", file)
+    spec = importlib.util.spec_from_file_location(factory_module_name(file), file)
     if spec is None or spec.loader is None:
         raise UserError(f"factory {file} cannot be imported: give a Python file")
     module = importlib.util.module_from_spec(spec)

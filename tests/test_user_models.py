@@ -22,6 +22,7 @@ from harness.errors import UserError
 from harness.paths import BUILD_DIR, ROOT
 from harness.pipeline import run_suite
 from harness.suite_file import load_suite, parse_suite
+from harness.user_model import factory_module_name
 
 
 def _suite(kind: str, path: Path | str, runners: list[str], tensors: list[dict[str, Any]] | None = None,
@@ -107,6 +108,34 @@ def test_a_factory_with_an_int64_input_takes_its_example_shapes(tmp_path: Path) 
         assert df.loc[r, "status"] == "ok" and bool(df.loc[r, "outputs_ok"]), (r, df.loc[r, "message"])
     tensors = json.loads((run / "inputs.manifest.json").read_text())["tensors"]
     assert [(t["dtype"], t["offset"]) for t in tensors] == [("float32", 0), ("int64", 64)]  # 4 x 4 floats, aligned
+
+
+def test_a_factory_file_named_with_a_space_and_umlauts_gives_loadable_torchscript(tmp_path: Path) -> None:
+    """The name the factory is imported under ends up in TorchScript's qualified names, which its loaders
+    (Python's and C++'s share one parser) read as ASCII tokens: any file name must still load."""
+    folder = tmp_path / "dir with ü"
+    folder.mkdir()
+    (folder / "mödel two.py").write_text(textwrap.dedent('''
+        import torch
+
+        class M(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = torch.nn.Linear(6, 2)
+
+            def forward(self, x):
+                return torch.tanh(self.fc(x))
+
+        def build():
+            return M()
+    '''))
+    data = _suite("factory", str(folder / "mödel two.py") + ":build", ["python-torchscript", "python-lite"],
+                  [{"shape": [1, 6]}])
+    _, df = _run(data, tmp_path)
+    for r in ("python-torchscript", "python-lite"):
+        assert df.loc[r, "status"] == "ok" and bool(df.loc[r, "outputs_ok"]), (r, df.loc[r, "message"])
+    assert factory_module_name(folder / "mödel two.py").isidentifier()
+    assert factory_module_name(folder / "mödel two.py").isascii()
 
 
 def test_every_output_of_a_tuple_and_dict_is_verified(tmp_path: Path) -> None:
