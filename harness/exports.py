@@ -86,8 +86,18 @@ def _save_traced(net: torch.nn.Module, model: ModelSpec, path: Path, example: ob
     traced.save(str(path))
 
 
+def _script(net: torch.nn.Module, model: ModelSpec) -> torch.jit.ScriptModule:
+    """torch.jit.script, which compiles Python source: an ExportedProgram's module is generated code that it
+    cannot compile (it fails deep in torch/export/_unlift.py), so say so instead."""
+    if model.kind == "pt2":
+        raise ExportUnavailable("torch.jit.script compiles Python source, and the module an ExportedProgram "
+                                "unflattens to is generated code it cannot compile: python-torchscript runs the "
+                                "program traced, or give a factory FILE.py:FUNCTION")
+    return torch.jit.script(net)
+
+
 def _scripted(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
-    torch.jit.script(net).save(str(path))
+    _script(net, model).save(str(path))
 
 
 def _frozen(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
@@ -96,7 +106,7 @@ def _frozen(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.
     For a convolution, optimize_for_inference swaps in MKLDNN weight constants that TorchScript saves but
     cannot load back (pytorch/pytorch#81085); saving a merely frozen model instead would mislabel the row.
     """
-    frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(net).eval()))
+    frozen = torch.jit.optimize_for_inference(torch.jit.freeze(_script(net, model).eval()))
     if "prim::ConstantMKLDNNTensor" in str(frozen.graph):
         raise ExportUnavailable(
             "optimize_for_inference turned the weights into MKLDNN constants, which a saved TorchScript file "
@@ -107,12 +117,12 @@ def _frozen(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.
 
 def _lite(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
     """The scripted module for the lite (mobile) interpreter: same model as model.scripted.pt, another format."""
-    _save_lite(torch.jit.script(net), path, flatbuffer=False)
+    _save_lite(_script(net, model), path, flatbuffer=False)
 
 
 def _flatbuffer(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> None:
     """The lite-interpreter file in FlatBuffer format (BRIEF 003 tip 6: faster loads), checked to load back."""
-    _save_lite(torch.jit.script(net), path, flatbuffer=True)
+    _save_lite(_script(net, model), path, flatbuffer=True)
     try:
         from torch.jit.mobile import _load_for_lite_interpreter
 
@@ -205,7 +215,7 @@ def _mobile(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.
         )
     try:
         with _quiet():
-            optimized = optimize_for_mobile(torch.jit.script(net))
+            optimized = optimize_for_mobile(_script(net, model))
     except RuntimeError as exc:
         raise ExportUnavailable(f"optimize_for_mobile failed in this torch build: {str(exc).splitlines()[0]}") from None
     optimized.save(str(path))
@@ -221,7 +231,7 @@ def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.nd
 
     mlp_branch is exported scripted, so the ONNX graph keeps its If instead of the example's branch.
     """
-    _only(model, "mlp", "mlp_branch", "factory", "torchscript")
+    _only(model, "mlp", "mlp_branch", "factory", "torchscript", "pt2")
     try:
         import onnx
     except ImportError:
@@ -229,6 +239,8 @@ def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.nd
     with _quiet():
         if model.is_user:  # the given shapes exactly, one named input per tensor
             examples = trace_example(model)
+            if model.kind == "pt2":  # an ExportedProgram's module refuses train(), which the exporter calls
+                net, _ = trace(net, tuple(examples), strict=False)
             torch.onnx.export(net, tuple(examples), str(path), input_names=[f"x{k}" for k in range(len(examples))],
                               dynamo=False)
         else:
@@ -240,12 +252,22 @@ def _onnx(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.nd
     onnx.checker.check_model(str(path))
 
 
-def _exported(net: torch.nn.Module, model: ModelSpec, batch: int, dynamic: bool) -> tuple[object, float]:
+def _exported(net: torch.nn.Module, model: ModelSpec, batch: int, dynamic: bool,
+              folder: Path) -> tuple[object, float]:
     """torch.export.export on an example of the call's exact shape, or with the batch dimension dynamic.
 
     Its refusal (data-dependent control flow raises GuardOnDataDependentSymNode, say) is the export's own
-    message in the runner's SKIPPED row: torch.export refuses what a trace would record wrong.
+    message in the runner's SKIPPED row: torch.export refuses what a trace would record wrong. A user's
+    ExportedProgram is used as it is: the module it unflattens to cannot be exported again (its eval()
+    raises), and the program is what the user asked to have compiled.
     """
+    if model.is_user and not dynamic:
+        from harness import user_model
+
+        if user_model.source_kind(model) == "exported":
+            t0 = time.perf_counter()
+            program = torch.export.load(str(folder / user_model.SOURCE_NAMES["exported"]))
+            return program, time.perf_counter() - t0
     if model.is_user:
         if dynamic:
             raise ExportUnavailable("a user's model is exported for its given input shapes only, not a dynamic batch")
@@ -275,7 +297,7 @@ def _as_pt2(path: Path) -> Iterator[Path]:
 
 def _program(batch: int) -> Exporter:
     def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> dict[str, float]:
-        program, seconds = _exported(net, model, batch, dynamic=False)
+        program, seconds = _exported(net, model, batch, dynamic=False, folder=path.parent)
         with _as_pt2(path) as pt2:
             torch.export.save(program, str(pt2))
         return {"export": seconds}
@@ -296,7 +318,7 @@ def _columns_net(net: torch.nn.Module, model: ModelSpec) -> torch.nn.Module:
 def _aoti(batch: int | None, columns: bool = False) -> Exporter:
     def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> dict[str, float]:
         net = _columns_net(net, model) if columns else net
-        program, seconds = _exported(net, model, batch or 1, dynamic=batch is None)
+        program, seconds = _exported(net, model, batch or 1, dynamic=batch is None, folder=path.parent)
         t0 = time.perf_counter()
         # compile_threads=1: no worker pool left behind in the harness
         with _as_pt2(path) as pt2, torch._inductor.config.patch(compile_threads=1), _quiet():

@@ -255,10 +255,13 @@ def test_an_exported_program_and_an_aoti_package_run_what_they_can(tmp_path: Pat
     program = torch.export.export(net, x)
     exported = tmp_path / "net.pt2"
     torch.export.save(program, str(exported))
-    _, df = _run(_suite("pt2", exported, ["python-export", "python-torchscript"], [{"shape": [1, 4]}]),
+    made = ["python-export", "python-torchscript", "python-aoti", "python-aoti-loader", "python-onnxruntime"]
+    _, df = _run(_suite("pt2", exported, [*made, "python-torchscript-scripted"], [{"shape": [1, 4]}]),
                  tmp_path / "ep")
-    for r in ("python-export", "python-torchscript"):
+    for r in made:  # AOTInductor compiles the program as it is: its module cannot be exported again
         assert df.loc[r, "status"] == "ok" and bool(df.loc[r, "outputs_ok"]), (r, df.loc[r, "message"])
+    assert df.loc["python-torchscript-scripted", "status"] == "SKIPPED"
+    assert "generated code it cannot compile" in df.loc["python-torchscript-scripted", "message"]
     package = tmp_path / "net.package.pt2"
     with torch._inductor.config.patch(compile_threads=1):
         torch._inductor.aoti_compile_and_package(program, package_path=str(package))
