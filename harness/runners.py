@@ -259,6 +259,13 @@ _VARIANTS: tuple[Runner, ...] = (
              method="the same package's loader: package.loader.run([x])[0] per sample (not a documented public API)",
              # ~5 µs a call: one clock read from Python (~60 ns) would be over 1 %
              block=10, options=(("aoti_call", "run"),)),
+    _variant(base="python-aoti", id="python-aoti-single",
+             method="the loader's run([x])[0] on a package loaded with run_single_threaded=True "
+                    "(a public argument; the call is not a documented public API)",
+             block=10, options=(("aoti_call", "run"), ("aoti_single_threaded", True))),
+    _variant(base="python-aoti", id="python-aoti-boxed",
+             method="the loader's boxed_run([x])[0], which takes the input list over (not a documented public API)",
+             block=10, options=(("aoti_call", "boxed"), ("aoti_single_threaded", True))),
     _variant(base="python-aoti", id="python-aoti-dynamic",
              method="AOTInductor package with a dynamic batch dimension, package(x) per sample as [batch, n]",
              model_file="model.dynamic.pt2", options=(("batch_dim", True),)),

@@ -26,7 +26,8 @@ from harness.suite_file import load_suite
 from tests import jobs
 from tests.conftest import TESTS, TINY
 
-RUNNER_IDS = ("python-aoti", "python-aoti-loader", "python-export", "cpp-aoti")
+RUNNER_IDS = ("python-aoti", "python-aoti-loader", "python-aoti-single", "python-aoti-boxed", "python-export",
+              "cpp-aoti")
 PACKAGES = ("model.b1.pt2", "model.b1.exported.pt2", "model.dynamic.pt2")
 
 

@@ -223,7 +223,8 @@ def test_dynamic_int8_is_within_its_tolerance(tmp_path: Path) -> None:
         (SPEC, "model.fused.pt", "only for conv_bn_relu, not model kind mlp"),
         (SPEC, "model.int8.pt", "only for conv_bn_relu, not model kind mlp"),
         (CHAIN, "model.cl.pt", "only for conv_bn_relu or factory, not model kind op_chain"),
-        (CONV, "model.onnx", "only for mlp or mlp_branch or factory or torchscript or pt2, not model kind conv_bn_relu"),
+        (CONV, "model.onnx",
+         "only for mlp or mlp_branch or factory or torchscript or pt2, not model kind conv_bn_relu"),
         (BRANCH, "model.columns.pt", "only for mlp, not model kind mlp_branch"),
     ],
 )
