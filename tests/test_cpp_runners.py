@@ -184,6 +184,21 @@ def test_api_columns_layout_keeps_the_outputs(argv: dict[str, list[str]], models
     assert result["extra"]["layout"].startswith("columns")
 
 
+@pytest.mark.parametrize(("grad_mode", "parameters"), [
+    ("inference", "inference tensors, requires_grad"), ("default", "normal tensors, requires_grad"),
+])
+def test_api_builds_its_module_under_the_jobs_grad_mode(argv: dict[str, list[str]], models: dict[str, Path],
+                                                        tmp_path: Path, grad_mode: str, parameters: str) -> None:
+    """As the seed did (its InferenceMode guard came before make_shared and torch::load): parameters made
+    outside the guard are normal tensors, whose per-call views cost ~4,100 instructions a call more."""
+    job = make_job(tmp_path, "cpp-api", models["weights"].parent, _inputs(8, (2,), seed=7),
+                   model_file=models["weights"].name, layers=LAYERS, grad_mode=grad_mode, warmup=3)
+    got, result = _ok(argv["cpp-api"], job)
+    np.testing.assert_allclose(got, _reference(models["mlp"], job), **TOL)
+    assert result["grad_mode"] == grad_mode  # as libtorch reported it inside the guard
+    assert result["extra"]["parameters"] == parameters
+
+
 def test_vstack_at_batch_one_is_viewed_as_the_seed_shape(argv: dict[str, list[str]], models: dict[str, Path],
                                                          tmp_path: Path) -> None:
     job = _job(tmp_path, "cpp-api", models["weights"], _inputs(8, (2,), seed=4), options={"input_build": "vstack"})
