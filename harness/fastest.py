@@ -54,7 +54,9 @@ def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def table(found: list[dict[str, Any]]) -> str:
+def table(found: list[dict[str, Any]], made: dict[str, dict[str, Any]] | None = None) -> str:
+    """`made`: the run's standalone programs by row (harness/programs.py), linked from their rows."""
+    made = made or {}
     if not found:
         return ""
     floor = found[0]["floor_us"]
@@ -65,6 +67,8 @@ def table(found: list[dict[str, Any]]) -> str:
         f"× floor ({FLOOR} {number(floor)} µs)" if floor else "× floor": number(r["x_floor"]),
         "paths measured": str(r["paths"]),
         "how it calls the model": r["method"],
+        "program": (f"[{made[r['runner']]['folder']}/]({made[r['runner']]['folder']}/)" if r["runner"] in made
+                    else "—"),
     } for r in found]
     return pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)
 

@@ -20,7 +20,7 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import collect, environment, instructions, judged_with, report, user_model
+from harness import collect, environment, instructions, judged_with, programs, report, user_model
 from harness.build import Built, build_runner, for_choice
 from harness.errors import UserError
 from harness.exports import ensure_exports
@@ -293,6 +293,9 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
         instructions.measure_suite(suite, rows, files, raw, ok, out.say)
 
     df = collect.collect(run_dir)
+    made = programs.make_all(run_dir, df, build_root, suite.run.repeats, out.say) if suite.run.programs else []
+    if made:
+        out.say(f"programs: {run_dir / 'programs'} ({len(made)}, one folder per row, run.sh in each)")
     set_status(run_dir, "complete", f"{len(df)} runners, {time.perf_counter() - t0:.0f} s")
     path = report.write_report(run_dir)
     out.say(f"report: {path}")

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from harness import fastest, judged_with, plots, recipes, stats, sweep
+from harness import fastest, judged_with, plots, programs, recipes, stats, sweep
 from harness.files import write_atomic
 from harness.instructions import EXACT_SPREAD
 from harness.render import environment
@@ -180,6 +180,7 @@ def write_report(run_dir: Path) -> Path:
     plots.plot_distribution(run_dir, df, run_dir / "distribution.png")
     plots.plot_warmup(run_dir, df, run_dir / "warmup.png")
     fastest_rows = fastest.rows(df)
+    made = {r["row"]: r for r in programs.read(run_dir)}
     paths_plot = fastest.plot(df, run_dir / "paths.png")
     kind = suite["model"].get("kind", "mlp")
     batch_rows = sweep.batch_rows(df)
@@ -199,7 +200,10 @@ def write_report(run_dir: Path) -> Path:
         suite=suite,
         env=env,
         env_rows=env_rows,
-        fastest=fastest.table(fastest_rows),
+        fastest=fastest.table(fastest_rows, made),
+        fastest_programs=[(r["runner"], made[r["runner"]]) for r in fastest_rows if r["runner"] in made],
+        fidelity=programs.fidelity_table(list(made.values())),
+        agree_pct=f"{programs.AGREE_PCT:g}",
         paths_plot=paths_plot,
         not_buildable=NOT_BUILDABLE,
         torchscript_rows=torchscript_rows(run_dir, df),

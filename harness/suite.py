@@ -32,6 +32,7 @@ class RunSpec:
     batch: int = 1  # samples per call, unless a runner entry or the sweep says otherwise
     min_batched_calls: int = MIN_BATCHED_CALLS  # timed calls of a batched runner, however large its batch
     instructions: bool = False  # also count instructions per call under valgrind (harness/instructions.py)
+    programs: bool = True  # standalone programs for the verified rows, run beside them (harness/programs.py)
 
 
 @dataclass(frozen=True)

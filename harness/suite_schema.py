@@ -119,6 +119,7 @@ SCHEMA: dict[str, Any] = {
                 "batch": {**_INT, "minimum": 1, "maximum": MAX_BATCH},
                 "min_batched_calls": {**_INT, "minimum": 1, "maximum": 10_000_000},
                 "instructions": {"type": "boolean"},
+                "programs": {"type": "boolean"},
             },
         },
         "sweep": {

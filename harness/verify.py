@@ -32,7 +32,11 @@ def check_outputs(path: Path, reference: np.ndarray, atol: float = ATOL, rtol: f
     """
     if not path.exists():
         return Check(False, float("nan"), f"{path.name} missing")
-    out = np.fromfile(path, dtype="<f4")
+    return check_values(np.fromfile(path, dtype="<f4"), reference, atol, rtol)
+
+
+def check_values(out: np.ndarray, reference: np.ndarray, atol: float = ATOL, rtol: float = RTOL) -> Check:
+    """check_outputs on values already read (float32, flat)."""
     if out.size != reference.size:
         return Check(False, float("nan"), f"{out.size} output values, expected {reference.size}")
     out = out.reshape(reference.shape)

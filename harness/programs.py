@@ -1,0 +1,244 @@
+"""Standalone programs for the verified rows: each path as code a user can copy, and a check on its figure.
+
+A program loads the row's model file, makes the inputs from the run's inputs file, calls the model as a user
+would, writes its outputs and times the plain loop a user would write (none of the harness's job parsing,
+output keepers, bare passes or timing files). It is rendered from the row's own job (values the job schema
+has checked) into <run>/programs/<row>/, built (C++: CMake against the wheel's libtorch, cached by a hash
+of its sources), run in as many fresh processes as the row's repeats, and its outputs are checked against the reference.
+Its µs per call, beside the row's mean per call from the same run (each the fastest of its processes: a VM
+with speed modes puts whole processes in one or the other), is the fidelity table of the report: an
+independent check of the harness's own figure, which the bare pass inside the runner cannot be.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+from harness import judged_with, verify
+from harness.cmake import BuildError, cmake_build, tree_hash
+from harness.collect import tolerance_of
+from harness.files import write_atomic, write_json
+from harness.runners import RUNNERS
+
+AGREE_PCT = 5.0  # a program's µs per call within ±5 % of its row's mean agrees
+TIMEOUT_S = 600
+DTYPE_BYTES = {"float32": 4, "float64": 8, "int64": 8, "int32": 4, "bool": 1}
+_FIGURE = re.compile(r"^([0-9.]+) µs per call$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Program:
+    """How one path is written as a program: its templates, how it is built and run, what it honours."""
+
+    files: tuple[tuple[str, str], ...]  # (template under the repo, name in the program's folder)
+    build: str  # "python" (run with this interpreter) or "cmake"
+    options: frozenset[str] = frozenset()  # the job options it writes out; a row with others gets none
+
+
+_PY_AOTI = Program((("python/programs/aoti.py.j2", "program.py"),), "python",
+                   frozenset({"aoti_call", "aoti_single_threaded"}))
+_CPP = "cpp/programs/CMakeLists.txt.j2"
+# The registry's base runner (a variant shares its base's program) → its program.
+PROGRAMS: dict[str, Program] = {
+    # dump_graph only writes the graph out for the report; the call is the same without it
+    "python-torchscript": Program((("python/programs/torchscript.py.j2", "program.py"),), "python",
+                                  frozenset({"dump_graph"})),
+    "python-aoti": _PY_AOTI,
+    "cpp-torchscript": Program((("cpp/programs/torchscript.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
+    "cpp-aoti": Program((("cpp/programs/aoti.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
+}
+
+
+def program_for(row: dict[str, Any], job: dict[str, Any]) -> Program | None:
+    """The row's program, or None when its runner has none or its job sets an option the program lacks."""
+    runner = RUNNERS.get(str(row["runner_id"]))
+    program = PROGRAMS.get(runner.build_id) if runner else None
+    if program is None or not set(job["options"]) <= program.options:
+        return None
+    return program
+
+
+def layout(job: dict[str, Any]) -> str:
+    """A C++ program's LAYOUT file: "calls warmup samples batch threads interop_threads", then per input tensor
+    "dtype bytes_per_sample offset dims..." (its source is the same for every model, so one build serves all)."""
+    lines = [" ".join(str(job[k]) for k in ("calls", "warmup_calls", "input_count", "batch", "threads",
+                                             "interop_threads"))]
+    lines += [" ".join(map(str, (t["dtype"], math.prod(t["sample_shape"]) * DTYPE_BYTES[t["dtype"]], t["offset"],
+                                 *t["shape"]))) for t in job["input_tensors"]]
+    return "\n".join(lines) + "\n"
+
+
+def render(program: Program, row: str, job: dict[str, Any], dest: Path) -> None:
+    """The program's files for this row's job, its LAYOUT (C++) and run.sh (the command that runs it) in dest."""
+    from harness.render import environment  # jinja2's environment, shared with the runners
+
+    env = environment()
+    tensors = [{**t, "sample_bytes": math.prod(t["sample_shape"]) * DTYPE_BYTES[t["dtype"]]}
+               for t in job["input_tensors"]]
+    ctx = {"row": row, "job": job, "tensors": tensors}
+    for template, name in program.files:
+        write_atomic(dest / name, env.get_template(template).render(ctx))
+    if program.build == "cmake":
+        write_atomic(dest / "layout.txt", layout(job))
+        command = ["./build/program", job["model_file"], job["inputs"], "layout.txt"]
+        head = ['cmake -S . -B build -DCMAKE_PREFIX_PATH="$(python -c \'import torch; '
+                'print(torch.utils.cmake_prefix_path)\')"', "cmake --build build"]
+    else:
+        command, head = ["python", "program.py", job["model_file"], job["inputs"]], []
+    write_atomic(dest / "run.sh", "#!/bin/sh\n# builds (C++) and runs this program on its row's files\n"
+                 "set -e\ncd \"$(dirname \"$0\")\"\n" + "".join(h + "\n" for h in head)
+                 + shlex.join(command) + "\n")
+
+
+def build(program: Program, src: Path, build_root: Path) -> list[str]:
+    """The argv that runs the program, before its files; C++ is built once per source, in build_root/programs/."""
+    if program.build == "python":
+        return [sys.executable, str(src / "program.py")]
+    sources = [src / name for _, name in program.files]
+    out = build_root / "programs" / tree_hash(sources)
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out / ".lock")):  # CMake's cache names its source folder: a copy of it, built once
+        (out / "src").mkdir(exist_ok=True)
+        for p in sources:
+            shutil.copyfile(p, out / "src" / p.name)
+        cmake_build(out / "src", out / "build", out / "build.log")
+    return [str(out / "build" / "program")]
+
+
+def run_one(program: Program, argv: list[str], src: Path, job: dict[str, Any], outputs: Path | None) -> float:
+    """One fresh process: its printed µs per call (and its outputs file, when asked)."""
+    files = [job["model_file"], job["inputs"], *([str(src / "layout.txt")] if program.build == "cmake" else [])]
+    p = subprocess.run([*argv, *files, *([str(outputs)] if outputs else [])], capture_output=True, text=True,
+                       timeout=TIMEOUT_S, check=False)
+    found = _FIGURE.search(p.stdout)
+    if p.returncode != 0 or not found:
+        last = (p.stderr.strip().splitlines() or p.stdout.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"exit status {p.returncode}: {last}")
+    return float(found.group(1))
+
+
+def row_means_us(run_dir: Path, row: str, calls: int) -> list[float]:
+    """The row's mean per call in each repeat, µs: its timed blocks' total over its calls."""
+    means = []
+    for rep in sorted(p for p in (run_dir / "raw" / row).glob("*") if p.is_dir() and p.name.isdigit()):
+        timings = rep / "timings.bin"
+        if (rep / "result.json").exists() and timings.exists():
+            means.append(float(np.fromfile(timings, dtype="<i8").sum()) / calls / 1000.0)
+    return means
+
+
+def check(run_dir: Path, row: dict[str, Any], job: dict[str, Any], outputs: Path) -> verify.Check:
+    """The program's outputs against the run's reference, over the samples the reference holds, at the tolerance
+    the row was judged with."""
+    suite = json.loads((run_dir / "suite.json").read_text())
+    output_size = int(np.prod(suite["model"].get("output_shape") or suite["model"]["layers"][-1:]))
+    reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4").reshape(-1, output_size)
+    record = judged_with.read(run_dir, [c["id"] for c in suite["runners"]])
+    atol, rtol = tolerance_of(str(row["runner_id"]), record)
+    if not outputs.exists():
+        return verify.Check(False, float("nan"), "the program wrote no outputs")
+    got = np.fromfile(outputs, dtype="<f4")
+    expected = (job["input_count"] // job["batch"]) * job["batch"] * job["output_size"]
+    if got.size != expected:
+        return verify.Check(False, float("nan"), f"{got.size} output values, expected {expected}")
+    n = min(reference.shape[0], got.size // output_size)
+    return verify.check_values(got[: n * output_size], reference[:n], atol, rtol)
+
+
+def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
+             say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """A program for every verified row that has one: rendered, built, run in `processes` fresh processes (as many
+    as the row had), checked; programs.json lists them."""
+    records = []
+    verified = df[df["status"].eq("ok") & df["outputs_ok"].astype(str).eq("True")]
+    for row in verified.to_dict("records"):
+        name = str(row["runner"])
+        job_path = run_dir / "raw" / name / "0" / "job.json"
+        if not job_path.exists():
+            continue
+        job = json.loads(job_path.read_text())
+        program = program_for(row, job)
+        if program is None:
+            continue
+        src = run_dir / "programs" / name
+        render(program, name, job, src)
+        record: dict[str, Any] = {"row": name, "language": row["language"], "folder": f"programs/{name}",
+                                  "main": program.files[0][1], "status": "ok", "message": "",
+                                  "snippet": snippet(src / program.files[0][1]),
+                                  "row_mean_us": min(row_means_us(run_dir, name, job["calls"]) or [float("nan")])}
+        say(f"program {name} …")
+        try:
+            argv = build(program, src, build_root)
+            figures = [run_one(program, argv, src, job, src / "outputs.bin" if k == 0 else None)
+                       for k in range(processes)]
+        except (BuildError, RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            record.update(status="FAILED", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            records.append(record)
+            say(f"  program {name} [red]FAILED[/]: {record['message']}")
+            continue
+        checked = check(run_dir, row, job, src / "outputs.bin")
+        (src / "outputs.bin").unlink(missing_ok=True)  # checked; as large as the row's own outputs
+        best = min(figures)
+        diff = 100.0 * (best / record["row_mean_us"] - 1.0) if record["row_mean_us"] > 0 else float("nan")
+        record.update(us_per_call=figures, best_us=best, diff_pct=diff, agrees=abs(diff) <= AGREE_PCT,
+                      outputs_ok=checked.ok, max_abs_err=checked.max_abs_err, message=checked.message)
+        if not checked.ok:
+            record["status"] = "WRONG"
+        records.append(record)
+        say(f"  program {name}: {best:.3f} µs per call, row {record['row_mean_us']:.3f} ({diff:+.1f} %)"
+            + ("" if checked.ok else f", outputs wrong: {checked.message}"))
+    write_json(run_dir / "programs.json", records)
+    return records
+
+
+def snippet(main: Path) -> list[str]:
+    """The program's own "How to call it" lines (its header's, indented under that line)."""
+    lines = main.read_text().splitlines()
+    if "How to call it:" not in "\n".join(lines):
+        return []
+    start = next(i for i, line in enumerate(lines) if line.strip(" /").startswith("How to call it:"))
+    out = []
+    for line in lines[start + 2:]:
+        text = line[2:] if line.startswith("//") else line
+        if not text.startswith("    "):
+            break
+        out.append(text[4:])
+    return out
+
+
+def read(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "programs.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def fidelity_table(records: list[dict[str, Any]]) -> str:
+    """Program against row: each program's µs per call beside the row's mean per call, each its fastest process's
+    (a machine with speed modes puts whole processes in one mode or the other, and both have several)."""
+    if not records:
+        return ""
+    lines = []
+    for r in records:
+        ok = r["status"] == "ok"
+        lines.append({
+            "row": r["row"], "program": f"[{r['folder']}/{r['main']}]({r['folder']}/{r['main']})",
+            "outputs": "match" if r.get("outputs_ok") else r["status"] + (f": {r['message']}" if r["message"] else ""),
+            "program µs/call (fastest process)": f"{r['best_us']:.3f}" if ok else "—",
+            "row mean µs/call (fastest repeat)": f"{r['row_mean_us']:.3f}",
+            "program vs row": f"{r['diff_pct']:+.1f} %" if ok else "—",
+            f"within ±{AGREE_PCT:g} %": ("yes" if r["agrees"] else "**no**") if ok else "—",
+        })
+    return pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)

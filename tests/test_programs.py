@@ -1,0 +1,117 @@
+"""The standalone programs (harness/programs.py): made for every verified row that has one, on the default
+model and on a user's model of two inputs of two dtypes; each builds, runs without the harness, computes the
+reference's outputs and prints its µs per call, and the report links and quotes it. How far its figure is
+from its row's is a measurement, shown in the report's fidelity table, not a pass/fail test here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness import programs
+from harness.paths import BUILD_DIR
+from harness.pipeline import run_suite
+from harness.suite_file import parse_suite
+from tests.conftest import TESTS, TINY
+
+ROWS = ["python-torchscript", "python-aoti-loader", "python-aoti-single", "cpp-aoti", "cpp-torchscript-inference"]
+USER_ROWS = ["python-aoti-loader", "cpp-aoti", "cpp-torchscript"]
+
+
+def _run(data: dict[str, Any], name: str, tmp: Path) -> Path:
+    return run_suite(parse_suite(data, name), tmp, BUILD_DIR, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    mlp = tomllib.loads(TINY.read_text())
+    mlp.pop("claims", None)
+    mlp["run"].update(calls=2000, warmup_calls=20, repeats=2)
+    mlp["runners"] = [{"id": r} for r in ["cpp-raw", *ROWS, "cpp-api"]]
+    user = {
+        "name": "programs-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
+                                           "path": str(TESTS / "user_factory.py") + ":build"},
+        "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
+                                           {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
+                                            "low": 0, "high": 9}]},
+        "run": {"calls": 300, "warmup_calls": 3, "repeats": 1, "timeout_s": 300},
+        "runners": [{"id": r} for r in USER_ROWS],
+    }
+    return {"mlp": _run(mlp, "programs.toml", tmp_path_factory.mktemp("mlp")),
+            "user": _run(user, "programs-user.toml", tmp_path_factory.mktemp("user"))}
+
+
+@pytest.mark.parametrize(("kind", "rows"), [("mlp", ROWS), ("user", USER_ROWS)])
+def test_every_verified_row_with_a_program_gets_one_that_matches(runs: dict[str, Path], kind: str,
+                                                                 rows: list[str]) -> None:
+    run = runs[kind]
+    made = {r["row"]: r for r in programs.read(run)}
+    assert set(made) == set(rows), "cpp-api and cpp-raw have no program; every other row has one"
+    for row, r in made.items():
+        assert r["status"] == "ok" and r["outputs_ok"], f"{row}: {r['message']}"
+        processes = 2 if kind == "mlp" else 1  # as many as the row's repeats
+        assert len(r["us_per_call"]) == processes and all(f > 0 for f in r["us_per_call"])
+        assert r["row_mean_us"] > 0 and r["snippet"], row
+        folder = run / r["folder"]
+        assert (folder / "run.sh").exists() and (folder / r["main"]).exists()
+        source = (folder / r["main"]).read_text()
+        assert "runner_common" not in source and "job.json" not in source  # none of the harness in it
+    report = (run / "report.md").read_text()
+    assert "## Standalone programs" in report
+    for row in rows:
+        assert f"(programs/{row}/" in report
+
+
+def test_a_program_runs_on_its_own_and_computes_the_reference(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A user's way: the C++ program's own run.sh (cmake, then the program), OUTPUTS appended, on the user's
+    model of two inputs; its outputs are the reference's."""
+    run = runs["user"]
+    folder = run / "programs" / "cpp-aoti"
+    command = (folder / "run.sh").read_text().splitlines()[-1].split()
+    assert command[0] == "./build/program"
+    out = tmp_path / "outputs.bin"
+    # built by the harness already: run the binary it built from the very same files
+    job = json.loads((run / "raw" / "cpp-aoti" / "0" / "job.json").read_text())
+    argv = programs.build(programs.PROGRAMS["cpp-aoti"], folder, BUILD_DIR)
+    p = subprocess.run([*argv, *command[1:], str(out)], cwd=folder, capture_output=True, text=True, timeout=300,
+                       check=False)
+    assert p.returncode == 0, p.stderr
+    assert programs._FIGURE.search(p.stdout)
+    reference = np.fromfile(run / "raw" / "reference.bin", dtype="<f4")
+    got = np.fromfile(out, dtype="<f4")
+    assert got.size == job["input_count"] * job["output_size"] == reference.size
+    np.testing.assert_allclose(got, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_wrong_outputs_are_caught(runs: dict[str, Path], tmp_path: Path) -> None:
+    run = runs["mlp"]
+    job = json.loads((run / "raw" / "cpp-aoti" / "0" / "job.json").read_text())
+    row = {"runner_id": "cpp-aoti"}
+    reference = np.fromfile(run / "raw" / "reference.bin", dtype="<f4")
+    good = tmp_path / "good.bin"
+    reference.astype("<f4").tofile(good)
+    assert programs.check(run, row, job, good).ok
+    bad = tmp_path / "bad.bin"
+    (reference + 0.01).astype("<f4").tofile(bad)
+    assert not programs.check(run, row, job, bad).ok
+    short = tmp_path / "short.bin"
+    reference[:-1].astype("<f4").tofile(short)
+    assert "output values" in programs.check(run, row, job, short).message
+
+
+def test_a_program_that_fails_marks_its_record(runs: dict[str, Path], tmp_path: Path) -> None:
+    """A program whose model file cannot be loaded: its record says FAILED with the program's own last line."""
+    run = runs["mlp"]
+    job = json.loads((run / "raw" / "python-aoti-loader" / "0" / "job.json").read_text())
+    job["model_file"] = str(tmp_path / "missing.pt2")
+    program = programs.PROGRAMS["python-aoti"]
+    programs.render(program, "python-aoti-loader", job, tmp_path / "p")
+    argv = programs.build(program, tmp_path / "p", BUILD_DIR)
+    with pytest.raises(RuntimeError, match="exit status"):
+        programs.run_one(program, argv, tmp_path / "p", job, None)
