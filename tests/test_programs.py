@@ -20,8 +20,8 @@ from harness.pipeline import run_suite
 from harness.suite_file import parse_suite
 from tests.conftest import TESTS, TINY
 
-ROWS = ["python-torchscript", "python-aoti-loader", "python-aoti-single", "cpp-aoti", "cpp-torchscript-inference"]
-USER_ROWS = ["python-aoti-loader", "cpp-aoti", "cpp-torchscript"]
+ROWS = ["python-aoti-single", "cpp-aoti", "cpp-torchscript-inference"]
+USER_ROWS = ["python-torchscript", "python-aoti-loader", "cpp-aoti", "cpp-torchscript"]
 
 
 def _run(data: dict[str, Any], name: str, tmp: Path) -> Path:
@@ -32,8 +32,8 @@ def _run(data: dict[str, Any], name: str, tmp: Path) -> Path:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mlp = tomllib.loads(TINY.read_text())
     mlp.pop("claims", None)
-    mlp["run"].update(calls=2000, warmup_calls=20, repeats=2)
-    mlp["runners"] = [{"id": r} for r in ["cpp-raw", *ROWS, "cpp-api"]]
+    mlp["run"].update(calls=2000, warmup_calls=20, repeats=2, programs=True)
+    mlp["runners"] = [{"id": r} for r in [*ROWS, "cpp-api"]]
     user = {
         "name": "programs-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
                                            "path": str(TESTS / "user_factory.py") + ":build"},
@@ -52,7 +52,7 @@ def test_every_verified_row_with_a_program_gets_one_that_matches(runs: dict[str,
                                                                  rows: list[str]) -> None:
     run = runs[kind]
     made = {r["row"]: r for r in programs.read(run)}
-    assert set(made) == set(rows), "cpp-api and cpp-raw have no program; every other row has one"
+    assert set(made) == set(rows), "cpp-api has no program; every other row has one"
     for row, r in made.items():
         assert r["status"] == "ok" and r["outputs_ok"], f"{row}: {r['message']}"
         processes = 2 if kind == "mlp" else 1  # as many as the row's repeats
@@ -108,10 +108,10 @@ def test_wrong_outputs_are_caught(runs: dict[str, Path], tmp_path: Path) -> None
 def test_a_program_that_fails_marks_its_record(runs: dict[str, Path], tmp_path: Path) -> None:
     """A program whose model file cannot be loaded: its record says FAILED with the program's own last line."""
     run = runs["mlp"]
-    job = json.loads((run / "raw" / "python-aoti-loader" / "0" / "job.json").read_text())
+    job = json.loads((run / "raw" / "python-aoti-single" / "0" / "job.json").read_text())
     job["model_file"] = str(tmp_path / "missing.pt2")
     program = programs.PROGRAMS["python-aoti"]
-    programs.render(program, "python-aoti-loader", job, tmp_path / "p")
+    programs.render(program, "python-aoti-single", job, tmp_path / "p")
     argv = programs.build(program, tmp_path / "p", BUILD_DIR)
     with pytest.raises(RuntimeError, match="exit status"):
         programs.run_one(program, argv, tmp_path / "p", job, None)
