@@ -17,7 +17,7 @@ from filelock import FileLock
 from harness.cmake import BuildError, cmake_build
 from harness.model_spec import ModelSpec
 from harness.render import render_runner
-from harness.runners import Runner
+from harness.runners import RUNNERS, Runner
 from harness.suite import RunnerChoice, Suite
 from harness.toolchains import TOOLCHAINS
 
@@ -91,7 +91,9 @@ def _build_java(runner: Runner, src: Path, build_root: Path, log: Path) -> Built
     def env_for(suite: Suite, choice: RunnerChoice) -> dict[str, str]:
         if bridge is None:
             return {}
-        return java_build.java_env(choice.threads, suite.run.interop_threads, choice.grad_mode)
+        # the row's own entry: a variant shares its base's build but not its options
+        optimizer = bool(dict(RUNNERS[choice.id].options).get("graph_optimizer", False))
+        return java_build.java_env(choice.threads, suite.run.interop_threads, choice.grad_mode, optimizer)
 
     made: dict[str, Built] = {}
 

@@ -167,6 +167,16 @@ _BASE: tuple[Runner, ...] = (
            toolchain="cmake", template="cpp/aoti.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
            # ~1.5 µs a call: one clock read (~25 ns) would be 1.7 %
            model_file="model.b{batch}.pt2", block=10, model_kinds=_ANY),
+    # AOTInductor's minimal ArrayRef interface: a package compiled with aot_inductor.use_minimal_arrayref_interface
+    # (and allow_stack_allocation), called through the model .so's own C entry point instead of the loader
+    Runner(id="cpp-aoti-minimal", language="C++",
+           method="AOTInductor package compiled with use_minimal_arrayref_interface (exact shape): its model .so "
+                  "extracted from the .pt2 with libtorch's zip reader and dlopen'ed, AOTInductorModelCreateV2, then "
+                  "AOTInductorModelRunMinimalArrayrefInterfaceV2 per call on AOTInductorArrayRefTensor descriptors "
+                  "(no tensor handles; extern \"C\" in the generated .so, not a documented public API)",
+           toolchain="cmake", template="cpp/aoti_minimal.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
+           # well under cpp-aoti's ~1.5 µs a call: one clock read (~25 ns) would be several %
+           model_file="model.minimal.b{batch}.pt2", block=100, model_kinds=_ANY),
     # Java beyond TorchScript (issue 13): ONNX Runtime's own Java API, and AOTInductor through the bridge
     Runner(id="java-onnxruntime", language="Java",
            method="ONNX Runtime's Java API, OrtSession.run on one direct buffer refilled per call, "
@@ -243,6 +253,12 @@ _VARIANTS: tuple[Runner, ...] = (
                     "refilled from NCHW to NHWC per call",
              model_file="model.cl.pt", model_kinds=(*_CONV, "factory"),
              options=(("channels_last", True),)),
+    # TorchScript's graph optimizer on in the bridge, as C++ and Python run it: the official bridge turns it off
+    # around every call (JITCallGuard), which leaves forward about 1 µs slower on MyNN
+    _variant(base="java-torchscript-reuse", id="java-torchscript-optimized",
+             method="pytorch_java_only Module.forward, one direct buffer refilled per call, TorchScript's graph "
+                    "optimizer on (the official bridge turns it off per call)",
+             options=(("graph_optimizer", True),)),
     _variant(base="java-torchscript-reuse", id="java-torchscript-reuse-columns",
              method="one direct buffer refilled per call, traced NetColumns (samples as columns)",
              model_file="model.columns.pt", model_kinds=("mlp",)),

@@ -25,6 +25,7 @@ from harness.java_build import java_env, java_toolchain_problem
 from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
+from harness.suite_file import load_suite
 from tests.jobs import RESULT_SCHEMA, make_job
 from tests.seed_model import MyNN
 
@@ -159,10 +160,38 @@ def test_an_option_is_refused_by_name(runners: dict[str, Built], models: Path, t
     )
     proc = run(runners[runner], job_path)
     assert proc.returncode == 1
-    supports = "channels_last" if runner == "java-torchscript-reuse" else "none"
+    supports = "channels_last, graph_optimizer" if runner == "java-torchscript-reuse" else "none"
     expected = f"job {job_path}: 'qengine' is an option {runner} does not support (it supports {supports})"
     assert proc.stderr.strip() == expected
     assert not Path(job["result"]).exists()
+
+
+def test_graph_optimizer_runs_as_the_job_says(runners: dict[str, Built], models: Path, tmp_path: Path) -> None:
+    """The option reaches the bridge by environment (the row's env_for); a bridge on the other setting fails."""
+    job_path, job, inputs = write_job(
+        tmp_path, "java-torchscript-reuse", models / "model.ts.pt", MLP_SHAPE, batch=1, input_count=8, calls=8,
+        block=1, options={"graph_optimizer": True},
+    )
+    proc = run(runners["java-torchscript-reuse"], job_path)  # the official bridge's setting: optimizer off
+    assert proc.returncode == 1
+    assert "the job asks graph_optimizer=true but the bridge runs false" in proc.stderr
+    assert not Path(job["result"]).exists()
+
+    built = runners["java-torchscript-reuse"]
+    assert built.env_for is not None
+    suite = load_suite(None)
+    choice = next(c for c in suite.runners if c.id == "java-torchscript-optimized")
+    env = {**os.environ, **built.env_for(suite, choice)}
+    assert env["PYTORCH_JNI_GRAPH_OPTIMIZER"] == "1"
+    proc = subprocess.run([*built.argv, str(job_path)], env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(Path(job["result"]).read_text())
+    assert result["extra"]["graph_optimizer"] is True
+    expected = reference(models / "model.ts.pt", inputs[: job["slots"]], 1, job["input_shape"])
+    np.testing.assert_allclose(np.fromfile(job["outputs"], dtype="<f4"), expected, rtol=1e-5, atol=1e-5)
+    plain = next(c for c in suite.runners if c.id == "java-torchscript-reuse")
+    assert built.env_for(suite, plain)["PYTORCH_JNI_GRAPH_OPTIMIZER"] == "0"
 
 
 def test_channels_last_needs_a_4d_input(runners: dict[str, Built], models: Path, tmp_path: Path) -> None:

@@ -633,6 +633,8 @@ public final class BenchRuntime {
           + b.threads + ": set PYTORCH_JNI_NUM_THREADS (harness.java_build.java_env)");
       require(b.interopThreads == job.interopThreads, "the job asks interop_threads=" + job.interopThreads
           + " but the bridge runs " + b.interopThreads + ": set PYTORCH_JNI_NUM_INTEROP_THREADS");
+      require(b.graphOptimizer == job.graphOptimizer, "the job asks graph_optimizer=" + job.graphOptimizer
+          + " but the bridge runs " + b.graphOptimizer + ": set PYTORCH_JNI_GRAPH_OPTIMIZER (harness.java_build.java_env)");
       extra.put("graph_optimizer", b.graphOptimizer);
       extra.put("bridge_path", b.bridgePath);
       extra.put("bridge_load_ns", loadNs);

@@ -81,6 +81,8 @@ public final class Job {
   public final long inputsEnd;
   /** The option channels_last is on (rule 9 has checked its 4-D input_shape). */
   public final boolean channelsLast;
+  /** The option graph_optimizer: TorchScript's graph optimizer on in the bridge (off: the official bridge's). */
+  public final boolean graphOptimizer;
 
   /**
    * One entry of input_tensors: its dtype, one sample's shape, the exact shape of one call's tensor and its
@@ -190,6 +192,8 @@ public final class Job {
       check(supported.contains(key), key, "is an option " + runner + " does not support (it supports "
           + (supported.isEmpty() ? "none" : String.join(", ", supported)) + ")");
     }
+    JsonNode graphOptimizerOption = options.get("graph_optimizer");
+    graphOptimizer = graphOptimizerOption != null && graphOptimizerOption.booleanValue();
     JsonNode channelsLastOption = options.get("channels_last");
     channelsLast = channelsLastOption != null && channelsLastOption.booleanValue();
     check(!channelsLast || inputShape.length == 4, "channels_last",

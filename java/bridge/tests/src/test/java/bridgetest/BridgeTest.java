@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.reflect.Field;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -449,14 +451,41 @@ class BridgeTest {
   }
 
   @Test
-  void nonDirectBufferThrowsIllegalArgumentException() throws Exception {
-    // Tensor.fromBlob only makes direct buffers: swap a heap buffer in behind its back.
+  void outputsPassBackInAsInputs() {
+    // Outputs are heap buffers over Java arrays (tensor_to_java): passed back in, they are copied.
+    Tensor once = doubled(Tensor.fromBlob(new float[] {1, -2}, new long[] {2}));
+    Tensor twice = doubled(once);
+    assertArrayEquals(new float[] {4, -8}, twice.getDataAsFloatArray());
+    assertArrayEquals(new float[] {2, -4}, once.getDataAsFloatArray(), "the input is not changed");
+    Tensor longs = doubled(doubled(Tensor.fromBlob(new long[] {3, 1L << 40}, new long[] {1, 2})));
+    assertArrayEquals(new long[] {1, 2}, longs.shape());
+    assertArrayEquals(new long[] {12, 1L << 42}, longs.getDataAsLongArray());
+    assertArrayEquals(new byte[] {4, (byte) 200},
+        doubled(doubled(Tensor.fromBlobUnsigned(new byte[] {1, 50}, new long[] {2}))).getDataAsUnsignedByteArray());
+    float[] nhwc = new float[12];
+    for (int i = 0; i < nhwc.length; i++) {
+      nhwc[i] = i;
+    }
+    Tensor cl = id(id(Tensor.fromBlob(nhwc, new long[] {1, 3, 2, 2}, MemoryFormat.CHANNELS_LAST)));
+    assertEquals(MemoryFormat.CHANNELS_LAST, cl.memoryFormat());
+    assertArrayEquals(nhwc, cl.getDataAsFloatArray());
+    assertArrayEquals(new float[0], id(id(Tensor.fromBlob(new float[0], new long[] {0, 3}))).getDataAsFloatArray());
+  }
+
+  @Test
+  void bufferNeitherDirectNorArrayBackedThrowsIllegalArgumentException() throws Exception {
+    // Tensor.fromBlob only makes direct buffers: swap in a view of a heap buffer, which has no array of its own.
     Tensor t = Tensor.fromBlob(new float[] {1, 2}, new long[] {2});
     Field data = t.getClass().getDeclaredField("data");
     data.setAccessible(true);
-    data.set(t, FloatBuffer.wrap(new float[] {1, 2}));
+    data.set(t, ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).asFloatBuffer());
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> id(t));
-    assertTrue(e.getMessage().contains("not direct"), e.getMessage());
+    assertTrue(e.getMessage().contains("neither direct nor backed by an array"), e.getMessage());
+    data.set(t, FloatBuffer.wrap(new float[] {5, 6, 7}));
+    IllegalArgumentException size = assertThrows(IllegalArgumentException.class, () -> id(t));
+    assertTrue(size.getMessage().contains("holds 3"), size.getMessage());
+    data.set(t, FloatBuffer.wrap(new float[] {5, 6}));
+    assertArrayEquals(new float[] {5, 6}, id(t).getDataAsFloatArray());
   }
 
   @Test
