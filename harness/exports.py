@@ -315,19 +315,32 @@ def _columns_net(net: torch.nn.Module, model: ModelSpec) -> torch.nn.Module:
     return columns.eval()
 
 
-def _aoti(batch: int | None, columns: bool = False) -> Exporter:
+# The minimal ArrayRef interface (cpp-aoti-minimal): the .so also exports AOTInductorModelRunMinimalArrayrefInterfaceV2,
+# which takes raw descriptors instead of tensor handles; stack allocation keeps its temporaries off the heap, and
+# inductor turns it off by itself for a buffer that cannot live on the stack.
+MINIMAL_ARRAYREF: dict[str, bool] = {"aot_inductor.use_minimal_arrayref_interface": True,
+                                     "aot_inductor.allow_stack_allocation": True}
+
+
+def _aoti(batch: int | None, columns: bool = False, minimal: bool = False) -> Exporter:
     def export(net: torch.nn.Module, model: ModelSpec, path: Path, calibration: np.ndarray) -> dict[str, float]:
         net = _columns_net(net, model) if columns else net
         program, seconds = _exported(net, model, batch or 1, dynamic=batch is None, folder=path.parent)
         t0 = time.perf_counter()
         # compile_threads=1: no worker pool left behind in the harness
-        with _as_pt2(path) as pt2, torch._inductor.config.patch(compile_threads=1), _quiet():
+        config = {"compile_threads": 1, **(MINIMAL_ARRAYREF if minimal else {})}
+        with _as_pt2(path) as pt2, torch._inductor.config.patch(config), _quiet():
             torch._inductor.aoti_compile_and_package(program, package_path=str(pt2))
         return {"export": seconds, "compile": time.perf_counter() - t0}
 
     shape = "a dynamic batch dimension" if batch is None else f"the input shape of batch {batch}"
     of = "NetColumns (samples as columns)" if columns else "the model"
-    export.__doc__ = f"torch.export + AOTInductor package (.pt2) of {of} for {shape}, loaded from C++, Python and Java."
+    if minimal:
+        export.__doc__ = (f"torch.export + AOTInductor package (.pt2) of {of} for {shape} with the minimal ArrayRef "
+                          "interface (use_minimal_arrayref_interface, allow_stack_allocation), for cpp-aoti-minimal.")
+    else:
+        export.__doc__ = (f"torch.export + AOTInductor package (.pt2) of {of} for {shape}, loaded from C++, Python "
+                          "and Java.")
     return export
 
 
@@ -363,6 +376,7 @@ PER_BATCH: dict[str, Callable[[int], Exporter]] = {
     "model.b{batch}.pt2": _aoti,
     "model.b{batch}.exported.pt2": _program,
     "model.columns.b{batch}.pt2": lambda batch: _aoti(batch, columns=True),
+    "model.minimal.b{batch}.pt2": lambda batch: _aoti(batch, minimal=True),
 }
 _BATCH = re.compile(r"\.b([1-9][0-9]*)\.")
 

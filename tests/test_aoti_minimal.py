@@ -1,0 +1,166 @@
+"""cpp-aoti-minimal: an AOTInductor package compiled with the minimal ArrayRef interface, called from C++ through
+its model .so's AOTInductorModelRunMinimalArrayrefInterfaceV2 on raw descriptors.
+
+Its outputs against the Python reference on the default model (directly, and through the harness's verify step on
+a user's factory with a float32 and an int64 input and two outputs), and its refusals: a package compiled without
+the interface, a missing or corrupt file, a batch the package was not made for. The packages are the harness's
+own (cached in build/, shared with the conformance tests), since one AOTInductor compile takes tens of seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from harness import contract, exports
+from harness.build import Built, build_runner, toolchain_problem
+from harness.models import ModelFiles, load_eager, train_and_export
+from harness.paths import BUILD_DIR
+from harness.pipeline import run_suite
+from harness.runners import RUNNERS
+from harness.suite import Suite
+from harness.suite_file import load_suite, parse_suite
+from tests import jobs
+from tests.conftest import TESTS, TINY
+
+RID = "cpp-aoti-minimal"
+PACKAGES = ("model.minimal.b1.pt2", "model.b1.pt2")  # the minimal one, and cpp-aoti's (which must be refused)
+# The package computes the same float32 arithmetic as the eager module, in another order
+TOL = {"atol": 1e-5, "rtol": 1e-5}
+
+_problem = toolchain_problem(RUNNERS[RID])
+if _problem:
+    pytest.skip(f"the C++ runners cannot be built here: {_problem}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[Suite, ModelFiles]:
+    suite = load_suite(str(TINY))
+    files = train_and_export(suite.model, suite.inputs, BUILD_DIR)
+    calibration = np.zeros((1, suite.model.sample_size), dtype=np.float32)
+    assert exports.ensure_exports(PACKAGES, suite.model, files, calibration) is None
+    return suite, files
+
+
+@pytest.fixture(scope="module")
+def built(tiny: tuple[Suite, ModelFiles]) -> Built:
+    b = build_runner(RUNNERS[RID], tiny[0].model, BUILD_DIR)
+    assert b.status == "ok", b.reason
+    return b
+
+
+def _job(d: Path, files: ModelFiles, model_file: Path, x: np.ndarray, **kw: Any) -> Path:
+    return jobs.make_job(d, RID, files.dir, x, layers=(2, 8, 8, 1), calls=kw.pop("calls", x.shape[0]),
+                         grad_mode=RUNNERS[RID].grad_mode, override={"model_file": str(model_file)}, **kw)
+
+
+def _run(b: Built, job: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*b.argv, str(job)], cwd=b.source_dir, capture_output=True, text=True, timeout=300)
+
+
+def _refused(b: Built, job: Path, *needles: str) -> str:
+    """Exit status 1, a last line on stderr naming the runner and holding every needle, no result written.
+
+    Only the last: the model .so prints a failed call's exception itself ("Error: ...") before returning its code.
+    """
+    p = _run(b, job)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and lines, p.stderr[-2000:]
+    assert lines[-1].startswith(f"{RID}: error:"), lines[-1]
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+    assert not Path(json.loads(job.read_text())["result"]).exists()
+    return lines[-1]
+
+
+def test_the_export_is_per_batch_and_compiled_with_the_interface(tiny: tuple[Suite, ModelFiles]) -> None:
+    assert RUNNERS[RID].needs(1) == ("model.minimal.b1.pt2",) and RUNNERS[RID].needs(8) == ("model.minimal.b8.pt2",)
+    assert "minimal ArrayRef" in exports.exporter("model.minimal.b4.pt2").__doc__
+    facts = exports.facts(tiny[1], ["model.minimal.b1.pt2"])["model.minimal.b1.pt2"]
+    assert facts["seconds"]["compile"] > 0.5  # a g++ compile, recorded like the other packages
+    with zipfile.ZipFile(tiny[1].dir / "model.minimal.b1.pt2") as z:
+        wrapper = [n for n in z.namelist() if n.endswith(".wrapper.cpp")]
+        assert len(wrapper) == 1
+        source = z.read(wrapper[0]).decode()
+    assert 'extern "C" AOTIRuntimeError AOTInductorModelRunMinimalArrayrefInterfaceV2(' in source
+
+
+def test_default_model_outputs_match_the_reference(built: Built, tiny: tuple[Suite, ModelFiles],
+                                                   tmp_path: Path) -> None:
+    suite, files = tiny
+    x = np.random.default_rng(3).uniform(-10, 10, (50, 2)).astype(np.float32)
+    job = _job(tmp_path, files, files.dir / "model.minimal.b1.pt2", x, calls=200, block=10, threads=1)
+    p = _run(built, job)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = np.fromfile(tmp_path / "outputs.bin", dtype="<f4")
+    with torch.no_grad():
+        ref = load_eager(suite.model, files)(torch.from_numpy(x)).numpy().reshape(-1)
+    assert out.shape == ref.shape and np.abs(ref).max() > 1  # real outputs, not zeros
+    np.testing.assert_allclose(out, ref, **TOL)
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert contract.problem("result", result) is None and result["runner"] == RID and result["grad_mode"] == "inference"
+    assert result["extra"]["aoti_call"].startswith("AOTInductorModelRunMinimalArrayrefInterfaceV2")
+    assert result["extra"]["output"] == "(float32 [1])"
+    assert len(np.fromfile(tmp_path / "timings.bin", dtype="<i8")) == 200 // 10
+
+
+def test_a_package_without_the_interface_is_refused(built: Built, tiny: tuple[Suite, ModelFiles],
+                                                    tmp_path: Path) -> None:
+    """cpp-aoti's package has no minimal entry point: refused at load, never called another way."""
+    x = np.zeros((4, 2), np.float32)
+    _refused(built, _job(tmp_path, tiny[1], tiny[1].dir / "model.b1.pt2", x), "model.b1.pt2",
+             "has no AOTInductorModelRunMinimalArrayrefInterfaceV2", "use_minimal_arrayref_interface=True")
+
+
+def test_missing_and_corrupt_packages_fail_in_one_line(built: Built, tiny: tuple[Suite, ModelFiles],
+                                                       tmp_path: Path) -> None:
+    x = np.zeros((4, 2), np.float32)
+    corrupt = tmp_path / "model.minimal.b1.pt2"
+    corrupt.write_bytes(b"PK\x03\x04 not a package" * 10)
+    for model_file in (tmp_path / "absent.pt2", corrupt):
+        _refused(built, _job(tmp_path / model_file.stem, tiny[1], model_file, x), "cannot load AOTInductor package",
+                 model_file.name)
+
+
+def test_an_exact_shape_package_refuses_another_batch(built: Built, tiny: tuple[Suite, ModelFiles],
+                                                     tmp_path: Path) -> None:
+    x = np.zeros((16, 2), np.float32)
+    _refused(built, _job(tmp_path, tiny[1], tiny[1].dir / "model.minimal.b1.pt2", x, batch=4, calls=4),
+             "AOTInductor:", "incorrect numel for input tensor. expected 2, got 8")
+
+
+def test_a_users_model_with_two_inputs_verifies(tmp_path: Path) -> None:
+    """The conformance test's user factory (float32 [1, 4] and int64 [1, 3] in, a tuple out), so its package is
+    the cached one: exported by the harness, run, and its outputs checked by the harness's verify step."""
+    data = {
+        "name": "minimal-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
+                                          "path": str(TESTS / "user_factory.py") + ":build"},
+        "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
+                                           {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
+                                            "low": 0, "high": 9}]},
+        "run": {"calls": 200, "warmup_calls": 3, "repeats": 1, "timeout_s": 300, "programs": False},
+        "runners": [{"id": RID}],
+    }
+    run = run_suite(parse_suite(data, "minimal-user.toml"), tmp_path, BUILD_DIR, quiet=True)
+    row = pd.read_csv(run / "results.csv").set_index("runner").loc[RID]
+    assert row["status"] == "ok" and bool(row["outputs_ok"]), row["message"]
+    rep = run / "raw" / RID / "0"
+    job = json.loads((rep / "job.json").read_text())
+    assert [t["dtype"] for t in job["input_tensors"]] == ["float32", "int64"]
+    assert job["output_size"] == 4 + 1 and job["model_file"].endswith("model.minimal.b1.pt2")
+    result = json.loads((rep / "result.json").read_text())
+    assert result["extra"]["output"] == "(float32 [1, 4], float32 [1, 1])"
+    assert "float32 [1, 4], int64 [1, 3]" in result["extra"]["input"]
+    # the verify step compared against the reference: the outputs are the reference's, slot by slot
+    out = np.fromfile(rep / "outputs.bin", dtype="<f4").reshape(job["slots"], 5)
+    ref = np.fromfile(run / "raw" / "reference.bin", dtype="<f4").reshape(-1, 5)[: job["slots"]]
+    assert np.abs(ref).max() > 0.1
+    np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
