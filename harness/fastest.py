@@ -22,7 +22,7 @@ LANGUAGES = ("Python", "Java", "C++")
 FLOOR = "cpp-raw"
 
 
-def _verified(df: pd.DataFrame) -> pd.DataFrame:
+def verified(df: pd.DataFrame) -> pd.DataFrame:
     """The ok rows with matching outputs at the smallest batch, the floor included."""
     ok = df[df["status"].eq("ok") & df["outputs_ok"].astype(str).eq("True") & df["median_us"].notna()]
     if "batch" in ok.columns and not ok.empty:
@@ -30,15 +30,15 @@ def _verified(df: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
-def _floor(ok: pd.DataFrame) -> float | None:
+def floor_us(ok: pd.DataFrame) -> float | None:
     floor = ok[ok["runner_id"].eq(FLOOR)]
     return float(floor["median_us"].min()) if not floor.empty else None
 
 
 def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     """One row per language that has a verified path: its fastest, with the interval and × floor."""
-    ok = _verified(df)
-    floor = _floor(ok)
+    ok = verified(df)
+    floor = floor_us(ok)
     out = []
     for language in LANGUAGES:
         paths = ok[ok["language"].eq(language) & ~ok["runner_id"].eq(FLOOR)]
@@ -75,8 +75,8 @@ def table(found: list[dict[str, Any]], made: dict[str, dict[str, Any]] | None = 
 
 def plot(df: pd.DataFrame, path: Path) -> bool:
     """Every verified path, grouped by language, on a log axis with the floor drawn across; False if none."""
-    ok = _verified(df)
-    floor = _floor(ok)
+    ok = verified(df)
+    floor = floor_us(ok)
     groups = [(lang, ok[ok["language"].eq(lang) & ~ok["runner_id"].eq(FLOOR)].sort_values("median_us"))
               for lang in LANGUAGES]
     groups = [(lang, g) for lang, g in groups if not g.empty]

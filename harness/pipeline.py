@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import collect, environment, instructions, judged_with, programs, report, user_model
+from harness import collect, decomposition, environment, instructions, judged_with, programs, report, user_model
 from harness.build import Built, build_runner, for_choice
+from harness.cmake import BuildError
 from harness.errors import UserError
 from harness.exports import ensure_exports
 from harness.exports import facts as export_facts
@@ -296,11 +298,37 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     made = programs.make_all(run_dir, df, build_root, suite.run.repeats, out.say) if suite.run.programs else []
     if made:
         out.say(f"programs: {run_dir / 'programs'} ({len(made)}, one folder per row, run.sh in each)")
+    if suite.run.decomposition:
+        _decompose(suite, run_dir, df, build_root, out)
     set_status(run_dir, "complete", f"{len(df)} runners, {time.perf_counter() - t0:.0f} s")
     path = report.write_report(run_dir)
     out.say(f"report: {path}")
     if not out.quiet:
         out.console.print(report.headline_table(df))
+
+
+def _decompose(suite: Suite, run_dir: Path, df: pd.DataFrame, build_root: Path, out: Reporter) -> None:
+    """The fastest paths split into crossing, framework, operators and arithmetic (harness/decomposition.py).
+
+    It measures more (a one-op run in <run>/decomposition/, the empty calls): if that fails, the run's own
+    results stand and decomposition.json says what failed.
+    """
+    def one_op(sub_suite: Suite, sub_dir: Path) -> None:
+        if sub_suite.model.is_user:
+            user_model.prepare(sub_suite.model, build_root)
+        set_status(sub_dir, "running", "started")
+        write_json(sub_dir / "suite.json", _suite_record(sub_suite))
+        judged_with.write(sub_dir, [c.id for c in sub_suite.runners], sub_suite.tolerance)
+        _run_guarded(sub_suite, sub_dir, build_root, out)
+
+    try:
+        record = decomposition.make(run_dir, df, suite, build_root, one_op, out.say)
+    except (UserError, BuildError, OSError, ValueError, RuntimeError) as exc:
+        write_json(run_dir / "decomposition.json", {"error": f"{type(exc).__name__}: {exc}"})
+        out.say(f"decomposition not made: {exc}")
+        return
+    if record:
+        out.say(f"decomposition: {run_dir / 'decomposition.png'}")
 
 
 def run_collection(coll: Collection, results_root: Path, build_root: Path, quiet: bool = False) -> Path:

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from harness import fastest, judged_with, plots, programs, recipes, stats, sweep
+from harness import decomposition, fastest, judged_with, plots, programs, recipes, stats, sweep
 from harness.files import write_atomic
 from harness.instructions import EXACT_SPREAD
 from harness.render import environment
@@ -182,6 +182,7 @@ def write_report(run_dir: Path) -> Path:
     fastest_rows = fastest.rows(df)
     made = {r["row"]: r for r in programs.read(run_dir)}
     paths_plot = fastest.plot(df, run_dir / "paths.png")
+    split = decomposition.read(run_dir)
     kind = suite["model"].get("kind", "mlp")
     batch_rows = sweep.batch_rows(df)
     if batch_rows:
@@ -205,6 +206,10 @@ def write_report(run_dir: Path) -> Path:
         fidelity=programs.fidelity_table(list(made.values())),
         agree_pct=f"{programs.AGREE_PCT:g}",
         paths_plot=paths_plot,
+        decomposition=split,
+        decomposition_table=decomposition.table(split) if split and "rows" in split else "",
+        decomposition_notes=decomposition.notes(split) if split and "rows" in split else [],
+        decomposition_plot=bool(split and "rows" in split and (run_dir / "decomposition.png").exists()),
         not_buildable=NOT_BUILDABLE,
         torchscript_rows=torchscript_rows(run_dir, df),
         exports=exports_table(run_dir),

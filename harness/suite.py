@@ -33,6 +33,7 @@ class RunSpec:
     min_batched_calls: int = MIN_BATCHED_CALLS  # timed calls of a batched runner, however large its batch
     instructions: bool = False  # also count instructions per call under valgrind (harness/instructions.py)
     programs: bool = True  # standalone programs for the verified rows, run beside them (harness/programs.py)
+    decomposition: bool = False  # split the fastest paths into crossing, framework, operators, arithmetic
 
 
 @dataclass(frozen=True)

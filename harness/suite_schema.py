@@ -120,6 +120,7 @@ SCHEMA: dict[str, Any] = {
                 "min_batched_calls": {**_INT, "minimum": 1, "maximum": 10_000_000},
                 "instructions": {"type": "boolean"},
                 "programs": {"type": "boolean"},
+                "decomposition": {"type": "boolean"},
             },
         },
         "sweep": {
