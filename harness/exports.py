@@ -10,6 +10,7 @@ record keeps how long the export and the compile took.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -320,6 +322,35 @@ def _columns_net(net: torch.nn.Module, model: ModelSpec) -> torch.nn.Module:
 # inductor turns it off by itself for a buffer that cannot live on the stack.
 MINIMAL_ARRAYREF: dict[str, bool] = {"aot_inductor.use_minimal_arrayref_interface": True,
                                      "aot_inductor.allow_stack_allocation": True}
+MINIMAL_ENTRY = b"AOTInductorModelRunMinimalArrayrefInterfaceV2"  # the symbol cpp-aoti-minimal calls
+
+
+@contextmanager
+def _array_ref_wrapper() -> Iterator[None]:
+    """Inductor picks its CPU C++ wrapper class once per process, when it first registers its backends, from
+    allow_stack_allocation at that moment (torch 2.13): in a process that compiled any other package first, the
+    minimal config was silently ignored (a plain package). So the ArrayRef wrapper is put in place for this compile
+    only, after registering under the default config, so the packages made before or after keep the plain one."""
+    try:
+        from torch._inductor.codegen import common
+        from torch._inductor.codegen.cpp_wrapper_cpu_array_ref import CppWrapperCpuArrayRef
+
+        common.init_backend_registration()
+        saved = common.device_codegens["cpu"]
+        swapped = dataclasses.replace(saved, cpp_wrapper_codegen=CppWrapperCpuArrayRef)
+    except (ImportError, AttributeError, KeyError, TypeError) as exc:
+        raise ExportUnavailable(f"this torch build's inductor has no ArrayRef C++ wrapper to select: {exc!r}") from None
+    common.device_codegens["cpu"] = swapped
+    try:
+        yield
+    finally:
+        common.device_codegens["cpu"] = saved
+
+
+def _has_minimal_entry(pt2: Path) -> bool:
+    """Whether the package's model .so exports the minimal interface's entry point (its name is in the .so)."""
+    with zipfile.ZipFile(pt2) as z:
+        return any(n.endswith(".so") and MINIMAL_ENTRY in z.read(n) for n in z.namelist())
 
 
 def _aoti(batch: int | None, columns: bool = False, minimal: bool = False) -> Exporter:
@@ -329,8 +360,12 @@ def _aoti(batch: int | None, columns: bool = False, minimal: bool = False) -> Ex
         t0 = time.perf_counter()
         # compile_threads=1: no worker pool left behind in the harness
         config = {"compile_threads": 1, **(MINIMAL_ARRAYREF if minimal else {})}
-        with _as_pt2(path) as pt2, torch._inductor.config.patch(config), _quiet():
+        wrapper = _array_ref_wrapper() if minimal else contextlib.nullcontext()
+        with _as_pt2(path) as pt2, wrapper, torch._inductor.config.patch(config), _quiet():
             torch._inductor.aoti_compile_and_package(program, package_path=str(pt2))
+            if minimal and not _has_minimal_entry(pt2):
+                raise ExportUnavailable(f"the compiled package's model .so has no {MINIMAL_ENTRY.decode()}: this "
+                                        "torch build ignored aot_inductor.use_minimal_arrayref_interface")
         return {"export": seconds, "compile": time.perf_counter() - t0}
 
     shape = "a dynamic batch dimension" if batch is None else f"the input shape of batch {batch}"

@@ -32,7 +32,9 @@ from tests import jobs
 from tests.conftest import TESTS, TINY
 
 RID = "cpp-aoti-minimal"
-PACKAGES = ("model.minimal.b1.pt2", "model.b1.pt2")  # the minimal one, and cpp-aoti's (which must be refused)
+# cpp-aoti's (which must be refused) first: on a cold cache this process then compiles the minimal one after a
+# plain one, the order in which torch 2.13's inductor ignores the minimal config unless the exporter swaps its wrapper
+PACKAGES = ("model.b1.pt2", "model.minimal.b1.pt2")
 # The package computes the same float32 arithmetic as the eager module, in another order
 TOL = {"atol": 1e-5, "rtol": 1e-5}
 
@@ -91,6 +93,23 @@ def test_the_export_is_per_batch_and_compiled_with_the_interface(tiny: tuple[Sui
         assert len(wrapper) == 1
         source = z.read(wrapper[0]).decode()
     assert 'extern "C" AOTIRuntimeError AOTInductorModelRunMinimalArrayrefInterfaceV2(' in source
+
+
+def test_the_array_ref_wrapper_is_selected_for_the_minimal_compile_only(tiny: tuple[Suite, ModelFiles]) -> None:
+    """Inductor registers its CPU C++ wrapper once per process: the minimal compile must swap in the ArrayRef one
+    (else a process that made a plain package first makes a plain one again) and leave the plain one after."""
+    from torch._inductor.codegen import common
+    from torch._inductor.codegen.cpp_wrapper_cpu_array_ref import CppWrapperCpuArrayRef
+
+    common.init_backend_registration()
+    before = common.get_wrapper_codegen_for_device("cpu", cpp_wrapper=True)
+    assert before is not CppWrapperCpuArrayRef  # the default config's (allow_stack_allocation off)
+    with exports._array_ref_wrapper():
+        assert common.get_wrapper_codegen_for_device("cpu", cpp_wrapper=True) is CppWrapperCpuArrayRef
+    assert common.get_wrapper_codegen_for_device("cpu", cpp_wrapper=True) is before
+    # and the check made after each minimal compile tells the two packages apart
+    assert exports._has_minimal_entry(tiny[1].dir / "model.minimal.b1.pt2")
+    assert not exports._has_minimal_entry(tiny[1].dir / "model.b1.pt2")
 
 
 def test_default_model_outputs_match_the_reference(built: Built, tiny: tuple[Suite, ModelFiles],
