@@ -4,7 +4,8 @@ A program loads the row's model file, makes the inputs from the run's inputs fil
 would, writes its outputs and times the plain loop a user would write (none of the harness's job parsing,
 output keepers, bare passes or timing files). It is rendered from the row's own job (values the job schema
 has checked) into <run>/programs/<row>/, built (C++: CMake against the wheel's libtorch, cached by a hash
-of its sources), run in as many fresh processes as the row's repeats, and its outputs are checked against the reference.
+of its sources; Java: a Maven project, the same way), run in as many fresh processes as the row's repeats, and its
+outputs are checked against the reference.
 Its µs per call, beside the row's mean per call from the same run (each the fastest of its processes: a VM
 with speed modes puts whole processes in one or the other), is the fidelity table of the report: an
 independent check of the harness's own figure, which the bare pass inside the runner cannot be.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shlex
 import shutil
@@ -28,10 +30,11 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from harness import judged_with, verify
+from harness import java_build, jdks, judged_with, verify
 from harness.cmake import BuildError, cmake_build, tree_hash
 from harness.collect import tolerance_of
 from harness.files import write_atomic, write_json
+from harness.paths import BUILD_DIR, ROOT
 from harness.runners import RUNNERS
 
 AGREE_PCT = 5.0  # a program's µs per call within ±5 % of its row's mean agrees
@@ -44,14 +47,23 @@ _FIGURE = re.compile(r"^([0-9.]+) µs per call$", re.MULTILINE)
 class Program:
     """How one path is written as a program: its templates, how it is built and run, what it honours."""
 
-    files: tuple[tuple[str, str], ...]  # (template under the repo, name in the program's folder)
-    build: str  # "python" (run with this interpreter) or "cmake"
+    files: tuple[tuple[str, str], ...]  # (template under the repo, or a file copied as it is; name in its folder)
+    build: str  # "python" (run with this interpreter), "cmake" or "maven"
     options: frozenset[str] = frozenset()  # the job options it writes out; a row with others gets none
+    # Java on the JNI bridge (java/bridge): pytorch_java_only in its pom, run with -Djava.library.path pointing at
+    # the bridge and the bridge's PYTORCH_JNI_* settings (threads, grad mode) from the row's job
+    bridge: bool = False
+    runner: str = ""  # Maven: the runner whose own dependencies its pom lists (java_build.RUNNER_DEPENDENCIES)
+    # model kinds whose file takes [batch, *sample_shape] where the job's call shape has no batch axis (the
+    # built-in MLP's ONNX export, as the java-onnxruntime runner feeds it)
+    batch_axis: frozenset[str] = frozenset()
 
 
 _PY_AOTI = Program((("python/programs/aoti.py.j2", "program.py"),), "python",
                    frozenset({"aoti_call", "aoti_single_threaded"}))
 _CPP = "cpp/programs/CMakeLists.txt.j2"
+_POM = ("java/programs/pom.xml.j2", "pom.xml")
+_JAVA_MAIN = "src/main/java/Main.java"  # the default package: the class a user pastes, run as `Main`
 # The registry's base runner (a variant shares its base's program) → its program.
 PROGRAMS: dict[str, Program] = {
     # dump_graph only writes the graph out for the report; the call is the same without it
@@ -60,6 +72,15 @@ PROGRAMS: dict[str, Program] = {
     "python-aoti": _PY_AOTI,
     "cpp-torchscript": Program((("cpp/programs/torchscript.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
     "cpp-aoti": Program((("cpp/programs/aoti.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
+    "java-torchscript": Program((("java/programs/FromBlob.java.j2", _JAVA_MAIN), _POM), "maven", bridge=True,
+                                runner="java-torchscript"),
+    "java-torchscript-reuse": Program((("java/programs/ReuseBuffer.java.j2", _JAVA_MAIN), _POM), "maven",
+                                      bridge=True, runner="java-torchscript-reuse"),
+    # bridge.AotiModel is the bridge's own Java class: the program holds a copy, as the runner does
+    "java-aoti": Program((("java/programs/Aoti.java.j2", _JAVA_MAIN), _POM, *RUNNERS["java-aoti"].extra_files),
+                         "maven", bridge=True, runner="java-aoti"),
+    "java-onnxruntime": Program((("java/programs/OnnxRuntime.java.j2", _JAVA_MAIN), _POM), "maven",
+                                runner="java-onnxruntime", batch_axis=frozenset({"mlp"})),
 }
 
 
@@ -72,42 +93,84 @@ def program_for(row: dict[str, Any], job: dict[str, Any]) -> Program | None:
     return program
 
 
-def layout(job: dict[str, Any]) -> str:
-    """A C++ program's LAYOUT file: "calls warmup samples batch threads interop_threads", then per input tensor
+def layout(job: dict[str, Any], program: Program | None = None) -> str:
+    """A C++ or Java program's LAYOUT file: "calls warmup samples batch threads interop_threads" (Java: then the
+    floats of one call's outputs, which bridge.AotiModel's output buffer holds), then per input tensor
     "dtype bytes_per_sample offset dims..." (its source is the same for every model, so one build serves all)."""
-    lines = [" ".join(str(job[k]) for k in ("calls", "warmup_calls", "input_count", "batch", "threads",
-                                             "interop_threads"))]
+    first = [job[k] for k in ("calls", "warmup_calls", "input_count", "batch", "threads", "interop_threads")]
+    java = program is not None and program.build == "maven"
+    lines = [" ".join(map(str, first + ([job["batch"] * job["output_size"]] if java else [])))]
+    batched = program is not None and job["model_kind"] in program.batch_axis
     lines += [" ".join(map(str, (t["dtype"], math.prod(t["sample_shape"]) * DTYPE_BYTES[t["dtype"]], t["offset"],
-                                 *t["shape"]))) for t in job["input_tensors"]]
+                                 *([job["batch"], *t["sample_shape"]] if batched else t["shape"]))))
+              for t in job["input_tensors"]]
     return "\n".join(lines) + "\n"
 
 
-def render(program: Program, row: str, job: dict[str, Any], dest: Path) -> None:
-    """The program's files for this row's job, its LAYOUT (C++) and run.sh (the command that runs it) in dest."""
+def bridge_env(program: Program, job: dict[str, Any]) -> dict[str, str]:
+    """The bridge's settings for the row's job (PYTORCH_JNI_*, read when it loads): none for other programs."""
+    if not program.bridge:
+        return {}
+    return java_build.java_env(job["threads"], job["interop_threads"], job["grad_mode"])
+
+
+def _java_run_sh(program: Program, job: dict[str, Any], bridge: Path, jdk: jdks.Jdk | None) -> str:
+    """run.sh's lines after `cd`: the Maven build, then java on the jar with its classpath (and the bridge); on
+    the row's own JDK when it has one."""
+    files = shlex.join([job["model_file"], job["inputs"], "layout.txt"])
+    lines = ([f"export JAVA_HOME={shlex.quote(str(jdk.home))}  # the row's JDK, {jdk.runtime_version}"] if jdk else [])
+    lines.append("mvn -B -q package")
+    flag = ""
+    if program.bridge:
+        lines += ["# the JNI bridge's folder (libpytorch_jni.so, libfbjni.so: java/bridge, built by the harness), the",
+                  "# natives the org.pytorch jar loads: java.library.path",
+                  f"BRIDGE=\"${{BRIDGE:-{bridge}}}\"",
+                  "# the bridge's threads and grad mode, read when it loads (java/README.md)",
+                  "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in bridge_env(program, job).items())]
+        flag = '-Djava.library.path="$BRIDGE" '
+    java = '"$JAVA_HOME/bin/java"' if jdk else "java"
+    lines.append(f'{java} {flag}-cp "target/program.jar:$(cat target/classpath.txt)" Main {files}')
+    return "".join(line + "\n" for line in lines)
+
+
+def render(program: Program, row: str, job: dict[str, Any], dest: Path, bridge: Path | None = None,
+           jdk: jdks.Jdk | None = None) -> None:
+    """The program's files for this row's job, its LAYOUT (C++, Java) and run.sh (the command that runs it) in dest;
+    `bridge`: the folder of the JNI bridge's libraries that a Java program's run.sh points java.library.path at,
+    `jdk`: the row's own JDK (a suite entry's `jdk`), which its run.sh builds and runs with."""
     from harness.render import environment  # jinja2's environment, shared with the runners
 
     env = environment()
     tensors = [{**t, "sample_bytes": math.prod(t["sample_shape"]) * DTYPE_BYTES[t["dtype"]]}
                for t in job["input_tensors"]]
-    ctx = {"row": row, "job": job, "tensors": tensors}
-    for template, name in program.files:
-        write_atomic(dest / name, env.get_template(template).render(ctx))
-    if program.build == "cmake":
-        write_atomic(dest / "layout.txt", layout(job))
-        command = ["./build/program", job["model_file"], job["inputs"], "layout.txt"]
-        head = ['cmake -S . -B build -DCMAKE_PREFIX_PATH="$(python -c \'import torch; '
-                'print(torch.utils.cmake_prefix_path)\')"', "cmake --build build"]
+    ctx = {"row": row, "job": job, "tensors": tensors, "name": program.runner, "bridge": program.bridge,
+           "java_artifacts": java_build.JAVA_ARTIFACTS,
+           "dependencies": java_build.dependencies_for(RUNNERS[program.runner].template) if program.runner else []}
+    for template, name in program.files:  # as harness.render does: a file without .j2 is copied as it is
+        write_atomic(dest / name, env.get_template(template).render(ctx) if template.endswith(".j2")
+                     else (ROOT / template).read_text())
+    if program.build in ("cmake", "maven"):
+        write_atomic(dest / "layout.txt", layout(job, program))
+    if program.build == "maven":
+        body = _java_run_sh(program, job, bridge or BUILD_DIR / "java-bridge" / "lib", jdk)
+    elif program.build == "cmake":
+        body = ('cmake -S . -B build -DCMAKE_PREFIX_PATH="$(python -c \'import torch; '
+                'print(torch.utils.cmake_prefix_path)\')"\ncmake --build build\n'
+                + shlex.join(["./build/program", job["model_file"], job["inputs"], "layout.txt"]) + "\n")
     else:
-        command, head = ["python", "program.py", job["model_file"], job["inputs"]], []
-    write_atomic(dest / "run.sh", "#!/bin/sh\n# builds (C++) and runs this program on its row's files\n"
-                 "set -e\ncd \"$(dirname \"$0\")\"\n" + "".join(h + "\n" for h in head)
-                 + shlex.join(command) + "\n")
+        body = shlex.join(["python", "program.py", job["model_file"], job["inputs"]]) + "\n"
+    what = "builds (Maven) and runs" if program.build == "maven" else "builds (C++) and runs"
+    write_atomic(dest / "run.sh", f"#!/bin/sh\n# {what} this program on its row's files\n"
+                 "set -e\ncd \"$(dirname \"$0\")\"\n" + body)
 
 
-def build(program: Program, src: Path, build_root: Path) -> list[str]:
-    """The argv that runs the program, before its files; C++ is built once per source, in build_root/programs/."""
+def build(program: Program, src: Path, build_root: Path, jdk: jdks.Jdk | None = None) -> list[str]:
+    """The argv that runs the program, before its files; C++ and Java are built once per source (Java: and JDK,
+    the row's or the one on PATH), in build_root/programs/."""
     if program.build == "python":
         return [sys.executable, str(src / "program.py")]
+    if program.build == "maven":
+        return _maven_build(program, src, build_root, jdk)
     sources = [src / name for _, name in program.files]
     out = build_root / "programs" / tree_hash(sources)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,11 +182,61 @@ def build(program: Program, src: Path, build_root: Path) -> list[str]:
     return [str(out / "build" / "program")]
 
 
+def _maven_build(program: Program, src: Path, build_root: Path, jdk: jdks.Jdk | None) -> list[str]:
+    """A Java program's Maven project copied to build_root/programs/<hash of its sources>/src and packaged there
+    once; the argv that runs it: java on its jar and classpath (with the bridge, which the run built, when it
+    needs it)."""
+    names = [name for _, name in program.files]
+    java = str(jdk.java) if jdk else shutil.which("java") or "java"
+    runtime = jdk.runtime_version if jdk else ""
+    out = build_root / "programs" / tree_hash([src / n for n in names],
+                                              extra=f"{java}|{runtime}|{shutil.which('mvn')}|{'|'.join(names)}")
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out / ".lock")):
+        for name in names:
+            (out / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / name, out / "src" / name)
+        jar = _maven_package(out / "src", out / "build.log", jdk)
+    bridge = java_build.build_bridge(build_root, out) if program.bridge else None
+    classpath = os.pathsep.join([str(jar), (jar.parent / "classpath.txt").read_text().strip()])
+    return [java, *java_build.JVM_OPTIONS, *([f"-Djava.library.path={bridge}"] if bridge else []), "-cp", classpath,
+            "Main"]
+
+
+def _maven_package(project: Path, log: Path, jdk: jdks.Jdk | None) -> Path:
+    """`mvn -B -q package` in the project, as harness.java_build builds the runners (Maven Central, no settings
+    of its own), unless it has been; its jar (the runtime classpath beside it, target/classpath.txt)."""
+    jar, stamp = project / "target" / "program.jar", project / "target" / ".built"
+    if stamp.is_file() and jar.is_file():
+        return jar
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BuildError("mvn not found on PATH: install Maven (apt-get install maven)")
+    cmd = [mvn, "-B", "-q", "package"]
+    try:
+        p = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=java_build.MAVEN_TIMEOUT_S,
+                           check=False, env=java_build.maven_env(jdk))
+    except subprocess.TimeoutExpired as exc:
+        raise BuildError(f"Maven build in {project} timed out after {java_build.MAVEN_TIMEOUT_S} s") from exc
+    output = p.stdout + p.stderr
+    log.write_text(f"$ (cd {project} && {shlex.join(cmd)})\n{output}")
+    if p.returncode != 0:
+        artifact = java_build.unresolved_artifact(output)
+        raise BuildError(f"Maven could not resolve {artifact} (is it on Maven Central?): see {log}" if artifact
+                         else f"Maven build in {project} failed (exit {p.returncode}): see {log}")
+    if not jar.is_file() or not (jar.parent / "classpath.txt").is_file():
+        raise BuildError(f"Maven build in {project} left no target/program.jar or target/classpath.txt: see {log}")
+    stamp.write_text("")
+    return jar
+
+
 def run_one(program: Program, argv: list[str], src: Path, job: dict[str, Any], outputs: Path | None) -> float:
     """One fresh process: its printed µs per call (and its outputs file, when asked)."""
-    files = [job["model_file"], job["inputs"], *([str(src / "layout.txt")] if program.build == "cmake" else [])]
+    files = [job["model_file"], job["inputs"],
+             *([str(src / "layout.txt")] if program.build in ("cmake", "maven") else [])]
+    env = bridge_env(program, job)
     p = subprocess.run([*argv, *files, *([str(outputs)] if outputs else [])], capture_output=True, text=True,
-                       timeout=TIMEOUT_S, check=False)
+                       timeout=TIMEOUT_S, check=False, env={**os.environ, **env} if env else None)
     found = _FIGURE.search(p.stdout)
     if p.returncode != 0 or not found:
         last = (p.stderr.strip().splitlines() or p.stdout.strip().splitlines() or ["no output"])[-1]
@@ -165,6 +278,9 @@ def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
     as the row had), checked; programs.json lists them."""
     records = []
     verified = df[df["status"].eq("ok") & df["outputs_ok"].astype(str).eq("True")]
+    # a row on a JDK of its own (a suite entry's `jdk`): its program is built and run with that JDK
+    jdk_of = {str(e.get("name")): str(e["jdk"]) for e in json.loads((run_dir / "suite.json").read_text())["runners"]
+              if e.get("jdk")}
     for row in verified.to_dict("records"):
         name = str(row["runner"])
         job_path = run_dir / "raw" / name / "0" / "job.json"
@@ -175,14 +291,18 @@ def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
         if program is None:
             continue
         src = run_dir / "programs" / name
-        render(program, name, job, src)
+        try:
+            jdk = jdks.find(jdk_of[name]) if name in jdk_of else None
+        except jdks.JdkNotFound:
+            continue  # the row ran on it: a JDK removed since leaves the row without a program
+        render(program, name, job, src, build_root / "java-bridge" / "lib", jdk)
         record: dict[str, Any] = {"row": name, "language": row["language"], "folder": f"programs/{name}",
                                   "main": program.files[0][1], "status": "ok", "message": "",
                                   "snippet": snippet(src / program.files[0][1]),
                                   "row_mean_us": min(row_means_us(run_dir, name, job["calls"]) or [float("nan")])}
         say(f"program {name} …")
         try:
-            argv = build(program, src, build_root)
+            argv = build(program, src, build_root, jdk)
             figures = [run_one(program, argv, src, job, src / "outputs.bin" if k == 0 else None)
                        for k in range(processes)]
         except (BuildError, RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
