@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, sys.argv[1])
-import empty_ext  # noqa: E402 - from the folder just added
+import empty_ext  # from the folder just added
 
 calls = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 20
