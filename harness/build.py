@@ -78,15 +78,25 @@ def build_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Built:
 
 
 def _build_java(runner: Runner, src: Path, build_root: Path, log: Path) -> Built:
-    """The shared JNI bridge (CMake; not for a runner without libtorch), then the runner's Maven project.
+    """The shared JNI bridge (CMake; not for a runner without libtorch or one that calls it through FFM), then the
+    runner's Maven project.
 
     Threads and grad mode go to the bridge by environment; a runner on another runtime sets them itself.
     A suite entry that names a JDK gets the same project copied beside it and built with that JDK (for_jdk).
     """
     from harness import java_build, jdks
 
-    bridge = java_build.build_bridge(build_root, src.parent) if runner.uses_torch else None
-    java_build.build_runner_jar(src, log)
+    # a runner that needs a newer JDK than PATH's (min_jdk) is built and run on one, or skipped saying why
+    default_jdk = None
+    if runner.min_jdk is not None:
+        try:
+            default_jdk = jdks.at_least(runner.min_jdk, f"{runner.id} needs it ({runner.template})")
+        except jdks.JdkNotFound as exc:
+            return Built(runner.id, "skipped", str(exc))
+    ffm = runner.template in java_build.FFM_TEMPLATES  # opens libtorch itself: no bridge
+    options = java_build.ffm_jvm_options() if ffm else ()
+    bridge = java_build.build_bridge(build_root, src.parent) if runner.uses_torch and not ffm else None
+    java_build.build_runner_jar(src, log, default_jdk, runner.min_jdk)
 
     def env_for(suite: Suite, choice: RunnerChoice) -> dict[str, str]:
         if bridge is None:
@@ -104,19 +114,24 @@ def _build_java(runner: Runner, src: Path, build_root: Path, log: Path) -> Built
             except jdks.JdkNotFound as exc:
                 made[spec] = Built(runner.id, "skipped", str(exc))
                 return made[spec]
+            if runner.min_jdk is not None and jdk.feature < runner.min_jdk:
+                made[spec] = Built(runner.id, "skipped", f"{jdk.describe()} is older than JDK {runner.min_jdk}, "
+                                   f"which {runner.id} needs ({runner.template}): name a newer one")
+                return made[spec]
             home = hashlib.sha256(str(jdk.home).encode()).hexdigest()[:8]
             project = java_build.copy_project(src, src.parent / f"jdk{jdk.feature}-{home}" / "src")
             jdk_log = project.parent / "build.log"
             try:
                 with FileLock(str(project.parent / ".lock")):
-                    java_build.build_runner_jar(project, jdk_log, jdk)
+                    java_build.build_runner_jar(project, jdk_log, jdk, runner.min_jdk)
             except BuildError as exc:
                 made[spec] = Built(runner.id, "failed", str(exc), source_dir=project, log=jdk_log)
                 return made[spec]
-            argv = java_build.java_command(project, bridge, Path("JOB"), jdk)[:-1]
+            argv = java_build.java_command(project, bridge, Path("JOB"), jdk, options)[:-1]
             made[spec] = Built(runner.id, "ok", argv=argv, source_dir=project, log=jdk_log, env_for=env_for,
                                jdk=jdk.describe())
         return made[spec]
 
-    argv = java_build.java_command(src, bridge, Path("JOB"))[:-1]
-    return Built(runner.id, "ok", argv=argv, source_dir=src, log=log, env_for=env_for, for_jdk=for_jdk)
+    argv = java_build.java_command(src, bridge, Path("JOB"), default_jdk, options)[:-1]
+    return Built(runner.id, "ok", argv=argv, source_dir=src, log=log, env_for=env_for, for_jdk=for_jdk,
+                 jdk=default_jdk.describe() if default_jdk else "")

@@ -45,6 +45,12 @@ JAVA_ARTIFACTS: dict[str, str] = {
 RUNNER_DEPENDENCIES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "java/runner/OnnxRuntime.java.j2": (("com.microsoft.onnxruntime", "onnxruntime", "1.23.2"),),
 }
+# Runners that call libtorch through java.lang.foreign (FFM) instead of the bridge, by template: run with native
+# access granted to the class path (without it the JVM warns on stderr at the first restricted call, and stderr
+# holds only a refused job's line) and told which libtorch_cpu.so to open (ffm_jvm_options). Their registry entry
+# names the JDK they need (min_jdk: FFM is final in JDK 22), and they are compiled for that release.
+FFM_TEMPLATES: frozenset[str] = frozenset({"java/runner/AotiFfm.java.j2"})
+LIBTORCH_PROPERTY = "bench.libtorch"  # the FFM runners' system property naming libtorch_cpu.so
 JAR = "target/runner.jar"
 CLASSPATH_FILE = "target/classpath.txt"
 BUILD_STAMP = "target/.build-id"
@@ -104,15 +110,26 @@ def unresolved_artifact(maven_output: str) -> str | None:
     return None
 
 
-def runner_build_id(project_dir: Path, jdk: Jdk | None = None) -> str:
-    """Hash of the rendered pom and everything under src/ (plus the JDK and mvn in use): the jar's cache key."""
+def ffm_jvm_options() -> tuple[str, ...]:
+    """The JVM options of an FFM runner: native access for the class path, and the wheel's libtorch_cpu.so (the
+    library the bridge and the C++ runners link)."""
+    import torch  # the wheel the harness runs with
+
+    lib = Path(torch.__file__).resolve().parent / "lib" / "libtorch_cpu.so"
+    return ("--enable-native-access=ALL-UNNAMED", f"-D{LIBTORCH_PROPERTY}={lib}")
+
+
+def runner_build_id(project_dir: Path, jdk: Jdk | None = None, release: int | None = None) -> str:
+    """Hash of the rendered pom and everything under src/ (plus the JDK, mvn and the Java release in use): the jar's
+    cache key."""
     for path in (project_dir / POM, project_dir / RUNNER_SOURCE):
         if not path.is_file():
             raise BuildError(f"runner project {project_dir} lacks {path.relative_to(project_dir)}: render it first")
     sources = [project_dir / POM, *(p for p in (project_dir / SOURCES).rglob("*") if p.is_file())]
     names = "|".join(sorted(str(p.relative_to(project_dir)) for p in sources))  # tree_hash hashes base names
     java = f"{jdk.home}|{jdk.runtime_version}" if jdk else shutil.which("java")
-    return tree_hash(sources, extra=f"{java}|{shutil.which('mvn')}|{names}")
+    target = f"|release {release}" if release else ""  # the pom's 17 unless told
+    return tree_hash(sources, extra=f"{java}|{shutil.which('mvn')}|{names}{target}")
 
 
 def copy_project(src: Path, dest: Path) -> Path:
@@ -133,24 +150,25 @@ def maven_env(jdk: Jdk | None) -> dict[str, str] | None:
     return {**os.environ, "JAVA_HOME": str(jdk.home), "PATH": path}
 
 
-def build_runner_jar(project_dir: Path, log_path: Path, jdk: Jdk | None = None) -> Path:
+def build_runner_jar(project_dir: Path, log_path: Path, jdk: Jdk | None = None, release: int | None = None) -> Path:
     """`mvn -B -q package` the rendered runner project unless its hash is unchanged; return target/runner.jar.
 
     The package phase also writes the runtime classpath to target/classpath.txt. Maven's output
     goes to `log_path`; a failure raises BuildError naming the log (and the unresolved artifact, if any).
-    With `jdk`, Maven (and so javac) runs on that JDK (JAVA_HOME); else on the one on PATH.
+    With `jdk`, Maven (and so javac) runs on that JDK (JAVA_HOME); else on the one on PATH. With `release`, javac
+    compiles for that Java release instead of the pom's 17 (a command-line property wins over the pom's).
     """
     jar = project_dir / JAR
     classpath = project_dir / CLASSPATH_FILE
     stamp = project_dir / BUILD_STAMP
-    build_id = runner_build_id(project_dir, jdk)
+    build_id = runner_build_id(project_dir, jdk, release)
     if stamp.is_file() and stamp.read_text() == build_id and jar.is_file() and classpath.is_file():
         return jar
     mvn = shutil.which("mvn")
     if mvn is None:
         raise BuildError("mvn not found on PATH: install Maven (apt-get install maven)")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [mvn, "-B", "-q", "package"]
+    cmd = [mvn, "-B", "-q", *([f"-Dmaven.compiler.release={release}"] if release else []), "package"]
     try:
         proc = subprocess.run(
             cmd, cwd=project_dir, capture_output=True, text=True, timeout=MAVEN_TIMEOUT_S, check=False,
@@ -183,13 +201,15 @@ def runtime_classpath(project_dir: Path) -> str:
     return os.pathsep.join(p for p in (str(project_dir / JAR), deps) if p)
 
 
-def java_command(project_dir: Path, bridge_dir: Path | None, job_path: Path, jdk: Jdk | None = None) -> list[str]:
-    """The argv that runs a built runner project on one job file (bridge_dir None: a runner without libtorch),
-    with `jdk`'s java, else the one on PATH."""
+def java_command(project_dir: Path, bridge_dir: Path | None, job_path: Path, jdk: Jdk | None = None,
+                 options: tuple[str, ...] = ()) -> list[str]:
+    """The argv that runs a built runner project on one job file (bridge_dir None: a runner that loads no bridge),
+    with `jdk`'s java, else the one on PATH; `options`: the runner's own JVM options (ffm_jvm_options)."""
     java = str(jdk.java) if jdk else shutil.which("java") or "java"
     return [
         java,
         *JVM_OPTIONS,
+        *options,
         *([f"-Djava.library.path={bridge_dir}"] if bridge_dir is not None else []),
         "-cp",
         runtime_classpath(project_dir),

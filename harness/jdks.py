@@ -155,6 +155,21 @@ def find(spec: str) -> Jdk:
     return jdk
 
 
+def at_least(feature: int, why: str) -> Jdk:
+    """The JDK a runner that needs `feature` or newer runs on when its entry names none: the one on PATH, as for
+    every other runner, if it is new enough, else the newest installed. JdkNotFound, in one line saying `why` it
+    needs that JDK and how to install one, when there is none."""
+    path = on_path()
+    if path is not None and path.feature >= feature:
+        return path
+    jdks = installed()
+    if jdks and jdks[0].feature >= feature:
+        return jdks[0]
+    have = ", ".join(f"{j.feature} at {j.home}" for j in jdks) or "none"
+    raise JdkNotFound(f"JDK {feature} or newer not found on this machine (JDKs found: {have}): {why}; "
+                      f"{_install_hint('25')}")
+
+
 def on_path() -> Jdk | None:
     """The JDK whose javac is first on PATH (what a runner without `jdk` is built and run with), if any."""
     javac = shutil.which("javac")

@@ -49,6 +49,9 @@ class Runner:
     dtypes: tuple[str, ...] = DTYPES  # the input dtypes its runtime can make tensors of (a user's model)
     base: str | None = None  # a variant: runs the build of this runner, with its own model file and options
     options: tuple[tuple[str, Any], ...] = ()  # the job's `options` (docs/runner-contract.md)
+    # a Java runner that needs a newer JDK than the runners' 17: built (for that release) and run on one at least
+    # this new, the one on PATH if it is, else the newest installed; none here: its rows are SKIPPED saying so
+    min_jdk: int | None = None
 
     @property
     def build_id(self) -> str:
@@ -191,6 +194,17 @@ _BASE: tuple[Runner, ...] = (
            # exported for the row's exact input shape (harness/exports.py); ~1.5 µs a call: one clock read
            # (~25 ns) would be over 1 %
            model_file="model.b{batch}.pt2", block=10, model_kinds=_ANY),
+    # the same package through the Foreign Function & Memory API (java.lang.foreign, final in JDK 22): downcalls
+    # into the package's model .so and libtorch's C shim, no JNI code of ours; InferenceMode has no C entry point
+    Runner(id="java-aoti-ffm", language="Java",
+           method="AOTInductor package through FFM downcalls (JDK 22+), each Linker.Option.critical(false): its model "
+                  ".so extracted and opened, AOTInductorModelContainerCreateWithDevice once; per call the input "
+                  "copied into a native segment bound once, then aoti_torch_new_tensor_handle per input, "
+                  "AOTInductorModelContainerRun, aoti_torch_get_data_ptr and aoti_torch_delete_tensor_object per "
+                  "output",
+           toolchain="java", template="java/runner/AotiFfm.java.j2", grad_mode="no_grad",
+           # ~1.5 µs a call, as java-aoti: one clock read (~25 ns) would be over 1 %
+           model_file="model.b{batch}.pt2", block=10, model_kinds=_ANY, min_jdk=22),
 )
 
 
