@@ -547,10 +547,16 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
 
     warm = [0] * warmup
     timings = [0] * (calls // block)
+    load_result = None
     try:
         with backend.grad(job["grad_mode"]):
             _warm_up(model, xs, warm)
-            bare_ns = _timed_and_bare(model, xs, keeper, timings, job, chunk)
+            if "load" in job:  # the load job: the timed loop fills the slots once, then the callers run
+                bare_ns = []
+                _timed(model, xs, keeper, timings, block, range(calls // block), chunk)
+                load_result = run_load(job, model, xs, keeper, backend)
+            else:
+                bare_ns = _timed_and_bare(model, xs, keeper, timings, job, chunk)
     except Exception as exc:  # noqa: BLE001 - e.g. torch.compile compiling on the first call
         traceback.print_exc()
         fail(f"calling the model failed: {_one_line(exc)}")
@@ -578,7 +584,212 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
         "peak_rss_kb": peak,
         "extra": extra,
     }
+    if load_result is not None:
+        result["load"] = load_result
     tmp = job["result"] + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)
     os.replace(tmp, job["result"])
+
+
+# ---- the load job (docs/runner-contract.md, "Load job"): many callers of one loaded model ----
+
+LOAD_CHECK = 64  # outputs a caller holds before comparing them, in one operation, with the slots' kept outputs
+
+
+class _Caller:
+    """One caller thread's state: its latencies, and its outputs checked against the timed pass's."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.latencies: list[int] = []
+        self.checked = 0
+        self.mismatches = 0
+        self.issued = 0
+        self.unissued = 0
+        self.error: BaseException | None = None
+
+
+def _checker(backend: Backend, keeper: Keeper, job: dict[str, Any]) -> Callable[[list[Any], list[int]], int]:
+    """A function comparing held outputs with the kept outputs of their slots; it returns the mismatches.
+
+    The slots were filled by the timed pass of the same process (and the harness verifies those against the
+    reference), so an output equal to its slot's is verified too. Equality is exact: the same model on the
+    same input in the same process gives the same floats.
+    """
+    torch = getattr(backend, "torch", None)
+    if torch is None:
+        fail("a load job needs the torch backend: this runner's runtime does not implement it")
+    per = job["batch"] * job["output_size"]
+    kept = torch.from_numpy(np.ascontiguousarray(keeper.array())).view(job["slots"], per)
+    leaf = torch.Tensor
+
+    def flat(y: Any) -> Any:
+        if isinstance(y, leaf) and y.dtype == torch.float32 and y.numel() == per:
+            return y.detach().reshape(-1)
+        parts = [t.detach().reshape(-1).to(torch.float32) for t in flatten(y, leaf)]
+        return torch.cat(parts) if parts else torch.zeros(0)
+
+    def check(ys: list[Any], slots: list[int]) -> int:
+        with torch.no_grad():
+            got = torch.cat([flat(y) for y in ys])
+            if got.numel() != len(ys) * per:
+                return len(ys)
+            got = got.view(len(ys), per)
+            want = kept[slots]
+            if torch.equal(got, want):
+                return 0
+            return int((got != want).any(dim=1).sum())
+
+    return check
+
+
+def _wait_for_go(load: dict[str, Any]) -> None:
+    """Several processes start their callers together: each says it is ready, then waits for the go file."""
+    if "ready" in load:
+        with open(load["ready"], "w", encoding="utf-8") as f:
+            f.write("ready\n")
+    if "go" not in load:
+        return
+    give_up = time.monotonic() + 600
+    while not os.path.exists(load["go"]):
+        if time.monotonic() > give_up:
+            fail(f"load: no go file {load['go']} after 600 s: the harness that started this process is gone")
+        time.sleep(0.001)
+
+
+def _closed(model: Callable[[Any], Any], xs: list[Any], me: _Caller, check: Callable[[list[Any], list[int]], int],
+            deadline: int, first: int) -> None:
+    """Call as fast as possible until the deadline; call k of this caller uses slot (first + k) % slots."""
+    clock = time.perf_counter_ns
+    slots = len(xs)
+    lat = me.latencies
+    ys: list[Any] = []
+    used: list[int] = []
+    s = first % slots
+    while True:
+        x = xs[s]
+        t0 = clock()
+        y = model(x)
+        t1 = clock()
+        lat.append(t1 - t0)
+        ys.append(y)
+        used.append(s)
+        s = s + 1 if s + 1 < slots else 0
+        if len(ys) == LOAD_CHECK or t1 >= deadline:
+            me.mismatches += check(ys, used)
+            me.checked += len(ys)
+            ys, used = [], []
+            if t1 >= deadline:
+                break
+    me.issued = len(lat)
+
+
+def _poisson(model: Callable[[Any], Any], xs: list[Any], me: _Caller, check: Callable[[list[Any], list[int]], int],
+             start: int, deadline: int, rate: float, seed: int) -> None:
+    """Arrivals with exponential gaps at `rate` per second (this caller's share), each waited for, then called.
+
+    The latency runs from the scheduled arrival to the completion, so time spent behind schedule counts. No
+    query is issued after the deadline: those scheduled before it but not issued are counted (unissued), and
+    their number is drawn, not enumerated (by memorylessness, Poisson of the rate times the time left), so a
+    rate far above capacity ends on time.
+    """
+    clock = time.perf_counter_ns
+    slots = len(xs)
+    rng = np.random.default_rng(seed)
+    lat = me.latencies
+    ys: list[Any] = []
+    used: list[int] = []
+    mean_gap_ns = 1e9 / rate
+    t = float(start)
+    k = 0
+    while True:
+        gaps = rng.exponential(mean_gap_ns, 4096)
+        arrivals = (t + np.cumsum(gaps)).astype(np.int64).tolist()
+        t = float(arrivals[-1])
+        stop = False
+        for due in arrivals:
+            if due >= deadline:
+                stop = True
+                break
+            now = clock()
+            if now >= deadline:  # behind schedule at the end: the rest are never issued
+                me.unissued += 1 + int(rng.poisson((deadline - due) / mean_gap_ns))
+                stop = True
+                break
+            if due > now:
+                time.sleep((due - now) / 1e9)  # releases the GIL for the other callers
+            s = (me.index + k * 7919) % slots
+            y = model(xs[s])
+            lat.append(clock() - due)
+            ys.append(y)
+            used.append(s)
+            k += 1
+            if len(ys) == LOAD_CHECK:
+                me.mismatches += check(ys, used)
+                me.checked += len(ys)
+                ys, used = [], []
+        if stop:
+            break
+    if ys:
+        me.mismatches += check(ys, used)
+        me.checked += len(ys)
+    me.issued = len(lat)
+
+
+def run_load(job: dict[str, Any], model: Callable[[Any], Any], xs: list[Any], keeper: Keeper,
+             backend: Backend) -> dict[str, Any]:
+    """N caller threads sharing the one loaded model, for the job's duration; writes their latencies.
+
+    Every caller thread enters the job's grad mode itself (it is thread-local in torch). A Python caller holds
+    the GIL except inside the call's C++ code, so threads scale only as far as the model releases it.
+    """
+    import threading
+
+    load = job["load"]
+    n, mode = load["callers"], load["mode"]
+    if mode == "poisson" and not load.get("rate"):
+        _job_error(sys.argv[1], "'load' mode poisson needs a 'rate' above 0")
+    check = _checker(backend, keeper, job)
+    callers = [_Caller(c) for c in range(n)]
+    duration_ns = int(load["duration_s"] * 1e9)
+    _wait_for_go(load)
+    barrier = threading.Barrier(n + 1)
+    times: dict[str, int] = {}
+
+    def body(me: _Caller) -> None:
+        try:
+            with backend.grad(job["grad_mode"]):
+                barrier.wait()
+                start, deadline = times["start"], times["start"] + duration_ns
+                if mode == "closed":
+                    _closed(model, xs, me, check, deadline, me.index * max(1, len(xs) // n))
+                else:
+                    _poisson(model, xs, me, check, start, deadline, load["rate"] / n, load["seed"] + me.index)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread, which fails the job
+            me.error = exc
+
+    threads = [threading.Thread(target=body, args=(me,), name=f"caller-{me.index}") for me in callers]
+    for th in threads:
+        th.start()
+    times["start"] = time.perf_counter_ns() + 1_000_000  # 1 ms: every caller is past the barrier by then
+    barrier.wait()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter_ns() - times["start"]
+    for me in callers:
+        if me.error is not None:
+            raise me.error
+    np.array([v for me in callers for v in me.latencies], dtype="<i8").tofile(load["latencies"])
+    return {
+        "mode": mode,
+        "callers": n,
+        "counts": [len(me.latencies) for me in callers],
+        "elapsed_ns": elapsed,
+        "issued": sum(me.issued for me in callers),
+        "unissued": sum(me.unissued for me in callers),
+        "checked": sum(me.checked for me in callers),
+        "mismatches": sum(me.mismatches for me in callers),
+        "shared_model": True,
+        "note": "Python threads share the one loaded model; each holds the GIL outside the call's C++ code",
+    }
