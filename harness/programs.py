@@ -72,6 +72,8 @@ PROGRAMS: dict[str, Program] = {
     "python-aoti": _PY_AOTI,
     "cpp-torchscript": Program((("cpp/programs/torchscript.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
     "cpp-aoti": Program((("cpp/programs/aoti.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
+    "cpp-aoti-minimal": Program((("cpp/programs/aoti_minimal.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")),
+                                "cmake"),
     "java-torchscript": Program((("java/programs/FromBlob.java.j2", _JAVA_MAIN), _POM), "maven", bridge=True,
                                 runner="java-torchscript"),
     "java-torchscript-reuse": Program((("java/programs/ReuseBuffer.java.j2", _JAVA_MAIN), _POM), "maven",

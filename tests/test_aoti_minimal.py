@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from harness import contract, exports
+from harness import contract, exports, programs
 from harness.build import Built, build_runner, toolchain_problem
 from harness.models import ModelFiles, load_eager, train_and_export
 from harness.paths import BUILD_DIR
@@ -156,6 +157,26 @@ def test_an_exact_shape_package_refuses_another_batch(built: Built, tiny: tuple[
              "AOTInductor:", "incorrect numel for input tensor. expected 2, got 8")
 
 
+def _program_matches(run: Path) -> None:
+    """The row's standalone program (cpp/programs/aoti_minimal.cpp.j2) built, run on its own and its outputs
+    matching the reference (harness/programs.py checks them), with its own µs per call."""
+    made = {r["row"]: r for r in programs.read(run)}
+    assert set(made) == {RID}
+    r = made[RID]
+    assert r["status"] == "ok" and r["outputs_ok"], r["message"]
+    assert r["us_per_call"] and all(f > 0 for f in r["us_per_call"])
+    source = (run / r["folder"] / r["main"]).read_text()
+    assert "AOTInductorModelRunMinimalArrayrefInterfaceV2" in source and "job.json" not in source
+
+
+def test_its_program_matches_on_the_default_model(tmp_path: Path) -> None:
+    data = tomllib.loads(TINY.read_text())
+    data.pop("claims", None)
+    data["run"].update(calls=2000, warmup_calls=20, repeats=1, programs=True)
+    data["runners"] = [{"id": RID}]
+    _program_matches(run_suite(parse_suite(data, "minimal-tiny.toml"), tmp_path, BUILD_DIR, quiet=True))
+
+
 def test_a_users_model_with_two_inputs_verifies(tmp_path: Path) -> None:
     """The conformance test's user factory (float32 [1, 4] and int64 [1, 3] in, a tuple out), so its package is
     the cached one: exported by the harness, run, and its outputs checked by the harness's verify step."""
@@ -165,10 +186,11 @@ def test_a_users_model_with_two_inputs_verifies(tmp_path: Path) -> None:
         "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
                                            {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
                                             "low": 0, "high": 9}]},
-        "run": {"calls": 200, "warmup_calls": 3, "repeats": 1, "timeout_s": 300, "programs": False},
+        "run": {"calls": 200, "warmup_calls": 3, "repeats": 1, "timeout_s": 300, "programs": True},
         "runners": [{"id": RID}],
     }
     run = run_suite(parse_suite(data, "minimal-user.toml"), tmp_path, BUILD_DIR, quiet=True)
+    _program_matches(run)
     row = pd.read_csv(run / "results.csv").set_index("runner").loc[RID]
     assert row["status"] == "ok" and bool(row["outputs_ok"]), row["message"]
     rep = run / "raw" / RID / "0"
