@@ -65,13 +65,14 @@ def test_a_run_splits_its_fastest_paths_with_a_verified_one_op_run(tmp_path: Pat
     data = tomllib.loads(TINY.read_text())
     data.pop("claims", None)
     data["run"].update(calls=2000, warmup_calls=20, repeats=1, decomposition=True)
-    data["runners"] = [{"id": "cpp-raw"}, {"id": "cpp-aoti"}, {"id": "python-aoti-single"}]
+    # TorchScript rows: their one-op exports are traced in a second, where an AOTInductor one compiles for tens
+    data["runners"] = [{"id": "cpp-raw"}, {"id": "cpp-torchscript"}, {"id": "python-torchscript"}]
     run = run_suite(parse_suite(data, "decomposed.toml"), tmp_path, BUILD_DIR, quiet=True)
     record = json.loads((run / "decomposition.json").read_text())
     by_row = {r["row"]: r for r in record["rows"]}
-    assert set(by_row) == {"cpp-aoti", "python-aoti-single"}
+    assert set(by_row) == {"cpp-torchscript", "python-torchscript"}
     one_op = pd.read_csv(run / "decomposition" / "results.csv")
-    assert set(one_op["runner_id"]) == {"cpp-aoti", "python-aoti-single"}
+    assert set(one_op["runner_id"]) == {"cpp-torchscript", "python-torchscript"}
     assert one_op["outputs_ok"].astype(str).eq("True").all()  # the one-op rows verified against their reference
     for r in by_row.values():
         assert r["not_measured"] == {}, r
@@ -79,7 +80,7 @@ def test_a_run_splits_its_fastest_paths_with_a_verified_one_op_run(tmp_path: Pat
         assert r["parts_us"]["arithmetic"] == pytest.approx(record["floor_us"])
         if not r["clipped"]:
             assert sum(r["parts_us"].values()) == pytest.approx(r["median_us"])
-    assert by_row["cpp-aoti"]["crossing_probe"] == "cpp-call"
+    assert by_row["cpp-torchscript"]["crossing_probe"] == "cpp-call"
     report = (run / "report.md").read_text()
     assert "## Where the time goes" in report and "![where one call's time goes](decomposition.png)" in report
     assert (run / "decomposition.png").stat().st_size > 0
