@@ -35,7 +35,7 @@ from harness.cmake import BuildError, cmake_build, tree_hash
 from harness.collect import tolerance_of
 from harness.files import write_atomic, write_json
 from harness.paths import BUILD_DIR, ROOT
-from harness.runners import RUNNERS
+from harness.runners import MODEL_MODULE, RUNNERS
 
 AGREE_PCT = 5.0  # a program's µs per call within ±5 % of its row's mean agrees
 TIMEOUT_S = 600
@@ -57,6 +57,7 @@ class Program:
     # model kinds whose file takes [batch, *sample_shape] where the job's call shape has no batch axis (the
     # built-in MLP's ONNX export, as the java-onnxruntime runner feeds it)
     batch_axis: frozenset[str] = frozenset()
+    uses_torch: bool = True  # C++: built against the wheel's libtorch (the raw loop is not)
 
 
 _PY_AOTI = Program((("python/programs/aoti.py.j2", "program.py"),), "python",
@@ -66,6 +67,8 @@ _POM = ("java/programs/pom.xml.j2", "pom.xml")
 _JAVA_MAIN = "src/main/java/Main.java"  # the default package: the class a user pastes, run as `Main`
 # The registry's base runner (a variant shares its base's program) → its program.
 PROGRAMS: dict[str, Program] = {
+    # the model's own class beside it (python/model.py.j2, the eager runners' model.py)
+    "python-eager": Program((("python/programs/eager.py.j2", "program.py"), MODEL_MODULE), "python"),
     # dump_graph only writes the graph out for the report; the call is the same without it
     "python-torchscript": Program((("python/programs/torchscript.py.j2", "program.py"),), "python",
                                   frozenset({"dump_graph"})),
@@ -74,6 +77,10 @@ PROGRAMS: dict[str, Program] = {
     "cpp-aoti": Program((("cpp/programs/aoti.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
     "cpp-aoti-minimal": Program((("cpp/programs/aoti_minimal.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")),
                                 "cmake"),
+    # generated from the layer spec, as the runners are: the built-in MLP only (their registry's model_kinds)
+    "cpp-api": Program((("cpp/programs/api.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
+    "cpp-raw": Program((("cpp/programs/raw.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake",
+                       uses_torch=False),
     "java-torchscript": Program((("java/programs/FromBlob.java.j2", _JAVA_MAIN), _POM), "maven", bridge=True,
                                 runner="java-torchscript"),
     "java-torchscript-reuse": Program((("java/programs/ReuseBuffer.java.j2", _JAVA_MAIN), _POM), "maven",
@@ -136,18 +143,26 @@ def _java_run_sh(program: Program, job: dict[str, Any], bridge: Path, jdk: jdks.
 
 
 def render(program: Program, row: str, job: dict[str, Any], dest: Path, bridge: Path | None = None,
-           jdk: jdks.Jdk | None = None) -> None:
+           jdk: jdks.Jdk | None = None, model: dict[str, Any] | None = None) -> None:
     """The program's files for this row's job, its LAYOUT (C++, Java) and run.sh (the command that runs it) in dest;
     `bridge`: the folder of the JNI bridge's libraries that a Java program's run.sh points java.library.path at,
-    `jdk`: the row's own JDK (a suite entry's `jdk`), which its run.sh builds and runs with."""
+    `jdk`: the row's own JDK (a suite entry's `jdk`), which its run.sh builds and runs with; `model`: the run's
+    model as suite.json holds it, for a program written from it (the eager module, the C++ API's and raw loop's
+    layers)."""
     from harness.render import environment  # jinja2's environment, shared with the runners
 
     env = environment()
     tensors = [{**t, "sample_bytes": math.prod(t["sample_shape"]) * DTYPE_BYTES[t["dtype"]]}
                for t in job["input_tensors"]]
-    ctx = {"row": row, "job": job, "tensors": tensors, "name": program.runner, "bridge": program.bridge,
-           "java_artifacts": java_build.JAVA_ARTIFACTS,
-           "dependencies": java_build.dependencies_for(RUNNERS[program.runner].template) if program.runner else []}
+    ctx: dict[str, Any] = {
+        "row": row, "job": job, "tensors": tensors, "name": program.runner, "bridge": program.bridge,
+        "uses_torch": program.uses_torch,
+        "java_artifacts": java_build.JAVA_ARTIFACTS,
+        "dependencies": java_build.dependencies_for(RUNNERS[program.runner].template) if program.runner else []}
+    if model is not None:  # as harness.render gives the runners their model.py
+        ctx["model"] = model
+        if model["kind"] == "factory":
+            ctx["factory_file"], _, ctx["factory_function"] = model["path"].rpartition(":")
     for template, name in program.files:  # as harness.render does: a file without .j2 is copied as it is
         write_atomic(dest / name, env.get_template(template).render(ctx) if template.endswith(".j2")
                      else (ROOT / template).read_text())
@@ -156,8 +171,9 @@ def render(program: Program, row: str, job: dict[str, Any], dest: Path, bridge: 
     if program.build == "maven":
         body = _java_run_sh(program, job, bridge or BUILD_DIR / "java-bridge" / "lib", jdk)
     elif program.build == "cmake":
-        body = ('cmake -S . -B build -DCMAKE_PREFIX_PATH="$(python -c \'import torch; '
-                'print(torch.utils.cmake_prefix_path)\')"\ncmake --build build\n'
+        prefix = (' -DCMAKE_PREFIX_PATH="$(python -c \'import torch; print(torch.utils.cmake_prefix_path)\')"'
+                  if program.uses_torch else "")
+        body = (f"cmake -S . -B build{prefix}\ncmake --build build\n"
                 + shlex.join(["./build/program", job["model_file"], job["inputs"], "layout.txt"]) + "\n")
     else:
         body = shlex.join(["python", "program.py", job["model_file"], job["inputs"]]) + "\n"
@@ -280,9 +296,9 @@ def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
     as the row had), checked; programs.json lists them."""
     records = []
     verified = df[df["status"].eq("ok") & df["outputs_ok"].astype(str).eq("True")]
+    suite = json.loads((run_dir / "suite.json").read_text())
     # a row on a JDK of its own (a suite entry's `jdk`): its program is built and run with that JDK
-    jdk_of = {str(e.get("name")): str(e["jdk"]) for e in json.loads((run_dir / "suite.json").read_text())["runners"]
-              if e.get("jdk")}
+    jdk_of = {str(e.get("name")): str(e["jdk"]) for e in suite["runners"] if e.get("jdk")}
     for row in verified.to_dict("records"):
         name = str(row["runner"])
         job_path = run_dir / "raw" / name / "0" / "job.json"
@@ -297,7 +313,7 @@ def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
             jdk = jdks.find(jdk_of[name]) if name in jdk_of else None
         except jdks.JdkNotFound:
             continue  # the row ran on it: a JDK removed since leaves the row without a program
-        render(program, name, job, src, build_root / "java-bridge" / "lib", jdk)
+        render(program, name, job, src, build_root / "java-bridge" / "lib", jdk, suite["model"])
         record: dict[str, Any] = {"row": name, "language": row["language"], "folder": f"programs/{name}",
                                   "main": program.files[0][1], "status": "ok", "message": "",
                                   "snippet": snippet(src / program.files[0][1]),

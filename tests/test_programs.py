@@ -6,6 +6,7 @@ from its row's is a measurement, shown in the report's fidelity table, not a pas
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tomllib
 from pathlib import Path
@@ -20,8 +21,10 @@ from harness.pipeline import run_suite
 from harness.suite_file import parse_suite
 from tests.conftest import TESTS, TINY
 
-ROWS = ["python-aoti-single", "cpp-aoti", "cpp-torchscript-inference"]
-USER_ROWS = ["python-torchscript", "python-aoti-loader", "cpp-aoti", "cpp-torchscript"]
+ROWS = ["python-eager", "python-aoti-single", "cpp-aoti", "cpp-torchscript-inference", "cpp-api", "cpp-raw"]
+USER_ROWS = ["python-eager", "python-torchscript", "python-aoti-loader", "cpp-aoti", "cpp-torchscript"]
+# cpp-api's build with the option layout = columns, which its program does not write out: a row without one
+NO_PROGRAM = "cpp-api-columns"
 
 
 def _run(data: dict[str, Any], name: str, tmp: Path) -> Path:
@@ -33,7 +36,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mlp = tomllib.loads(TINY.read_text())
     mlp.pop("claims", None)
     mlp["run"].update(calls=2000, warmup_calls=20, repeats=2, programs=True)
-    mlp["runners"] = [{"id": r} for r in [*ROWS, "cpp-api"]]
+    mlp["runners"] = [{"id": r} for r in [*ROWS, NO_PROGRAM]]
     user = {
         "name": "programs-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
                                            "path": str(TESTS / "user_factory.py") + ":build"},
@@ -52,7 +55,7 @@ def test_every_verified_row_with_a_program_gets_one_that_matches(runs: dict[str,
                                                                  rows: list[str]) -> None:
     run = runs[kind]
     made = {r["row"]: r for r in programs.read(run)}
-    assert set(made) == set(rows), "cpp-api has no program; every other row has one"
+    assert set(made) == set(rows), f"{NO_PROGRAM} has no program; every other row has one"
     for row, r in made.items():
         assert r["status"] == "ok" and r["outputs_ok"], f"{row}: {r['message']}"
         processes = 2 if kind == "mlp" else 1  # as many as the row's repeats
@@ -115,3 +118,39 @@ def test_a_program_that_fails_marks_its_record(runs: dict[str, Path], tmp_path: 
     argv = programs.build(program, tmp_path / "p", BUILD_DIR)
     with pytest.raises(RuntimeError, match="exit status"):
         programs.run_one(program, argv, tmp_path / "p", job, None)
+
+
+def test_the_programs_written_from_the_model(runs: dict[str, Path]) -> None:
+    """python-eager's program imports the model's class from its own model.py; cpp-api's builds its module under the
+    row's InferenceMode guard, before the weights are loaded; cpp-raw's is plain C++, no libtorch in its CMake
+    project, its run.sh or its binary."""
+    run = runs["mlp"]
+    eager = run / "programs" / "python-eager"
+    assert "class Net(torch.nn.Module)" in (eager / "model.py").read_text()
+    source = (eager / "program.py").read_text()
+    assert "from model import Net" in source and "with torch.enable_grad():" in source  # the row's grad mode
+    user_model = (runs["user"] / "programs" / "python-eager" / "model.py").read_text()
+    assert str(TESTS / "user_factory.py") in user_model  # a factory's module comes from its own file
+    api = (run / "programs" / "cpp-api" / "main.cpp").read_text()
+    body = api[api.index("int main("):]
+    assert body.index("c10::InferenceMode guard;") < body.index("Net model;") < body.index("load_weights(")
+    assert "torch::nn::Linear(2, 8)" in api and "torch::nn::Linear(8, 1)" in api
+    raw = run / "programs" / "cpp-raw"
+    assert "find_package(Torch" not in (raw / "CMakeLists.txt").read_text()
+    assert not re.search(r"#include <(torch|ATen|c10)/|torch::|at::", (raw / "main.cpp").read_text())
+    assert "CMAKE_PREFIX_PATH" not in (raw / "run.sh").read_text()
+    binary = Path(programs.build(programs.PROGRAMS["cpp-raw"], raw, BUILD_DIR)[0])
+    needed = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    assert "NEEDED" in needed and "torch" not in needed and "c10" not in needed
+
+
+def test_an_eager_program_follows_its_rows_grad_mode(runs: dict[str, Path], tmp_path: Path) -> None:
+    """The same row under no_grad: the program calls under torch.no_grad(), and says so where it shows the call."""
+    run = runs["mlp"]
+    job = json.loads((run / "raw" / "python-eager" / "0" / "job.json").read_text())
+    model = json.loads((run / "suite.json").read_text())["model"]
+    programs.render(programs.PROGRAMS["python-eager"], "python-eager", {**job, "grad_mode": "no_grad"}, tmp_path,
+                    model=model)
+    source = (tmp_path / "program.py").read_text()
+    assert "    with torch.no_grad():" in source and "enable_grad" not in source
+    assert programs.snippet(tmp_path / "program.py")[-2:] == ["with torch.no_grad():", "    y = model(x)  # per call"]
