@@ -74,7 +74,9 @@ PROGRAMS: dict[str, Program] = {
                                   frozenset({"dump_graph"})),
     "python-aoti": _PY_AOTI,
     "cpp-torchscript": Program((("cpp/programs/torchscript.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
-    "cpp-aoti": Program((("cpp/programs/aoti.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
+    # batch_dim (cpp-aoti-dynamic's package, with a dynamic batch dimension): its LAYOUT's shapes have the batch axis
+    "cpp-aoti": Program((("cpp/programs/aoti.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake",
+                        frozenset({"batch_dim"})),
     "cpp-aoti-minimal": Program((("cpp/programs/aoti_minimal.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")),
                                 "cmake"),
     # generated from the layer spec, as the runners are: the built-in MLP only (their registry's model_kinds)
@@ -109,7 +111,10 @@ def layout(job: dict[str, Any], program: Program | None = None) -> str:
     first = [job[k] for k in ("calls", "warmup_calls", "input_count", "batch", "threads", "interop_threads")]
     java = program is not None and program.build == "maven"
     lines = [" ".join(map(str, first + ([job["batch"] * job["output_size"]] if java else [])))]
-    batched = program is not None and job["model_kind"] in program.batch_axis
+    # batch_dim (cpp-aoti-dynamic): the package has a dynamic batch dimension, fed as the runner feeds it
+    dynamic = bool(job.get("options", {}).get("batch_dim"))
+    batched = program is not None and (job["model_kind"] in program.batch_axis
+                                       or (dynamic and "batch_dim" in program.options))
     lines += [" ".join(map(str, (t["dtype"], math.prod(t["sample_shape"]) * DTYPE_BYTES[t["dtype"]], t["offset"],
                                  *([job["batch"], *t["sample_shape"]] if batched else t["shape"]))))
               for t in job["input_tensors"]]

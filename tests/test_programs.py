@@ -21,7 +21,8 @@ from harness.pipeline import run_suite
 from harness.suite_file import parse_suite
 from tests.conftest import TESTS, TINY
 
-ROWS = ["python-eager", "python-aoti-single", "cpp-aoti", "cpp-torchscript-inference", "cpp-api", "cpp-raw"]
+ROWS = ["python-eager", "python-aoti-single", "cpp-aoti", "cpp-aoti-dynamic", "cpp-torchscript-inference", "cpp-api",
+        "cpp-raw"]
 USER_ROWS = ["python-eager", "python-torchscript", "python-aoti-loader", "cpp-aoti", "cpp-torchscript"]
 # cpp-api's build with the option layout = columns, which its program does not write out: a row without one
 NO_PROGRAM = "cpp-api-columns"
@@ -154,3 +155,16 @@ def test_an_eager_program_follows_its_rows_grad_mode(runs: dict[str, Path], tmp_
     source = (tmp_path / "program.py").read_text()
     assert "    with torch.no_grad():" in source and "enable_grad" not in source
     assert programs.snippet(tmp_path / "program.py")[-2:] == ["with torch.no_grad():", "    y = model(x)  # per call"]
+
+
+def test_the_dynamic_package_gets_cpp_aotis_program_fed_with_a_batch_axis(runs: dict[str, Path]) -> None:
+    """cpp-aoti-dynamic (option batch_dim) runs cpp-aoti's program, the same build, on [batch, 2] as its runner
+    feeds the package with a dynamic batch dimension; cpp-aoti's exact-shape package gets the call's [2]."""
+    run = runs["mlp"]
+    folders = {row: run / "programs" / row for row in ("cpp-aoti", "cpp-aoti-dynamic")}
+    program = programs.PROGRAMS["cpp-aoti"]
+    assert programs.build(program, folders["cpp-aoti"], BUILD_DIR) == programs.build(
+        program, folders["cpp-aoti-dynamic"], BUILD_DIR)
+    assert (folders["cpp-aoti"] / "layout.txt").read_text().splitlines()[1] == "float32 8 0 2"
+    assert (folders["cpp-aoti-dynamic"] / "layout.txt").read_text().splitlines()[1] == "float32 8 0 1 2"
+    assert "model.dynamic.pt2" in (folders["cpp-aoti-dynamic"] / "run.sh").read_text()
