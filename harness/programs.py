@@ -85,8 +85,9 @@ PROGRAMS: dict[str, Program] = {
                        uses_torch=False),
     "java-torchscript": Program((("java/programs/FromBlob.java.j2", _JAVA_MAIN), _POM), "maven", bridge=True,
                                 runner="java-torchscript"),
+    # graph_optimizer (java-torchscript-optimized): the bridge's PYTORCH_JNI_GRAPH_OPTIMIZER, set by run.sh
     "java-torchscript-reuse": Program((("java/programs/ReuseBuffer.java.j2", _JAVA_MAIN), _POM), "maven",
-                                      bridge=True, runner="java-torchscript-reuse"),
+                                      frozenset({"graph_optimizer"}), bridge=True, runner="java-torchscript-reuse"),
     # bridge.AotiModel is the bridge's own Java class: the program holds a copy, as the runner does
     "java-aoti": Program((("java/programs/Aoti.java.j2", _JAVA_MAIN), _POM, *RUNNERS["java-aoti"].extra_files),
                          "maven", bridge=True, runner="java-aoti"),
@@ -125,7 +126,8 @@ def bridge_env(program: Program, job: dict[str, Any]) -> dict[str, str]:
     """The bridge's settings for the row's job (PYTORCH_JNI_*, read when it loads): none for other programs."""
     if not program.bridge:
         return {}
-    return java_build.java_env(job["threads"], job["interop_threads"], job["grad_mode"])
+    return java_build.java_env(job["threads"], job["interop_threads"], job["grad_mode"],
+                               bool(job["options"].get("graph_optimizer", False)))
 
 
 def _java_run_sh(program: Program, job: dict[str, Any], bridge: Path, jdk: jdks.Jdk | None) -> str:

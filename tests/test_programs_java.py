@@ -24,8 +24,9 @@ from harness.pipeline import run_suite
 from harness.suite_file import parse_suite
 from tests.conftest import TESTS, TINY
 
-ROWS = ["java-torchscript", "java-torchscript-reuse", "java-aoti", "java-onnxruntime"]
-BRIDGE_ROWS = ROWS[:3]
+# java-torchscript-optimized: java-torchscript-reuse's build and program, with the bridge's graph optimizer on
+ROWS = ["java-torchscript", "java-torchscript-reuse", "java-torchscript-optimized", "java-aoti", "java-onnxruntime"]
+BRIDGE_ROWS = ROWS[:4]
 
 pytestmark = pytest.mark.skipif(java_toolchain_problem() is not None, reason=str(java_toolchain_problem()))
 
@@ -133,3 +134,23 @@ def test_java_layout_carries_the_output_size_and_the_onnx_batch_axis() -> None:
     assert programs.layout(job, programs.PROGRAMS["java-onnxruntime"]) == "10 2 4 1 1 1 3\nfloat32 8 0 1 2\n"
     user = {**job, "model_kind": "factory"}
     assert programs.layout(user, programs.PROGRAMS["java-onnxruntime"]).endswith("float32 8 0 2\n")
+
+
+@pytest.mark.parametrize("kind", ["mlp", "user"])
+def test_the_optimized_row_runs_the_reuse_program_with_the_graph_optimizer_on(runs: dict[str, Path],
+                                                                             kind: str) -> None:
+    """java-torchscript-optimized's job sets graph_optimizer: its program is java-torchscript-reuse's, one build for
+    both, run on the bridge with PYTORCH_JNI_GRAPH_OPTIMIZER=1 (run.sh's and the harness's own runs alike), and the
+    reuse row's with 0."""
+    run = runs[kind]
+    program = programs.PROGRAMS["java-torchscript-reuse"]
+    folders = {row: run / "programs" / row for row in ("java-torchscript-reuse", "java-torchscript-optimized")}
+    assert programs.build(program, folders["java-torchscript-reuse"], BUILD_DIR) == programs.build(
+        program, folders["java-torchscript-optimized"], BUILD_DIR)
+    for row, on in (("java-torchscript-reuse", "0"), ("java-torchscript-optimized", "1")):
+        job = json.loads((run / "raw" / row / "0" / "job.json").read_text())
+        assert programs.bridge_env(program, job)["PYTORCH_JNI_GRAPH_OPTIMIZER"] == on, row
+        assert f"PYTORCH_JNI_GRAPH_OPTIMIZER={on}" in (folders[row] / "run.sh").read_text(), row
+        # the row itself ran with the setting its program is given
+        assert json.loads((run / "raw" / row / "0" / "result.json").read_text())["extra"]["graph_optimizer"] == (
+            on == "1"), row
