@@ -82,6 +82,56 @@ def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instr
     print(run_dir / "report.md")
 
 
+@task(
+    help={
+        "suite": "suite name or path (default: the seed experiment); its [load] table, else the defaults",
+        "model": "your model instead of a suite, as for `invoke all`",
+        "input-shape": "with --model: one input's exact shape; repeat it for each input, in order",
+        "input-dtype": "with --model: that input's dtype; repeatable",
+        "calls": f"timed calls of the single-call run that finds the fastest paths (default {20_000})",
+        "repeats": "fresh processes per runner in that run (default 2)",
+        "only": "comma-separated runners to consider",
+        "rows": "comma-separated rows to load beside each language's fastest",
+        "callers": "comma-separated caller counts (threads, and processes), default 1 up to the cores",
+        "duration": "seconds of the server's run at the peak rate (default 10)",
+        "bound-ms": "the p99 latency a server rate must keep (default 1 ms)",
+        "results": "folder that receives the run folder (default: results/)",
+        "quiet": "no progress display",
+    },
+    iterable=["input_shape", "input_dtype"],
+)
+@user_errors
+def load(c, suite="", model="", input_shape=None, input_dtype=None, calls=0, repeats=0, only="", rows="",
+         callers="", duration="", bound_ms="", results="", quiet=False):
+    """Many callers at once: threads, processes and Poisson arrivals on each language's fastest verified path."""
+    from harness import load as load_run
+    from harness import overrides, paths, suite_file
+    from harness.suite import Collection
+
+    root = Path(results) if results else paths.RESULTS_DIR
+    toml_text = None
+    if model:
+        from harness import user_suite
+
+        if suite:
+            raise UserError("give --model or --suite, not both")
+        made, toml_text = user_suite.make(model, list(input_shape or []), list(input_dtype or []), None,
+                                          paths.BUILD_DIR)
+    else:
+        if input_shape or input_dtype:
+            raise UserError("--input-shape and --input-dtype go with --model: give the model too")
+        made = suite_file.load_suite(suite or None)
+        if isinstance(made, Collection):
+            raise UserError(f"'{made.name}' is a collection of suites: give `invoke load` one suite")
+    made = overrides.with_overrides(made, only=only or None)
+    target = load_run.for_load(made, calls or None, repeats or None, rows, callers,
+                               _number(duration, "--duration"), _number(bound_ms, "--bound-ms"))
+    from harness import pipeline
+
+    run_dir = pipeline.run_suite(target, root, paths.BUILD_DIR, _quiet(quiet), suite_toml=toml_text)
+    print(run_dir / "report.md")
+
+
 @task(help={"suite": "suite name or path", "only": "comma-separated runner ids"})
 @user_errors
 def build(c, suite="", only=""):
@@ -203,6 +253,16 @@ def merge(c, run_a, run_b, more=""):
     out = default_output(runs)
     write_merge(runs, out)
     print(out)
+
+
+def _number(text: str, option: str) -> float | None:
+    """A number option given as text (invoke has no float options); "" when not given."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise UserError(f"{option} {text}: not a number: give e.g. 10 or 0.5") from None
 
 
 def _percent(text: str) -> float:

@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import collect, decomposition, environment, instructions, judged_with, programs, report, user_model
+from harness import collect, decomposition, environment, instructions, judged_with, load, programs, report, user_model
 from harness.build import Built, build_runner, for_choice
 from harness.cmake import BuildError
 from harness.errors import UserError
@@ -300,6 +300,9 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
         out.say(f"programs: {run_dir / 'programs'} ({len(made)}, one folder per row, run.sh in each)")
     if suite.run.decomposition:
         _decompose(suite, run_dir, df, build_root, out)
+    if suite.load is not None:
+        record = load.measure(suite, run_dir, df, rows, files, out.say)
+        out.say(f"load: {run_dir / 'load.json'} ({len(record['paths'])} paths, {record['wall_s']:.0f} s)")
     set_status(run_dir, "complete", f"{len(df)} runners, {time.perf_counter() - t0:.0f} s")
     path = report.write_report(run_dir)
     out.say(f"report: {path}")

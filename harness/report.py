@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from harness import decomposition, fastest, judged_with, plots, programs, recipes, stats, sweep
+from harness import decomposition, fastest, judged_with, load_stats, plots, programs, recipes, stats, sweep
 from harness.files import write_atomic
 from harness.instructions import EXACT_SPREAD
 from harness.render import environment
@@ -232,6 +232,7 @@ def write_report(run_dir: Path) -> Path:
         tolerance=summary["tolerance"],
         instructions_wall_s=instructions_wall_s(run_dir),
         exact_spread_pct=f"{100 * EXACT_SPREAD:g}",
+        load_section=load_stats.section(run_dir),
     )
     out = run_dir / "report.md"
     write_atomic(out, text)

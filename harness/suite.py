@@ -37,6 +37,25 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
+class LoadSpec:
+    """A suite's [load] table (harness/load.py): many callers of the fastest paths, and the server's search.
+
+    `callers` () means 1, 2, … up to the machine's cores; `runners` are rows run beside each language's fastest.
+    """
+
+    runners: tuple[str, ...] = ()
+    callers: tuple[int, ...] = ()
+    closed_s: float = 2.0  # each multi-caller measurement (threads or processes), calling as fast as they can
+    duration_s: float = 10.0  # the server's final run at the peak rate found (LoadGen's min_duration)
+    search_s: float = 2.0  # each rate the search tries before that
+    search_steps: int = 6  # rates tried by the search, at most
+    bound_ms: float = 1.0  # a rate passes when the p99 latency from the scheduled arrival is within this
+    server_callers: int = 1  # caller threads sharing the arrivals in the server scenario
+    min_queries: int = 1000  # fewer queries in the final run make its result INVALID
+    seed: int = 1
+
+
+@dataclass(frozen=True)
 class RunnerChoice:
     """One row of the results: a registered runner (`id`) with its settings, under a unique `name`.
 
@@ -66,6 +85,7 @@ class Suite:
     runners: tuple[RunnerChoice, ...]
     claims: tuple[dict[str, Any], ...] = ()  # the suite's [[claims]] (harness/claims.py), judged in the report
     tolerance: tuple[float, float] = (ATOL, RTOL)  # (atol, rtol) where a runner has none ([verify])
+    load: LoadSpec | None = None  # the suite's [load] table, or `invoke load`'s defaults
 
 
 @dataclass(frozen=True)

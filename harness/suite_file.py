@@ -13,7 +13,7 @@ from harness.errors import UserError
 from harness.model_spec import MLP_KINDS, USER_KINDS, ModelSpec, TensorSpec, Training
 from harness.paths import EXAMPLES_DIR, SUITES_DIR
 from harness.runners import RUNNERS
-from harness.suite import Collection, InputSpec, RunSpec, Suite
+from harness.suite import Collection, InputSpec, LoadSpec, RunnerChoice, RunSpec, Suite
 from harness.suite_schema import COLLECTION_SCHEMA, SCHEMA, validate
 
 
@@ -114,9 +114,20 @@ def parse_suite(data: dict[str, Any], source: str) -> Suite:
         name=data["name"], description=data.get("description", ""), source=source,
         model=model, inputs=inputs, run=run, runners=choices, claims=tuple(data.get("claims", [])),
         tolerance=(v.get("atol", default[0]), v.get("rtol", default[1])),
+        load=_load(data["load"], choices, bad) if "load" in data else None,
     )
     runner_rows.check_blocks(suite)
     return suite
+
+
+def _load(table: dict[str, Any], choices: tuple[RunnerChoice, ...], bad: Any) -> LoadSpec:
+    """[load]: its rows must be the suite's own (they are run from its builds), its lists kept as tuples."""
+    names = {c.name for c in choices}
+    for k, name in enumerate(table.get("runners", [])):
+        if name not in names:
+            raise bad(f"load.runners[{k}]", f"'{name}' is not a row of this suite",
+                      "list it under [[runners]] too, or use one of " + ", ".join(sorted(names)))
+    return LoadSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()})
 
 
 def _model(m: dict[str, Any], bad: Any) -> ModelSpec:

@@ -1,0 +1,306 @@
+"""Many callers at once: the fastest verified path of each language (and the rows [load] lists) under load.
+
+After the run's own rows are verified, each chosen row's runner is started again with load jobs
+(docs/runner-contract.md, "Load job"), in <run>/load/<row>/<phase>/:
+- threads: N caller threads in one process sharing the one loaded model, calling as fast as they can;
+- processes: N single-caller processes started together (ready and go files), calling as fast as they can;
+- server: Poisson arrivals at a rate, latency from the scheduled arrival; a search for the highest rate whose
+  p99 is within the bound (as LoadGen's FindPeakPerformance: a rate, then halving the interval between the
+  highest passing and the lowest failing), then one run at that rate for the full duration, VALID or INVALID.
+Every load-phase output is compared by the runtime with its slot's output from the process's own timed pass;
+those slots are verified against the reference here, as any row's. The figures go to load.json; harness/
+load_stats.py turns them into the report's tables and plot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness import contract, fastest, judged_with, verify
+from harness.build import Built
+from harness.collect import tolerance_of
+from harness.errors import UserError
+from harness.files import write_json
+from harness.overrides import with_overrides
+from harness.run import Outcome, child_env, job_for, run_process
+from harness.suite import LoadSpec, RunnerChoice, Suite
+from harness.suite_schema import SCHEMA, validate
+
+FOLDER = "load"
+SLOT_CALLS = 1000  # the timed pass before the load phase: the slots whose outputs the load phase is checked on
+START_S = 120.0  # a load process's time limit beyond its load phase: start-up, load, the slots pass
+GO_WAIT_S = 300.0  # processes that do not all say ready by then: the measurement fails
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def callers_of(spec: LoadSpec) -> tuple[int, ...]:
+    return spec.callers or tuple(range(1, cores() + 1))
+
+
+def chosen(df: pd.DataFrame, spec: LoadSpec) -> list[str]:
+    """The fastest verified row of each language, then the rows [load] lists (each once)."""
+    names = [r["runner"] for r in fastest.rows(df)]
+    return list(dict.fromkeys([*names, *spec.runners]))
+
+
+def percentile_us(latencies_ns: np.ndarray, q: float) -> float:
+    """The q-th percentile in µs, as a measured sample (no interpolation); an unissued query is +inf."""
+    if latencies_ns.size == 0:
+        return math.inf
+    return float(np.percentile(latencies_ns, q, method="higher")) / 1000
+
+
+class _Jobs:
+    """Writes and runs the load jobs of one run: each a fresh process of the row's own build."""
+
+    def __init__(self, suite: Suite, run_dir: Path, rows: dict[str, Built], files: dict[str, Path]) -> None:
+        self.suite, self.rows, self.files = suite, rows, files
+        # the run's reference (a row per sample) and tolerances, as harness/collect.py checks the rows with
+        self.reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4")
+        self.judged = judged_with.read(run_dir, [c.id for c in suite.runners])
+
+    def _job(self, choice: RunnerChoice, out_dir: Path, load: dict[str, Any]) -> dict[str, Any]:
+        out_dir.mkdir(parents=True, exist_ok=False)
+        job = job_for(self.suite, choice, self.files, out_dir)
+        calls = max(choice.block, min(job["calls"], SLOT_CALLS) // choice.block * choice.block)
+        job.update(calls=calls, slots=min(calls, job["slots"]), bare_calls=0, bare_rounds=1,
+                   load={"seed": self.suite.load.seed if self.suite.load else 1,
+                         "latencies": str(out_dir / "latencies.bin"), **load})
+        contract.check_job(job)
+        write_json(out_dir / "job.json", job)
+        return job
+
+    def _start(self, choice: RunnerChoice, out_dir: Path, job: dict[str, Any]) -> Outcome:
+        b = self.rows[choice.name]
+        env = child_env(choice.threads, b.env_for(self.suite, choice) if b.env_for else {})
+        timeout = START_S + float(job["load"]["duration_s"]) * 2
+        return run_process([*b.argv, str(out_dir / "job.json")], env, b.source_dir or out_dir, out_dir, timeout)
+
+    def _checked(self, choice: RunnerChoice, o: Outcome, job: dict[str, Any]) -> dict[str, Any]:
+        """One process's load record and latencies, or why it has none (its slots must match the reference)."""
+        if o.status != "ok":
+            return {"problem": f"{o.status}: {o.message}"}
+        rec = o.result.get("load")
+        if rec is None:
+            return {"problem": "the runner ignored the load job: its result has no 'load' record"}
+        want = self.reference[: job["slots"] * job["batch"] * job["output_size"]]
+        atol, rtol = tolerance_of(choice.id, self.judged)
+        check = verify.check_outputs(Path(job["outputs"]), want, atol, rtol)
+        if not check.ok:
+            return {"problem": f"the slots pass's outputs do not match the reference: {check.message}"}
+        if rec["mismatches"]:
+            return {"problem": f"{rec['mismatches']} of {rec['checked']} load-phase outputs differ from their slot's"}
+        lat = np.fromfile(job["load"]["latencies"], dtype="<i8")
+        if lat.size != sum(rec["counts"]) or rec["checked"] != rec["issued"]:
+            return {"problem": f"{lat.size} latencies for {sum(rec['counts'])} counted calls, "
+                               f"{rec['checked']} of {rec['issued']} checked"}
+        return {"record": rec, "latencies": lat}
+
+    def closed(self, choice: RunnerChoice, out_dir: Path, callers: int, processes: int,
+               duration_s: float) -> dict[str, Any]:
+        """`processes` processes of `callers` threads each, started together, calling as fast as they can."""
+        jobs = []
+        for p in range(processes):
+            d = out_dir / f"p{p}"
+            load: dict[str, Any] = {"mode": "closed", "callers": callers, "duration_s": duration_s}
+            if processes > 1:
+                load.update(ready=str(d / "ready"), go=str(out_dir / "go"))
+            jobs.append((d, self._job(choice, d, {**load, "seed": p})))
+        parts = self._together(choice, jobs, out_dir / "go")
+        return _summary(parts, callers * processes)
+
+    def poisson(self, choice: RunnerChoice, out_dir: Path, callers: int, rate: float,
+                duration_s: float) -> dict[str, Any]:
+        load = {"mode": "poisson", "callers": callers, "duration_s": duration_s, "rate": rate}
+        parts = self._together(choice, [(out_dir, self._job(choice, out_dir, load))], out_dir / "go")
+        return _summary(parts, callers) | {"rate": rate}
+
+    def _together(self, choice: RunnerChoice, jobs: list[tuple[Path, dict[str, Any]]],
+                  go: Path) -> list[dict[str, Any]]:
+        """Start every process, wait until each says it is ready, then create the go file they wait for."""
+        if len(jobs) == 1:
+            d, job = jobs[0]
+            return [self._checked(choice, self._start(choice, d, job), job)]
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = [pool.submit(self._start, choice, d, job) for d, job in jobs]
+            give_up = time.monotonic() + GO_WAIT_S
+            while not all(Path(job["load"]["ready"]).exists() for _, job in jobs):
+                if any(f.done() for f in futures) or time.monotonic() > give_up:
+                    break  # one ended before the others were ready: it failed; go lets the rest end
+                time.sleep(0.01)
+            go.write_text("go\n")
+            return [self._checked(choice, f.result(), job) for f, (_, job) in zip(futures, jobs, strict=True)]
+
+
+def _summary(parts: list[dict[str, Any]], callers: int) -> dict[str, Any]:
+    """Calls per second over every caller (each process's calls over its own elapsed time), p50/p99 per call."""
+    problems = [p["problem"] for p in parts if "problem" in p]
+    if problems:
+        return {"callers": callers, "ok": False, "problem": problems[0]}
+    recs = [p["record"] for p in parts]
+    lat = np.concatenate([p["latencies"] for p in parts])
+    unissued = sum(r["unissued"] for r in recs)
+    with_unissued = np.concatenate([lat.astype(np.float64), np.full(unissued, np.inf)])
+    elapsed = [r["elapsed_ns"] / 1e9 for r in recs]
+    return {
+        "callers": callers, "ok": True,
+        "calls_per_s": sum(r["issued"] / e for r, e in zip(recs, elapsed, strict=True)),
+        "issued": sum(r["issued"] for r in recs), "unissued": unissued,
+        "elapsed_s": max(elapsed), "checked": sum(r["checked"] for r in recs),
+        "p50_us": percentile_us(with_unissued, 50), "p99_us": percentile_us(with_unissued, 99),
+        "shared_model": all(r["shared_model"] for r in recs), "note": recs[0].get("note", ""),
+    }
+
+
+def _validity(m: dict[str, Any], spec: LoadSpec) -> tuple[str, str]:
+    """LoadGen's rule: VALID when enough queries ran for long enough; else INVALID and why."""
+    reasons = []
+    queries = m["issued"] + m["unissued"]
+    if queries < spec.min_queries:
+        reasons.append(f"too few queries ({queries} < {spec.min_queries}): raise the rate or duration_s")
+    if m["elapsed_s"] < spec.duration_s * 0.999:
+        reasons.append(f"duration too short ({m['elapsed_s']:.2f} s < {spec.duration_s:g} s)")
+    return ("INVALID", "; ".join(reasons)) if reasons else ("VALID", "")
+
+
+def search(try_rate: Callable[[float, float], dict[str, Any]], capacity: float, spec: LoadSpec) -> dict[str, Any]:
+    """The highest rate whose p99 is within the bound, then that rate for the full duration.
+
+    Starts at half the closed-loop capacity; a pass raises the lowest known failing rate's half-way point, a
+    failure lowers it (the first upper bound is 1.2× capacity, untried). `try_rate(rate, seconds)` measures.
+    """
+    bound = spec.bound_ms * 1000
+    passing, failing = 0.0, 1.2 * capacity
+    tries = []
+    rate = 0.5 * capacity
+    for _ in range(spec.search_steps):
+        m = try_rate(rate, spec.search_s)
+        m["passes"] = bool(m["ok"] and m["p99_us"] <= bound)
+        tries.append(m)
+        if not m["ok"]:
+            break
+        if m["passes"]:
+            passing = rate
+        else:
+            failing = rate
+        rate = (passing + failing) / 2
+    out: dict[str, Any] = {"bound_ms": spec.bound_ms, "capacity_per_s": capacity, "tries": tries}
+    if passing == 0:
+        broken = tries[-1].get("problem") if tries and not tries[-1]["ok"] else None
+        lowest = min(t["rate"] for t in tries)
+        out.update(peak_per_s=None, validity="INVALID",
+                   reason=broken or f"no rate tried passes p99 ≤ {spec.bound_ms:g} ms (lowest {lowest:,.0f}/s)")
+        return out
+    final = try_rate(passing, spec.duration_s)
+    final["passes"] = bool(final["ok"] and final["p99_us"] <= bound)
+    validity, reason = _validity(final, spec) if final["ok"] else ("INVALID", final["problem"])
+    if validity == "VALID" and not final["passes"]:
+        reason = f"p99 {final['p99_us']:.0f} µs over the bound at the full duration: the peak is below this rate"
+    out.update(peak_per_s=passing, final=final, validity=validity, reason=reason)
+    return out
+
+
+def measure(suite: Suite, run_dir: Path, df: pd.DataFrame, rows: dict[str, Built], files: dict[str, Path],
+            say: Callable[[str], None]) -> dict[str, Any]:
+    """Every load phase of every chosen row; load.json written (also on the way out of an interruption)."""
+    spec = suite.load or LoadSpec()
+    root = run_dir / FOLDER
+    root.mkdir(exist_ok=True)
+    jobs = _Jobs(suite, run_dir, rows, files)
+    by_name = {c.name: c for c in suite.runners}
+    verified = set(fastest.verified(df)["runner"])
+    record: dict[str, Any] = {"spec": spec.__dict__ | {"callers": list(callers_of(spec))}, "cores": cores(),
+                              "complete": False, "paths": []}
+    t0 = time.perf_counter()
+    try:
+        for name in chosen(df, spec):
+            row = df[df["runner"].eq(name)].iloc[0]
+            entry: dict[str, Any] = {"row": name, "runner_id": row["runner_id"], "language": row["language"],
+                                     "single_us": float(row["median_us"]) if pd.notna(row["median_us"]) else None}
+            record["paths"].append(entry)
+            if name not in verified:
+                entry["problem"] = f"not measured under load: the row is {row['status']}" + (
+                    "" if row["status"] != "ok" else " but its outputs did not match")
+                continue
+            _measure_row(jobs, by_name[name], root / name, spec, entry, say)
+        record["complete"] = True
+    finally:
+        record["wall_s"] = round(time.perf_counter() - t0, 1)
+        write_json(run_dir / "load.json", record)
+    return record
+
+
+def _measure_row(jobs: _Jobs, choice: RunnerChoice, out: Path, spec: LoadSpec, entry: dict[str, Any],
+                 say: Callable[[str], None]) -> None:
+    entry["threads"], entry["processes"] = [], []
+    for n in callers_of(spec):
+        say(f"load {choice.name}: {n} caller thread(s), {spec.closed_s:g} s …")
+        entry["threads"].append(jobs.closed(choice, out / f"threads-{n}", n, 1, spec.closed_s))
+        if n > 1:
+            say(f"load {choice.name}: {n} processes, {spec.closed_s:g} s …")
+            entry["processes"].append(jobs.closed(choice, out / f"processes-{n}", 1, n, spec.closed_s))
+        else:  # one single-caller process is the one-thread measurement itself
+            entry["processes"].append(entry["threads"][-1] | {"same_as": "threads-1"})
+    base = next((m for m in entry["threads"] if m["callers"] == spec.server_callers and m["ok"]), None)
+    if base is None:
+        base = jobs.closed(choice, out / f"capacity-{spec.server_callers}", spec.server_callers, 1, spec.closed_s)
+    if not base["ok"]:
+        entry["server"] = {"peak_per_s": None, "validity": "INVALID", "reason": base["problem"], "tries": []}
+        return
+    step = iter(range(1000))
+
+    def try_rate(rate: float, seconds: float) -> dict[str, Any]:
+        k = next(step)
+        say(f"load {choice.name}: server at {rate:,.0f}/s for {seconds:g} s …")
+        return jobs.poisson(choice, out / f"server-{k}", spec.server_callers, rate, seconds)
+
+    entry["server"] = search(try_rate, base["calls_per_s"], spec)
+
+
+SELECT_CALLS = 20_000  # `invoke load`: the single-call run that finds each language's fastest path, unless --calls
+SELECT_REPEATS = 2
+
+
+def _numbers(text: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"{option} {text}: not a comma-separated list of whole numbers: give e.g. 1,2,4") from None
+
+
+def for_load(suite: Suite, calls: int | None, repeats: int | None, rows: str = "", callers: str = "",
+             duration_s: float | None = None, bound_ms: float | None = None) -> Suite:
+    """The suite as `invoke load` runs it: a short single-call run (no programs, decomposition or instruction
+    counts) to find the fastest paths, then its [load] table (or the defaults) with the command line's values,
+    checked against the same schema as the file."""
+    table = dict(dataclasses.asdict(suite.load)) if suite.load else {}
+    table = {k: list(v) if isinstance(v, tuple) else v for k, v in table.items() if v != ()}  # () = the default
+    given = {"runners": [r.strip() for r in rows.split(",") if r.strip()] if rows else None,
+             "callers": _numbers(callers, "--callers") if callers else None,
+             "duration_s": duration_s, "bound_ms": bound_ms}
+    table.update({k: v for k, v in given.items() if v is not None})
+    validate(table, SCHEMA["properties"]["load"], "the load settings (--rows, --callers, --duration, --bound-ms)")
+    names = {c.name for c in suite.runners}
+    if given["runners"]:
+        unknown = [r for r in given["runners"] if r not in names]
+        if unknown:
+            raise UserError(f"--rows {unknown[0]}: not a row of suite '{suite.name}': use one of "
+                            + ", ".join(sorted(names)))
+    table["runners"] = [r for r in table.get("runners", []) if r in names]  # --only may have left some out
+    spec = LoadSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()})
+    run = dataclasses.replace(suite.run, programs=False, decomposition=False, instructions=False)
+    picked = dataclasses.replace(suite, run=run, load=spec)
+    return with_overrides(picked, calls or SELECT_CALLS, repeats or SELECT_REPEATS)

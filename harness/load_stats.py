@@ -1,0 +1,164 @@
+"""The load run's figures as the report shows them: peak rate at the bound, scaling with callers, the plot.
+
+Reads load.json (harness/load.py). Scaling efficiency is calls per second at N callers over N times those at one;
+a machine with fewer cores than callers cannot scale that far, so such figures are flagged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from harness.rule import number
+
+TWO_CALLERS = 1.8  # the question asked of each language: do 2 callers give at least 1.8x the calls of 1?
+PLOT = "load.png"
+
+
+def read(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "load.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _rate(v: float | None) -> str:
+    return "—" if v is None or not math.isfinite(v) else f"{v:,.0f}"
+
+
+def _us(v: float | None) -> str:
+    return "—" if v is None else ("unissued" if not math.isfinite(v) else number(v))
+
+
+def scaling(entry: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """Per N: calls per second, p50/p99 and the efficiency against N = 1 ("threads" or "processes")."""
+    ms = entry.get(kind, [])
+    one = next((m for m in ms if m["callers"] == 1 and m["ok"]), None)
+    out = []
+    for m in ms:
+        row = {"callers": m["callers"], "ok": m["ok"], "problem": m.get("problem", "")}
+        if m["ok"]:
+            row.update(calls_per_s=m["calls_per_s"], p50_us=m["p50_us"], p99_us=m["p99_us"],
+                       speedup=m["calls_per_s"] / one["calls_per_s"] if one else None,
+                       shared_model=m.get("shared_model"), note=m.get("note", ""))
+            row["efficiency"] = row["speedup"] / m["callers"] if row["speedup"] is not None else None
+        out.append(row)
+    return out
+
+
+def verdicts(record: dict[str, Any]) -> list[str]:
+    """Per language (its fastest path, the first chosen): whether 2 callers give ≥ 1.8× the calls of 1."""
+    lines, seen = [], set()
+    for e in record["paths"]:
+        if e["language"] in seen or "threads" not in e:
+            continue
+        seen.add(e["language"])
+        parts = []
+        for kind in ("threads", "processes"):
+            two = next((r for r in scaling(e, kind) if r["callers"] == 2 and r["ok"]), None)
+            if two is None or two["speedup"] is None:
+                parts.append(f"2 {kind}: not measured")
+                continue
+            holds = "holds" if two["speedup"] >= TWO_CALLERS else "does not hold"
+            parts.append(f"2 {kind}: {two['speedup']:.2f}× ({holds})")
+        lines.append(f"- **{e['language']}** ({e['row']}): " + "; ".join(parts))
+    return lines
+
+
+def peak_table(record: dict[str, Any]) -> str:
+    head = ("| language | row | one call µs | peak calls/s at p99 ≤ bound | p99 µs there | held for the full duration "
+            "| calls/s calling flat out | result | why |\n|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for e in record["paths"]:
+        s = e.get("server")
+        if s is None:
+            lines.append(f"| {e['language']} | {e['row']} | {_us(e['single_us'])} | — | — | — | — | not run | "
+                         f"{e.get('problem', '')} |")
+            continue
+        final = s.get("final") or {}
+        held = "—" if not final else ("yes" if final.get("passes") else "**no**")
+        lines.append(f"| {e['language']} | {e['row']} | {_us(e['single_us'])} | {_rate(s.get('peak_per_s'))} | "
+                     f"{_us(final.get('p99_us'))} | {held} | {_rate(s.get('capacity_per_s'))} | {s['validity']} | "
+                     f"{s.get('reason', '')} |")
+    return "\n".join(lines)
+
+
+def scaling_table(record: dict[str, Any]) -> str:
+    cores = record["cores"]
+    lines = ["| row | callers | how | calls/s | × one caller | efficiency | p50 µs | p99 µs | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for e in record["paths"]:
+        for kind in ("threads", "processes"):
+            for r in scaling(e, kind):
+                flag = f" ⚠ more callers than the {cores} cores" if r["callers"] > cores else ""
+                if not r["ok"]:
+                    lines.append(f"| {e['row']} | {r['callers']} | {kind} | — | — | — | — | — | "
+                                 f"FAILED: {r['problem']}{flag} |")
+                    continue
+                speedup = "—" if r["speedup"] is None else f"{r['speedup']:.2f}×"
+                eff = "—" if r["efficiency"] is None else f"{100 * r['efficiency']:.0f} %"
+                note = "one process: the 1-thread figure" if kind == "processes" and r["callers"] == 1 else (
+                    r["note"] if kind == "threads" and r["callers"] > 1 else "")
+                lines.append(f"| {e['row']} | {r['callers']} | {kind} | {_rate(r['calls_per_s'])} | {speedup} | {eff} "
+                             f"| {_us(r['p50_us'])} | {_us(r['p99_us'])} | {note}{flag} |")
+    return "\n".join(lines)
+
+
+def plot(record: dict[str, Any], path: Path) -> bool:
+    """p99 against achieved calls per second for every server rate tried, per path, log axes."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    drawn = False
+    for e in record["paths"]:
+        s = e.get("server") or {}
+        points = [t for t in [*s.get("tries", []), *([s["final"]] if s.get("final") else [])]
+                  if t.get("ok") and math.isfinite(t["p99_us"]) and t["calls_per_s"] > 0]
+        if not points:
+            continue
+        points.sort(key=lambda t: t["calls_per_s"])
+        ax.plot([t["calls_per_s"] for t in points], [t["p99_us"] for t in points], marker="o", label=e["row"])
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    bound = record["spec"]["bound_ms"] * 1000
+    ax.axhline(bound, color="grey", linestyle="--", linewidth=1, label=f"bound {record['spec']['bound_ms']:g} ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("calls per second (achieved, Poisson arrivals)")
+    ax.set_ylabel("p99 latency from scheduled arrival (µs)")
+    ax.set_title("Throughput against latency, per path")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def section(run_dir: Path) -> list[str]:
+    """The report's "Many callers at once" section, or nothing when the run had no load phase."""
+    record = read(run_dir)
+    if record is None:
+        return []
+    spec = record["spec"]
+    out = ["## Many callers at once", "",
+           f"Each path's runner started again with load jobs (docs/runner-contract.md, \"Load job\"), in `load/`: "
+           f"N caller threads sharing one loaded model, and N single-caller processes, each calling as fast as it "
+           f"can for {spec['closed_s']:g} s; then Poisson arrivals ({spec['server_callers']} caller thread(s)), "
+           f"latency from the scheduled arrival, searched for the highest rate with p99 ≤ {spec['bound_ms']:g} ms "
+           f"({spec['search_s']:g} s per rate tried, then {spec['duration_s']:g} s at the rate found; VALID needs "
+           f"≥ {spec['min_queries']} queries over the full duration). Every load-phase output was compared with "
+           f"its slot's output from the same process's timed pass, and those with the reference. "
+           f"Machine: {record['cores']} cores. Wall time of the load phase: {record.get('wall_s', 0):.0f} s.", ""]
+    if not record.get("complete"):
+        out += ["**Incomplete:** the load phase was interrupted; what finished is shown.", ""]
+    out += ["### Peak rate at the bound", "", peak_table(record), "",
+            "### Scaling with callers", "", scaling_table(record), "",
+            f"Do 2 callers give ≥ {TWO_CALLERS}× the calls per second of 1?", "", *verdicts(record), ""]
+    if plot(record, run_dir / PLOT):
+        out += [f"![throughput against latency]({PLOT})", ""]
+    return out

@@ -1,0 +1,163 @@
+"""The load run (harness/load.py, harness/load_stats.py): the [load] table's checks, the peak-rate search, the
+validity rule, and one tiny run end to end on a Python row (every phase, every output checked, the report).
+
+Durations are a fraction of a second: the tests check what was measured and how it is told, never how fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import load, load_stats
+from harness.errors import UserError
+from harness.paths import BUILD_DIR, ROOT
+from harness.pipeline import run_suite
+from harness.suite import LoadSpec
+from harness.suite_file import parse_suite
+from tests.conftest import TINY
+
+INVOKE = [str(ROOT / ".venv" / "bin" / "invoke")]
+
+
+def _tiny(**table: Any) -> dict[str, Any]:
+    data = tomllib.loads(TINY.read_text())
+    data.pop("claims", None)
+    data["run"].update(calls=500, warmup_calls=20, repeats=1, programs=False)
+    data["runners"] = [{"id": "python-torchscript"}, {"id": "python-eager"}]
+    data["load"] = table
+    return data
+
+
+@pytest.mark.parametrize(("table", "field"), [
+    ({"callers": [0]}, "load.callers[0]"),
+    ({"bound_ms": 0}, "load.bound_ms"),
+    ({"duration_s": "long"}, "load.duration_s"),
+    ({"rate": 5}, "load"),
+    ({"runners": ["cpp-api"]}, "load.runners[0]"),
+])
+def test_a_bad_load_value_is_refused_naming_its_field(table: dict[str, Any], field: str) -> None:
+    with pytest.raises(UserError) as e:
+        parse_suite(_tiny(**table), "bad.toml")
+    message = str(e.value)
+    assert message.startswith(f"bad.toml: {field}: ") and "\n" not in message, message
+
+
+def test_the_table_becomes_the_spec_and_callers_default_to_the_cores() -> None:
+    suite = parse_suite(_tiny(callers=[1, 3], bound_ms=2.5, runners=["python-eager"]), "t.toml")
+    assert suite.load == LoadSpec(callers=(1, 3), bound_ms=2.5, runners=("python-eager",))
+    assert load.callers_of(suite.load) == (1, 3)
+    assert load.callers_of(LoadSpec()) == tuple(range(1, load.cores() + 1))
+    assert parse_suite(_tiny(), "t.toml").load == LoadSpec()
+
+
+def test_the_command_line_values_are_checked_like_the_table() -> None:
+    suite = parse_suite(_tiny(), "t.toml")
+    made = load.for_load(suite, None, None, rows="python-eager", callers="1,2", duration_s=3.0, bound_ms=None)
+    assert made.load.callers == (1, 2) and made.load.duration_s == 3.0 and made.load.runners == ("python-eager",)
+    assert made.run.calls == load.SELECT_CALLS and not made.run.programs and not made.run.decomposition
+    for kwargs, needle in [({"callers": "1,two"}, "--callers 1,two: not a comma-separated list"),
+                           ({"callers": "0"}, "callers[0]: 0 is less than the minimum of 1"),
+                           ({"rows": "cpp-api"}, "--rows cpp-api: not a row of suite"),
+                           ({"duration_s": 0.0001}, "duration_s: 0.0001 is less than the minimum")]:
+        with pytest.raises(UserError, match=None) as e:
+            load.for_load(suite, None, None, **kwargs)
+        assert needle in str(e.value), str(e.value)
+
+
+def test_the_rows_are_each_languages_fastest_verified_then_the_listed_ones() -> None:
+    df = pd.DataFrame([{"runner": r, "runner_id": r, "language": lang, "median_us": us, "status": "ok",
+                        "outputs_ok": ok, "batch": 1, "method": "m", "median_ci_low_us": us, "median_ci_high_us": us}
+                       for r, lang, us, ok in [("cpp-raw", "C++", 0.01, True), ("cpp-aoti", "C++", 1.0, True),
+                                               ("cpp-api", "C++", 0.5, False), ("python-eager", "Python", 9.0, True),
+                                               ("python-torchscript", "Python", 8.0, True)]])
+    assert load.chosen(df, LoadSpec()) == ["python-torchscript", "cpp-aoti"]  # cpp-api's outputs did not match
+    assert load.chosen(df, LoadSpec(runners=("python-eager", "cpp-aoti"))) == ["python-torchscript", "cpp-aoti",
+                                                                              "python-eager"]
+
+
+def _fake(capacity: float, bound_us: float = 1000.0) -> tuple[list[tuple[float, float]], Any]:
+    """A server whose p99 grows without bound as the rate nears capacity (an M/M/1 queue's shape)."""
+    tried: list[tuple[float, float]] = []
+
+    def try_rate(rate: float, seconds: float) -> dict[str, Any]:
+        tried.append((rate, seconds))
+        util = rate / capacity
+        p99 = math.inf if util >= 1 else 4.6 / (capacity * (1 - util)) * 1e6
+        return {"ok": True, "rate": rate, "p99_us": p99, "p50_us": p99 / 6, "calls_per_s": min(rate, capacity),
+                "issued": int(rate * seconds), "unissued": 0, "elapsed_s": seconds}
+
+    return tried, try_rate
+
+
+def test_the_search_finds_the_highest_passing_rate_then_holds_it_for_the_full_duration() -> None:
+    spec = LoadSpec(search_steps=8, search_s=0.5, duration_s=10.0, bound_ms=1.0, min_queries=1000)
+    tried, try_rate = _fake(capacity=100_000)
+    out = load.search(try_rate, 100_000, spec)
+    # p99 = 1 ms at util 1 - 4.6/(1e5 * 1e-3) = 0.954: the peak found is just under it, within the search's step
+    assert 0.90 * 95_400 <= out["peak_per_s"] <= 95_400
+    assert [s for _, s in tried[:-1]] == [0.5] * 8 and tried[-1] == (out["peak_per_s"], 10.0)
+    assert out["validity"] == "VALID" and out["final"]["passes"] and out["reason"] == ""
+    assert all(t["passes"] == (t["p99_us"] <= 1000) for t in out["tries"])
+
+
+def test_a_rate_that_never_passes_and_a_short_final_run_are_invalid_with_the_reason() -> None:
+    _, never = _fake(capacity=100)  # p99 ≥ 46 ms at any rate: the 1 ms bound cannot be met
+    out = load.search(never, 100, LoadSpec(search_steps=3))
+    assert out["peak_per_s"] is None and out["validity"] == "INVALID" and "no rate tried passes" in out["reason"]
+    _, ok = _fake(capacity=100_000)
+    few = load.search(ok, 100_000, LoadSpec(search_steps=3, duration_s=0.001 * 5, min_queries=10**7))
+    assert few["validity"] == "INVALID" and "too few queries" in few["reason"]
+
+
+@pytest.fixture(scope="module")
+def load_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    table = {"callers": [1, 2], "closed_s": 0.2, "search_s": 0.2, "search_steps": 1, "duration_s": 0.3,
+             "min_queries": 10}
+    return run_suite(parse_suite(_tiny(**table), "load.toml"), tmp_path_factory.mktemp("load"), BUILD_DIR,
+                     quiet=True)
+
+
+def test_a_load_run_measures_every_phase_and_checks_every_output(load_run: Path) -> None:
+    record = json.loads((load_run / "load.json").read_text())
+    assert record["complete"] and record["cores"] >= 1
+    assert [p["row"] for p in record["paths"]] == ["python-torchscript"]  # Python's fastest verified row
+    for p in record["paths"]:
+        assert [m["callers"] for m in p["threads"]] == [1, 2] and [m["callers"] for m in p["processes"]] == [1, 2]
+        for m in [*p["threads"], *p["processes"]]:
+            assert m["ok"], m
+            assert m["checked"] == m["issued"] > 0 and m["calls_per_s"] > 0 and m["p99_us"] >= m["p50_us"] > 0
+        s = p["server"]
+        assert len(s["tries"]) == 1 and all(t["ok"] and t["issued"] > 0 for t in s["tries"])
+        assert s["validity"] in ("VALID", "INVALID") and (s["peak_per_s"] is None) is ("final" not in s)
+    # the two processes each wrote their own latencies, one per counted call
+    two = load_run / "load" / "python-torchscript" / "processes-2"
+    for k in (0, 1):
+        rec = json.loads((two / f"p{k}" / "result.json").read_text())["load"]
+        assert np.fromfile(two / f"p{k}" / "latencies.bin", dtype="<i8").size == sum(rec["counts"])
+
+
+def test_the_report_shows_the_peak_the_scaling_and_the_plot(load_run: Path) -> None:
+    report = (load_run / "report.md").read_text()
+    assert "## Many callers at once" in report and "### Peak rate at the bound" in report
+    assert "### Scaling with callers" in report and "- **Python** (python-torchscript): 2 threads: " in report
+    record = load_stats.read(load_run)
+    rows = load_stats.scaling(record["paths"][0], "threads")
+    assert rows[0]["speedup"] == 1.0 and rows[1]["efficiency"] == pytest.approx(rows[1]["speedup"] / 2)
+    assert ("![throughput against latency](load.png)" in report) is (load_run / "load.png").exists()
+
+
+def test_invoke_load_refuses_a_bad_value_in_one_line_before_any_run(tmp_path: Path) -> None:
+    p = subprocess.run([*INVOKE, "load", "--callers", "0", "--results", str(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0, p.stderr
+    assert "callers[0]: 0 is less than the minimum of 1" in p.stderr
+    assert not any(tmp_path.iterdir())
