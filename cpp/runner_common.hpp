@@ -21,9 +21,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <latch>
+#include <optional>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -141,6 +146,17 @@ struct InputTensor {
   std::string describe() const { return dtype + " " + join(shape); }
 };
 
+// The optional `load` key (docs/runner-contract.md, "Load job"): caller threads on the one loaded model.
+struct LoadSpec {
+  std::string mode;  // closed or poisson
+  std::int64_t callers = 1;
+  double duration_s = 0;
+  double rate = 0;  // poisson: arrivals per second over all callers (read_job refuses poisson without one)
+  std::uint64_t seed = 0;
+  std::string latencies;  // int64 LE ns per call, caller after caller
+  std::string ready, go;  // empty when absent
+};
+
 struct Job {
   std::string path;  // of the job file itself, for error messages
   std::string runner, model_kind, model_dir, torchscript, model_file, state_dict, weights, inputs, outputs, timings,
@@ -152,6 +168,7 @@ struct Job {
                bare_rounds = 1;
   json options = json::object();  // already checked against the schema and the keys the runner supports
   std::vector<InputTensor> input_tensors;  // at least one; the first is the one sample_shape and input_shape describe
+  std::optional<LoadSpec> load;            // a load job (docs/runner-contract.md, "Load job"), else none
 
   bool is_mlp() const { return model_kind == "mlp" || model_kind == "mlp_branch"; }
   // The built-in kinds' case, which every runner computes: one float32 tensor of input_shape.
@@ -379,8 +396,24 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
     job.input_tensors.push_back({t.at("dtype").get<std::string>(),
                                  t.at("sample_shape").get<std::vector<std::int64_t>>(),
                                  t.at("shape").get<std::vector<std::int64_t>>(), t.at("offset").get<std::int64_t>()});
+  if (j.contains("load")) {
+    const json& l = j.at("load");
+    LoadSpec load;
+    load.mode = l.at("mode").get<std::string>();
+    load.callers = l.at("callers").get<std::int64_t>();
+    load.duration_s = l.at("duration_s").get<double>();
+    load.rate = l.value("rate", 0.0);
+    load.seed = l.at("seed").get<std::uint64_t>();
+    load.latencies = l.at("latencies").get<std::string>();
+    load.ready = l.value("ready", std::string());
+    load.go = l.value("go", std::string());
+    job.load = load;
+  }
 
   check_rules(job, supported_options, rendered_as);
+  // The load job's own rule (the Python runtime's message): a Poisson load has no arrivals without a rate.
+  if (job.load && job.load->mode == "poisson" && !(job.load->rate > 0))
+    throw Error("job " + path + ": 'load' mode poisson needs a 'rate' above 0");
   return job;
 }
 
@@ -501,6 +534,8 @@ struct Measurement {
   std::vector<float> outputs;               // slots × batch × output_size
   std::vector<std::int64_t> timings;        // calls / block
   std::vector<std::int64_t> warmup_timings;  // warmup_calls
+  json load = nullptr;                       // a load job's record for the result (null: none)
+  std::vector<std::vector<std::int64_t>> load_latencies;  // a load job's: each caller's, in its order
 };
 
 // Median of 1000 back-to-back pairs of clock reads with nothing between them.
@@ -527,6 +562,252 @@ inline std::int64_t peak_rss_kb() {
   return -1;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The load job (docs/runner-contract.md, "Load job"): after the timed slots pass, `callers` std::threads
+// call the one loaded model for duration_s, closed (as fast as they can) or at Poisson arrivals.
+
+// How a runner's load-job callers call its model, stated by the runner, which alone knows what its call
+// shares: `shared` when every caller calls the one loaded model object, `note` the result's load.note.
+struct Sharing {
+  bool shared = true;
+  std::string note;
+};
+
+inline constexpr std::size_t kLoadCheck = 64;  // outputs a caller holds before comparing them with the slots'
+// A Poisson caller sleeps until this long before an arrival, then spins to it: a sleep ends tens of µs late,
+// which would count as the model's latency.
+inline constexpr std::int64_t kSpinNs = 200'000;
+
+inline std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// The spin does not yield: on a busy machine a yield hands the core to another process for a whole time slice.
+inline void wait_until_ns(std::int64_t due) {
+  const std::int64_t ahead = due - now_ns();
+  if (ahead > kSpinNs) std::this_thread::sleep_for(std::chrono::nanoseconds(ahead - kSpinNs));
+  while (now_ns() < due) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
+// Several processes start their callers together: each says it is ready, then waits for the go file.
+inline void wait_for_go(const LoadSpec& load) {
+  if (!load.ready.empty()) {
+    std::ofstream f(load.ready, std::ios::trunc);
+    f << "ready\n";
+    f.close();
+    if (!f) throw Error("load: cannot create the ready file " + load.ready);
+  }
+  if (load.go.empty()) return;
+  const auto give_up = Clock::now() + std::chrono::seconds(600);
+  std::error_code ec;
+  while (!std::filesystem::exists(load.go, ec)) {
+    if (Clock::now() > give_up)
+      throw Error("load: no go file " + load.go + " after 600 s: the harness that started this process is gone");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+// One caller thread's figures.
+struct LoadCaller {
+  std::vector<std::int64_t> latencies;
+  std::int64_t checked = 0, mismatches = 0, unissued = 0;
+  std::exception_ptr error;
+};
+
+// The held outputs (`count` of them, BO floats each, call k's from slot used[k]) against the slots' outputs
+// of the timed pass: returns the calls whose output differs in any float. Equality is exact (NaN never
+// equal), as torch.equal: the same model on the same input in the same process gives the same floats.
+inline std::int64_t mismatched(const float* held, const std::size_t* used, std::size_t count, const float* kept,
+                               std::size_t BO) {
+  std::int64_t bad = 0;
+  for (std::size_t k = 0; k < count; ++k) {
+    const float* got = held + k * BO;
+    const float* want = kept + used[k] * BO;
+    for (std::size_t j = 0; j < BO; ++j)
+      if (got[j] != want[j]) {
+        ++bad;
+        break;
+      }
+  }
+  return bad;
+}
+
+// Closed: call as fast as possible until the deadline; call k of this caller uses slot (first + k) % slots.
+// The latency is the call itself, its output's copy into the caller's buffer included, as in the timed loop.
+template <class In, class Call>
+void closed_caller(Call& call, const In in, std::size_t BS, std::size_t BO, std::size_t slots, const float* kept,
+                   std::size_t first, std::int64_t deadline, LoadCaller& me) {
+  std::vector<float> held(kLoadCheck * BO);
+  std::size_t used[kLoadCheck];
+  std::size_t count = 0;
+  std::size_t s = first % slots;
+  std::int64_t t1 = 0;
+  do {
+    const auto t0 = Clock::now();
+    barrier();
+    call(in + s * BS, held.data() + count * BO);
+    barrier();
+    const auto t = Clock::now();
+    me.latencies.push_back(elapsed_ns(t0, t));
+    t1 = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    used[count++] = s;
+    if (++s == slots) s = 0;
+    if (count == kLoadCheck || t1 >= deadline) {
+      me.mismatches += mismatched(held.data(), used, count, kept, BO);
+      me.checked += static_cast<std::int64_t>(count);
+      count = 0;
+    }
+  } while (t1 < deadline);
+}
+
+// Poisson: arrivals with exponential gaps at `rate` per second (this caller's share), each waited for, then
+// called. The latency runs from the scheduled arrival to the completion, so time spent behind schedule counts.
+// No query is issued after the deadline: those scheduled before it but not issued are counted (unissued), their
+// number drawn, not enumerated (by memorylessness, Poisson of the rate times the time left), so a rate far above
+// capacity ends on time. Call k of caller c uses slot (c + 7919 k) % slots, as the Python runtime's.
+template <class In, class Call>
+void poisson_caller(Call& call, const In in, std::size_t BS, std::size_t BO, std::size_t slots, const float* kept,
+                    std::size_t index, std::int64_t start, std::int64_t deadline, double rate, std::uint64_t seed,
+                    LoadCaller& me) {
+  std::vector<float> held(kLoadCheck * BO);
+  std::size_t used[kLoadCheck];
+  std::size_t count = 0;
+  std::mt19937_64 rng(seed);
+  const double mean_gap_ns = 1e9 / rate;
+  std::exponential_distribution<double> gap(1.0 / mean_gap_ns);
+  double t = static_cast<double>(start);
+  for (std::size_t k = 0;; ++k) {
+    t += gap(rng);
+    if (t >= static_cast<double>(deadline)) break;
+    const auto due = static_cast<std::int64_t>(t);
+    const std::int64_t now = now_ns();
+    if (now >= deadline) {  // behind schedule at the end: the rest are never issued
+      const double left = static_cast<double>(deadline - due) / mean_gap_ns;
+      me.unissued += 1 + (left > 0 ? std::poisson_distribution<std::int64_t>(left)(rng) : 0);
+      break;
+    }
+    if (due > now) wait_until_ns(due);
+    const std::size_t s = (index + k * 7919) % slots;
+    barrier();
+    call(in + s * BS, held.data() + count * BO);
+    barrier();
+    me.latencies.push_back(now_ns() - due);
+    used[count++] = s;
+    if (count == kLoadCheck) {
+      me.mismatches += mismatched(held.data(), used, count, kept, BO);
+      me.checked += static_cast<std::int64_t>(count);
+      count = 0;
+    }
+  }
+  me.mismatches += mismatched(held.data(), used, count, kept, BO);
+  me.checked += static_cast<std::int64_t>(count);
+}
+
+// The load phase, on the main thread inside the runner's scope, after the timed pass filled `m.outputs`:
+// `make_caller(c)` gives caller c's call (made here, before any caller starts); every caller thread enters its
+// own copy of `scope` (the grad mode is thread-local in libtorch). The callers start together, 1 ms after all
+// of them are ready (and after the go file, when the job names one); the record and latencies go into `m`.
+// `mean_call_ns`: the timed pass's mean, to size the closed callers' latency lists before they start.
+template <class In, class MakeCaller, class Scope>
+void run_load(const Job& job, const In in, std::size_t BS, MakeCaller& make_caller, const Scope& scope,
+              const Sharing& sharing, double mean_call_ns, Measurement& m) {
+  const LoadSpec& load = *job.load;
+  const auto n = static_cast<std::size_t>(load.callers);
+  const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
+  const std::size_t slots = static_cast<std::size_t>(job.slots);
+  const float* kept = m.outputs.data();
+  const auto duration_ns = static_cast<std::int64_t>(load.duration_s * 1e9);
+  const bool closed = load.mode == "closed";
+
+  using CallerCall = std::decay_t<decltype(make_caller(std::int64_t{0}))>;
+  std::vector<CallerCall> calls;
+  calls.reserve(n);
+  for (std::size_t c = 0; c < n; ++c) calls.push_back(make_caller(static_cast<std::int64_t>(c)));
+  std::vector<LoadCaller> callers(n);
+  // Sized for the expected calls (capped at 2^25 each), so a list rarely grows while the callers run: a closed
+  // caller at the timed pass's speed, a Poisson one at its share of the rate, if it can keep up.
+  const double capacity_s = 1e9 / std::max(1.0, mean_call_ns);
+  const double per_caller_s = closed ? capacity_s : std::min(capacity_s, load.rate / static_cast<double>(n));
+  const auto expected = static_cast<std::size_t>(std::min(per_caller_s * load.duration_s * 1.25 + 1024.0, 33554432.0));
+  for (auto& me : callers) me.latencies.reserve(expected);
+
+  std::latch arrived(static_cast<std::ptrdiff_t>(n));
+  std::latch released(1);
+  std::atomic<bool> abort{false};
+  std::int64_t start = 0;  // written before `released` opens, read after
+  std::vector<std::thread> threads;
+  threads.reserve(n);
+  for (std::size_t c = 0; c < n; ++c)
+    threads.emplace_back([&, c] {
+      LoadCaller& me = callers[c];
+      bool counted = false;  // arrived once: a latch may not count below zero
+      try {
+        auto mine = scope;
+        mine([&] {
+          arrived.count_down();
+          counted = true;
+          released.wait();
+          if (abort.load()) return;
+          const std::int64_t deadline = start + duration_ns;
+          wait_until_ns(start);
+          if (closed)
+            closed_caller(calls[c], in, BS, BO, slots, kept, c * std::max<std::size_t>(1, slots / n), deadline, me);
+          else
+            poisson_caller(calls[c], in, BS, BO, slots, kept, c, start, deadline, load.rate / static_cast<double>(n),
+                           load.seed + c, me);
+        });
+      } catch (...) {
+        me.error = std::current_exception();
+        if (!counted) arrived.count_down();
+      }
+    });
+  const auto release = [&](bool stop) {
+    abort = stop;
+    released.count_down();
+    for (auto& th : threads) th.join();
+  };
+  try {
+    arrived.wait();
+    wait_for_go(load);
+  } catch (...) {
+    release(true);
+    throw;
+  }
+  start = now_ns() + 1'000'000;  // 1 ms: every caller is past the latch by then
+  release(false);
+  const std::int64_t elapsed = now_ns() - start;
+  for (const auto& me : callers)
+    if (me.error) std::rethrow_exception(me.error);
+
+  std::vector<std::int64_t> counts;
+  std::int64_t issued = 0, unissued = 0, checked = 0, mismatches = 0;
+  for (const auto& me : callers) {
+    counts.push_back(static_cast<std::int64_t>(me.latencies.size()));
+    issued += static_cast<std::int64_t>(me.latencies.size());
+    unissued += me.unissued;
+    checked += me.checked;
+    mismatches += me.mismatches;
+  }
+  m.load = {
+      {"mode", load.mode},
+      {"callers", load.callers},
+      {"counts", counts},
+      {"elapsed_ns", elapsed},
+      {"issued", issued},
+      {"unissued", unissued},
+      {"checked", checked},
+      {"mismatches", mismatches},
+      {"shared_model", sharing.shared},
+      {"note", sharing.note},
+  };
+  m.load_latencies.reserve(n);
+  for (auto& me : callers) m.load_latencies.push_back(std::move(me.latencies));
+}
+
 // Runs one benchmark over inputs already in memory (step 2, not timed): `load()` builds the model (timed
 // as load_ns), then inside `scope(body)` (the grad-mode guard, so it covers input creation and forward
 // alike) the warm-up calls, each timed alone, the timed loop with one clock read per block, and the
@@ -539,9 +820,11 @@ inline std::int64_t peak_rss_kb() {
 // one pair of clock reads around each run, so the harness can tell what the timed loop's bookkeeping costs.
 // Load and call are templates so the raw runner's arithmetic inlines into the loop, as a hand-written
 // loop would.
-template <class In, class Load, class Call, class Bare, class Scope>
+// A load job (docs/runner-contract.md, "Load job") runs the timed loop once over the slots, no bare pass, then
+// its callers (run_load): caller c calls with `make_caller(c)`, and `sharing` says what they share.
+template <class In, class Load, class Call, class Bare, class Scope, class MakeCaller>
 Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Load&& load, Call&& call, Bare&& bare,
-                          Scope&& scope) {
+                          Scope&& scope, const Sharing& sharing, MakeCaller&& make_caller) {
   // Floats per batch out: batch s's outputs start at s × BO.
   const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
   const std::size_t slots = static_cast<std::size_t>(job.slots);
@@ -580,7 +863,8 @@ Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Loa
     const std::size_t blocks = calls / block;
     const std::size_t rounds = static_cast<std::size_t>(job.bare_rounds);
     const std::size_t blocks_per_round = blocks / rounds;
-    const std::size_t bare_per_round = static_cast<std::size_t>(job.bare_calls) / rounds;
+    // A load job has no bare pass: its slots pass is followed by the callers instead.
+    const std::size_t bare_per_round = job.load ? 0 : static_cast<std::size_t>(job.bare_calls) / rounds;
     // Call i uses batch (and output slot) i % slots: kept as a wrapping counter with its two
     // pointers rather than a division per call, which would cost the raw runner a few ns.
     std::size_t slot = 0;
@@ -630,6 +914,11 @@ Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Loa
       const auto t1 = Clock::now();
       m.bare_ns.push_back(elapsed_ns(t0, t1));
     }
+    if (job.load) {
+      std::int64_t timed_ns = 0;
+      for (const auto ns : m.timings) timed_ns += ns;
+      run_load(job, in, BS, make_caller, scope, sharing, static_cast<double>(timed_ns) / static_cast<double>(calls), m);
+    }
   });
 
   m.peak_rss_kb = peak_rss_kb();
@@ -638,14 +927,32 @@ Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Loa
   return m;
 }
 
+// The same, each load-job caller calling with its own copy of `call`: what the call holds by value is the
+// caller's own, what it holds by reference (the model) is shared. For a runner whose call may run on several
+// threads at once; `sharing` says what they share.
+template <class In, class Load, class Call, class Bare, class Scope>
+Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Load&& load, Call&& call, Bare&& bare,
+                          Scope&& scope, const Sharing& sharing) {
+  auto copies = [&call](std::int64_t) { return std::decay_t<Call>(call); };
+  return measure_slots(job, in, BS, load, call, bare, scope, sharing, copies);
+}
+
 // The built-in kinds' benchmark, one float32 tensor per call: reads the inputs file whole as floats (not
 // timed), then measure_slots with `call(const float* batch_in, float* out)` over batch × sample_size floats.
-template <class Load, class Call, class Bare, class Scope>
-Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope&& scope) {
+template <class Load, class Call, class Bare, class Scope, class MakeCaller>
+Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope&& scope, const Sharing& sharing,
+                    MakeCaller&& make_caller) {
   const std::vector<float> inputs = read_inputs(job);
   const float* const in = inputs.data();
-  return measure_slots(job, in, static_cast<std::size_t>(job.batch * job.sample_size), std::forward<Load>(load),
-                       std::forward<Call>(call), std::forward<Bare>(bare), std::forward<Scope>(scope));
+  return measure_slots(job, in, static_cast<std::size_t>(job.batch * job.sample_size), load, call, bare, scope,
+                       sharing, make_caller);
+}
+
+// Each load-job caller with its own copy of `call`, as measure_slots' overload.
+template <class Load, class Call, class Bare, class Scope>
+Measurement measure(const Job& job, Load&& load, Call&& call, Bare&& bare, Scope&& scope, const Sharing& sharing) {
+  auto copies = [&call](std::int64_t) { return std::decay_t<Call>(call); };
+  return measure(job, load, call, bare, scope, sharing, copies);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -668,6 +975,14 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
   write_binary(job.outputs, m.outputs, "outputs");
   write_binary(job.timings, m.timings, "timings");
   write_binary(job.warmup_timings, m.warmup_timings, "warm-up timings");
+  if (job.load) {  // every load-phase call's latency, caller after caller
+    std::ofstream f(job.load->latencies, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error("cannot create latencies file " + job.load->latencies + ": check that its folder exists");
+    for (const auto& lat : m.load_latencies)
+      f.write(reinterpret_cast<const char*>(lat.data()), static_cast<std::streamsize>(lat.size() * sizeof(std::int64_t)));
+    f.close();
+    if (!f) throw Error("failed writing latencies file " + job.load->latencies + " (disk full?)");
+  }
 
   json extra = info.extra;
   extra["language"] = "C++";
@@ -703,11 +1018,13 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
       {"peak_rss_kb", m.peak_rss_kb < 0 ? json(nullptr) : json(m.peak_rss_kb)},
       {"extra", extra},
   };
+  json full = result;
+  if (!m.load.is_null()) full["load"] = m.load;
   const std::string tmp = job.result + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);
     if (!f) throw Error("cannot create result file " + tmp + ": check that its folder exists and is writable");
-    f << result.dump(2) << '\n';
+    f << full.dump(2) << '\n';
     f.close();
     if (!f) throw Error("failed writing result file " + tmp + " (disk full?)");
   }

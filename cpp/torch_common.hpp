@@ -253,7 +253,6 @@ class InputBuilder {
     if (vstack_) {
       part_shape_.push_back(1);  // [1, *sample_shape]: one sample, so vstack stacks them along dim 0
       part_shape_.insert(part_shape_.end(), job.sample_shape.begin(), job.sample_shape.end());
-      parts_.reserve(static_cast<std::size_t>(batch_));  // refilled per call without reallocating
     }
     if (mask_select_ || index_select_) {
       // All true, so the selection keeps every element and the outputs stay the reference's: what is
@@ -263,18 +262,21 @@ class InputBuilder {
     }
   }
 
-  // The input of one call over batch_in (batch × sample_size floats, not copied: from_blob).
-  at::Tensor build(const float* batch_in) {
+  // The input of one call over batch_in (batch × sample_size floats, not copied: from_blob). It changes nothing
+  // of the builder, so a load job's caller threads may build at once.
+  at::Tensor build(const float* batch_in) const {
     float* data = const_cast<float*>(batch_in);  // from_blob takes void*; the tensor is only read
     // The default, the seed's call: one from_blob of input_shape and nothing else.
     if (plain_) return torch::from_blob(data, input_shape_);
 
     at::Tensor x;
     if (vstack_) {
-      parts_.clear();
+      // One list per thread, refilled per call without reallocating once it has grown.
+      thread_local std::vector<at::Tensor> parts;
+      parts.clear();
       for (std::int64_t k = 0; k < batch_; ++k)
-        parts_.push_back(torch::from_blob(data + k * sample_size_, part_shape_));
-      x = torch::vstack(parts_).view(input_shape_);
+        parts.push_back(torch::from_blob(data + k * sample_size_, part_shape_));
+      x = torch::vstack(parts).view(input_shape_);
     } else {
       x = torch::from_blob(data, input_shape_);
     }
@@ -299,7 +301,6 @@ class InputBuilder {
   std::vector<std::int64_t> input_shape_, part_shape_;  // built once: from_blob only views them
   std::int64_t batch_ = 1, sample_size_ = 0;
   bool plain_ = true, vstack_ = false, mask_select_ = false, index_select_ = false, channels_last_ = false;
-  std::vector<at::Tensor> parts_;
   at::Tensor mask_, index_;
 };
 

@@ -19,6 +19,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.locks.LockSupport;
 import java.util.jar.Attributes;
 import org.pytorch.DType;
 import org.pytorch.IValue;
@@ -33,7 +36,8 @@ import tools.jackson.databind.node.ObjectNode;
  * the inputs, load (timed), warm up (each call timed), the timed loop in {@code bare_rounds} runs alternating
  * with the bare pass, peak RSS, timer overhead, then outputs, timings, warm-up timings and the result JSON
  * last. A runner (its Runner.java, rendered from one small template per variant) supplies only a
- * {@link Model}: how it holds the inputs, loads the model, makes one call and copies its output.
+ * {@link Model}: how it holds the inputs, loads the model, makes one call and copies its output, and for a load
+ * job ({@link LoadPhase}: caller threads after the slots pass) how its callers share the model and call it.
  *
  * <p>Threads, inter-op threads and the grad mode cannot be set from pytorch_java_only's API: the harness
  * passes them to the bridge as PYTORCH_JNI_* environment variables, the bridge applies them when it loads
@@ -62,8 +66,32 @@ public final class BenchRuntime {
 
   private BenchRuntime() {}
 
+  /**
+   * One way to call the loaded model: the runner itself, or a load job's caller thread (docs/runner-contract.md,
+   * "Load job"), which calls from its own thread with its own per-call state over the same loaded model.
+   */
+  public interface Caller<Y> {
+    /** On the caller's own thread, before its first call: what is per thread there (e.g. a grad mode). */
+    default void enter() {}
+
+    /** One call on batch {@code slot}; with one call per block the clock reads bracket it alone. */
+    Y call(int slot);
+
+    /**
+     * Copies one call's output ({@code length} = batch x output_size floats) into {@code out} at
+     * {@code offset}, in contiguous order; an output of another size is refused with {@link Fail}.
+     */
+    void copy(Y output, float[] out, int offset, int length);
+  }
+
+  /**
+   * How a runner's load-job callers share its model: {@code shared} when they all call the one loaded model,
+   * {@code note} the result's load.note.
+   */
+  public record Sharing(boolean shared, String note) {}
+
   /** What differs between the Java runners; {@code Y} is what one call returns. */
-  public interface Model<Y> {
+  public interface Model<Y> extends Caller<Y> {
     /** The job options this runner supports (rule 9 of the job rules); any other is refused by name. */
     default List<String> supportedOptions() {
       return List.of();
@@ -97,14 +125,18 @@ public final class BenchRuntime {
     /** Load the job's model_file: timed, as load_ns. */
     void load(Job job);
 
-    /** One call on batch {@code slot}; with one call per block the clock reads bracket it alone. */
-    Y call(int slot);
+    /**
+     * A load job (docs/runner-contract.md, "Load job"), asked before the load: how this runner's callers share
+     * its model; throw {@link Fail} (from {@link Job#refused}) naming why, where they cannot.
+     */
+    Sharing sharing(Job job);
 
     /**
-     * Copies one call's output ({@code length} = batch x output_size floats) into {@code out} at
-     * {@code offset}, in contiguous order; an output of another size is refused with {@link Fail}.
+     * Load-job caller {@code index}'s call, made on the main thread after the slots pass: this model itself where
+     * a call keeps no state of its own, else one with its own per-call state (input and output buffers) over the
+     * same loaded model.
      */
-    void copy(Y output, float[] out, int offset, int length);
+    Caller<Y> caller(int index);
 
     /** This runner's own facts for the result's extra. */
     default void facts(ObjectNode extra) {}
@@ -414,6 +446,7 @@ public final class BenchRuntime {
     // 1. Threads and grad mode, before any tensor work and outside the timed model load.
     ObjectNode extra = Job.JSON.createObjectNode();
     InForce settings = model.setUp(job, extra);
+    Sharing sharing = job.load == null ? null : model.sharing(job);
 
     // 2. Inputs, untimed: the samples of the slots used (the first slots * batch of each tensor).
     model.inputs(job, job.singleFloat ? Inputs.ofFloats(mapFloats(job, (long) job.slots * job.inputLength))
@@ -449,7 +482,7 @@ public final class BenchRuntime {
     //    of the bare pass with one clock read around it, so both see the same machine state.
     float[] outputs = new float[slots * outputLength];
     long[] timings = new long[job.calls / block];
-    long[] bareNs = new long[job.bareCalls > 0 ? job.bareRounds : 0];
+    long[] bareNs = new long[job.bareCalls > 0 && job.load == null ? job.bareRounds : 0]; // a load job has none
     int blocksPerRound = timings.length / job.bareRounds;
     int barePerRound = job.bareCalls / job.bareRounds;
     int slot = 0;
@@ -525,9 +558,19 @@ public final class BenchRuntime {
       }
       bareNs[r] = System.nanoTime() - t0;
     }
-    require(job.bareCalls == 0 || last != null, "the bare pass made no call");
+    require(bareNs.length == 0 || last != null, "the bare pass made no call");
 
-    // 7. Peak memory, read by the process itself after the bare pass.
+    // A load job: the callers, after the slots pass filled the outputs they are checked against.
+    ObjectNode load = null;
+    if (job.load != null) {
+      long timedNs = 0;
+      for (long ns : timings) {
+        timedNs += ns;
+      }
+      load = LoadPhase.run(job, model, sharing, outputs, (double) timedNs / job.calls);
+    }
+
+    // 7. Peak memory, read by the process itself after the bare pass (or the load phase).
     Long peakRssKb = peakRssKb();
 
     // 8. Timer overhead: median of empty blocks.
@@ -562,6 +605,9 @@ public final class BenchRuntime {
     }
     result.put("peak_rss_kb", peakRssKb);
     result.set("extra", extra);
+    if (load != null) {
+      result.set("load", load);
+    }
     ArrayNode jvmArgs = extra.putArray("jvm_input_arguments");
     for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
       jvmArgs.add(a);
@@ -583,6 +629,316 @@ public final class BenchRuntime {
     extra.put("model_file", job.modelFile.toString());
     model.facts(extra);
     writeAtomically(job.result, Job.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result) + "\n");
+  }
+
+  /**
+   * The load job (docs/runner-contract.md, "Load job"): after the timed slots pass, {@code callers} threads call the
+   * one loaded model for duration_s, closed (as fast as they can) or at Poisson arrivals; every output is compared,
+   * {@link #HELD} at a time and outside the latency, with its slot's output from the slots pass.
+   */
+  static final class LoadPhase {
+    /** A Poisson caller parks until this long before an arrival, then spins to it: a park ends tens of µs late. */
+    static final long SPIN_NS = 200_000;
+    /** The most latencies a caller's list starts with; it grows beyond them. */
+    static final int MAX_RESERVED = 1 << 24;
+
+    private LoadPhase() {}
+
+    /**
+     * Runs the callers and writes their latencies; returns the result's load record. {@code meanCallNs}, the slots
+     * pass's mean, sizes the latency lists before the callers start.
+     */
+    static <Y> ObjectNode run(Job job, Model<Y> model, Sharing sharing, float[] kept, double meanCallNs)
+        throws IOException {
+      Job.Load load = job.load;
+      int n = load.callers();
+      double capacity = 1e9 / Math.max(1, meanCallNs); // calls per second of one caller at the slots pass's speed
+      double perCaller = load.closed() ? capacity : Math.min(capacity, load.rate() / n);
+      int reserved = (int) Math.min(MAX_RESERVED, perCaller * load.durationS() * 1.25 + 1024);
+      List<Worker<Y>> workers = new ArrayList<>();
+      for (int c = 0; c < n; c++) {
+        workers.add(new Worker<>(c, model.caller(c), model.freshOutputs(), job, kept, reserved));
+      }
+      CountDownLatch arrived = new CountDownLatch(n);
+      CountDownLatch released = new CountDownLatch(1);
+      long durationNs = (long) (load.durationS() * 1e9);
+      long[] start = new long[1]; // written before `released` opens, read after it
+      boolean[] abort = new boolean[1];
+      List<Thread> threads = new ArrayList<>();
+      for (Worker<Y> w : workers) {
+        Thread t = new Thread(() -> {
+          boolean counted = false;
+          try {
+            w.caller.enter();
+            arrived.countDown();
+            counted = true;
+            released.await();
+            if (abort[0]) {
+              return;
+            }
+            waitUntil(start[0]);
+            if (load.closed()) {
+              w.closed(start[0] + durationNs, w.index * Math.max(1, job.slots / n));
+            } else {
+              w.poisson(start[0], start[0] + durationNs, load.rate() / n, load.seed() + w.index);
+            }
+          } catch (Throwable e) {
+            w.error = e;
+            if (!counted) {
+              arrived.countDown();
+            }
+          }
+        }, "caller-" + w.index);
+        t.setDaemon(true);
+        threads.add(t);
+        t.start();
+      }
+      try {
+        arrived.await();
+        waitForGo(load);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while the callers got ready", e);
+      } catch (RuntimeException e) {
+        abort[0] = true;
+        released.countDown();
+        throw e;
+      }
+      start[0] = System.nanoTime() + 1_000_000; // 1 ms: every caller is past the latch by then
+      released.countDown();
+      for (Thread t : threads) {
+        try {
+          t.join();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IllegalStateException("interrupted while the callers ran", e);
+        }
+      }
+      long elapsed = System.nanoTime() - start[0];
+      for (Worker<Y> w : workers) {
+        if (w.error instanceof RuntimeException r) {
+          throw r;
+        }
+        if (w.error instanceof Error e) {
+          throw e;
+        }
+        if (w.error != null) {
+          throw new IllegalStateException(w.error);
+        }
+      }
+      writeLatencies(load.latencies(), workers);
+
+      ObjectNode record = Job.JSON.createObjectNode();
+      record.put("mode", load.mode());
+      record.put("callers", n);
+      ArrayNode counts = record.putArray("counts");
+      long issued = 0;
+      long unissued = 0;
+      long checked = 0;
+      long mismatches = 0;
+      for (Worker<Y> w : workers) {
+        counts.add(w.latencyCount);
+        issued += w.latencyCount;
+        unissued += w.unissued;
+        checked += w.checked;
+        mismatches += w.mismatches;
+      }
+      record.put("elapsed_ns", elapsed);
+      record.put("issued", issued);
+      record.put("unissued", unissued);
+      record.put("checked", checked);
+      record.put("mismatches", mismatches);
+      record.put("shared_model", sharing.shared());
+      record.put("note", sharing.note());
+      return record;
+    }
+
+    /** Several processes start their callers together: each says it is ready, then waits for the go file. */
+    static void waitForGo(Job.Load load) throws IOException, InterruptedException {
+      if (load.ready() != null) {
+        Files.writeString(load.ready(), "ready\n", StandardCharsets.US_ASCII);
+      }
+      if (load.go() == null) {
+        return;
+      }
+      long giveUp = System.nanoTime() + 600_000_000_000L;
+      while (!Files.exists(load.go())) {
+        if (System.nanoTime() - giveUp > 0) {
+          throw new Fail("load: no go file " + load.go() + " after 600 s: the harness that started this process "
+              + "is gone");
+        }
+        Thread.sleep(1);
+      }
+    }
+
+    /** Until System.nanoTime() reaches {@code due}: parked until shortly before it, then spinning. */
+    static void waitUntil(long due) {
+      long ahead = due - System.nanoTime();
+      if (ahead > SPIN_NS) {
+        LockSupport.parkNanos(ahead - SPIN_NS);
+      }
+      while (System.nanoTime() - due < 0) {
+        Thread.onSpinWait();
+      }
+    }
+
+    /** Every caller's latencies, int64 LE, caller after caller. */
+    static <Y> void writeLatencies(Path path, List<Worker<Y>> workers) throws IOException {
+      ByteBuffer chunk = ByteBuffer.allocate(8 * 65536).order(ByteOrder.LITTLE_ENDIAN);
+      try (FileChannel channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+          StandardOpenOption.TRUNCATE_EXISTING)) {
+        for (Worker<Y> w : workers) {
+          for (int from = 0; from < w.latencyCount; from += 65536) {
+            int count = Math.min(65536, w.latencyCount - from);
+            chunk.clear();
+            chunk.asLongBuffer().put(w.latencies, from, count);
+            chunk.limit(count * Long.BYTES);
+            while (chunk.hasRemaining()) {
+              channel.write(chunk);
+            }
+          }
+        }
+      }
+    }
+
+    /**
+     * A draw of a Poisson count of the given mean: by multiplying uniforms below a mean of 30, by the normal
+     * approximation above it (the count of queries a caller never issued, not a figure of the model).
+     */
+    static long poissonCount(SplittableRandom rng, double mean) {
+      if (mean <= 0) {
+        return 0;
+      }
+      if (mean >= 30) {
+        return Math.max(0, Math.round(mean + Math.sqrt(mean) * rng.nextGaussian()));
+      }
+      double limit = Math.exp(-mean);
+      long k = 0;
+      for (double p = rng.nextDouble(); p > limit; p *= rng.nextDouble()) {
+        k++;
+      }
+      return k;
+    }
+
+    /** One caller thread: its call, its latencies and its outputs held for the check. */
+    static final class Worker<Y> {
+      final int index;
+      final Caller<Y> caller;
+      final boolean fresh; // its outputs stay valid: held, then copied together outside the latency
+      final int slots;
+      final int length;
+      final float[] kept;
+      final float[] held;
+      final int[] used = new int[HELD];
+      final List<Y> outputs = new ArrayList<>(HELD);
+      int count;
+      long[] latencies;
+      int latencyCount;
+      long checked;
+      long mismatches;
+      long unissued;
+      Throwable error;
+
+      Worker(int index, Caller<Y> caller, boolean fresh, Job job, float[] kept, int reserved) {
+        this.index = index;
+        this.caller = caller;
+        this.fresh = fresh;
+        this.slots = job.slots;
+        this.length = job.outputLength;
+        this.kept = kept;
+        this.held = new float[HELD * length];
+        this.latencies = new long[reserved];
+      }
+
+      /** Closed: as fast as possible until the deadline; call k uses slot (first + k) % slots. */
+      void closed(long deadline, int first) {
+        int s = first % slots;
+        long t1;
+        do {
+          long t0 = System.nanoTime();
+          Y y = caller.call(s);
+          t1 = System.nanoTime();
+          latency(t1 - t0);
+          take(y, s);
+          if (++s == slots) {
+            s = 0;
+          }
+        } while (t1 - deadline < 0);
+        check();
+      }
+
+      /**
+       * Poisson: arrivals with exponential gaps at {@code rate} per second (this caller's share), each waited for,
+       * then called; the latency runs from the scheduled arrival to the completion, so time behind schedule
+       * counts. No query is issued after the deadline: those due before it but not issued are counted, their number
+       * drawn, not enumerated, so a rate far above capacity ends on time. Call k uses slot (index + 7919 k) % slots.
+       */
+      void poisson(long start, long deadline, double rate, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        double meanGapNs = 1e9 / rate;
+        double t = start;
+        for (long k = 0;; k++) {
+          t += rng.nextExponential() * meanGapNs;
+          if (t >= deadline) {
+            break;
+          }
+          long due = (long) t;
+          long now = System.nanoTime();
+          if (now - deadline >= 0) { // behind schedule at the end: the rest are never issued
+            unissued += 1 + poissonCount(rng, (deadline - due) / meanGapNs);
+            break;
+          }
+          if (due - now > 0) {
+            waitUntil(due);
+          }
+          int s = (int) ((index + k * 7919) % slots);
+          Y y = caller.call(s);
+          latency(System.nanoTime() - due);
+          take(y, s);
+        }
+        check();
+      }
+
+      private void latency(long ns) {
+        if (latencyCount == latencies.length) {
+          latencies = Arrays.copyOf(latencies, Math.max(1024, latencies.length * 2));
+        }
+        latencies[latencyCount++] = ns;
+      }
+
+      /** After the latency's clock read: the output held (fresh) or copied into its place now. */
+      private void take(Y y, int slot) {
+        if (fresh) {
+          outputs.add(y);
+        } else {
+          caller.copy(y, held, count * length, length);
+        }
+        used[count++] = slot;
+        if (count == HELD) {
+          check();
+        }
+      }
+
+      /** The held outputs against their slots' kept outputs: exact float equality (NaN never equal), as torch.equal. */
+      private void check() {
+        for (int k = 0; k < outputs.size(); k++) {
+          caller.copy(outputs.get(k), held, k * length, length);
+        }
+        outputs.clear();
+        for (int k = 0; k < count; k++) {
+          int got = k * length;
+          int want = used[k] * length;
+          for (int j = 0; j < length; j++) {
+            if (held[got + j] != kept[want + j]) {
+              mismatches++;
+              break;
+            }
+          }
+        }
+        checked += count;
+        count = 0;
+      }
+    }
   }
 
   /**

@@ -83,6 +83,19 @@ public final class Job {
   public final boolean channelsLast;
   /** The option graph_optimizer: TorchScript's graph optimizer on in the bridge (off: the official bridge's). */
   public final boolean graphOptimizer;
+  /** The optional load key (docs/runner-contract.md, "Load job"), or null: caller threads on the one loaded model. */
+  public final Load load;
+
+  /**
+   * A load job's settings: {@code mode} closed or poisson, {@code rate} arrivals per second over all callers
+   * (poisson only; 0 when absent), {@code ready} and {@code go} null when absent.
+   */
+  public record Load(String mode, int callers, double durationS, double rate, long seed, Path latencies, Path ready,
+      Path go) {
+    public boolean closed() {
+      return mode.equals("closed");
+    }
+  }
 
   /**
    * One entry of input_tensors: its dtype, one sample's shape, the exact shape of one call's tensor and its
@@ -219,6 +232,24 @@ public final class Job {
         + (long) slots * batch * outputSize + " floats do not fit a Java array: use fewer input samples");
     inputLength = batch * sampleSize;
     outputLength = batch * outputSize;
+    load = load(job.get("load"));
+  }
+
+  /** The load key as the schema has checked it, or null; a Poisson load without a rate is refused. */
+  private Load load(JsonNode l) {
+    if (l == null) {
+      return null;
+    }
+    JsonNode callers = l.get("callers");
+    check(callers.canConvertToInt(), "callers", "is " + callers + ", more than this runner's int holds");
+    JsonNode seed = l.get("seed");
+    check(seed.canConvertToLong(), "seed", "is " + seed + ", more than a long holds");
+    String mode = l.get("mode").stringValue();
+    double rate = l.has("rate") ? l.get("rate").doubleValue() : 0;
+    check(!mode.equals("poisson") || rate > 0, "load", "mode poisson needs a 'rate' above 0"); // the Python runtime's
+    return new Load(mode, callers.intValue(), l.get("duration_s").doubleValue(), rate, seed.longValue(),
+        Path.of(l.get("latencies").stringValue()), l.has("ready") ? Path.of(l.get("ready").stringValue()) : null,
+        l.has("go") ? Path.of(l.get("go").stringValue()) : null);
   }
 
   /**

@@ -59,9 +59,10 @@ class GradGuard {
   std::optional<c10::NoGradGuard> no_grad_;
 };
 
-// What one AotiModel's handle points to.
+// What one AotiModel's handle points to: the loader, shared with the AotiModels share() made, and its own bound
+// buffers.
 struct Aoti {
-  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader;
+  std::shared_ptr<torch::inductor::AOTIModelPackageLoader> loader;
   std::vector<at::Tensor> inputs;  // one tensor over each bound input buffer; empty until bind
   float* output = nullptr;         // the bound output buffer: `slots` outputs one after the other
   int64_t output_floats = 0;       // the floats of one output (one slot)
@@ -143,14 +144,17 @@ using pytorch_jni_bridge::Aoti;
 using pytorch_jni_bridge::guarded;
 using pytorch_jni_bridge::Refusal;
 
-// static native long nativeLoad(String path)
-extern "C" JNIEXPORT jlong JNICALL Java_bridge_AotiModel_nativeLoad(JNIEnv* env, jclass /*cls*/, jstring jpath) {
+// static native long nativeLoad(String path, int runners): `runners` model instances in the loader's container
+// (num_runners), so that many runs proceed at once; AotiModel.load has checked it is at least 1
+extern "C" JNIEXPORT jlong JNICALL Java_bridge_AotiModel_nativeLoad(JNIEnv* env, jclass /*cls*/, jstring jpath,
+                                                                   jint runners) {
   return guarded(env, [&]() -> jlong {
     const std::string path = pytorch_jni_bridge::to_utf8(env, jpath);
     auto aoti = std::make_unique<Aoti>();
     try {
       pytorch_jni_bridge::GradGuard guard;
-      aoti->loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+      aoti->loader = std::make_shared<torch::inductor::AOTIModelPackageLoader>(path, "model", false,
+                                                                               static_cast<size_t>(runners));
     } catch (const c10::Error& e) {
       throw Refusal{pytorch_jni_bridge::kIllegalArgument, path + " is not a loadable AOTInductor package: " +
                                                               pytorch_jni_bridge::first_line(e.what_without_backtrace())};
@@ -158,6 +162,15 @@ extern "C" JNIEXPORT jlong JNICALL Java_bridge_AotiModel_nativeLoad(JNIEnv* env,
       throw Refusal{pytorch_jni_bridge::kIllegalArgument,
                     path + " is not a loadable AOTInductor package: " + pytorch_jni_bridge::first_line(e.what())};
     }
+    return reinterpret_cast<jlong>(aoti.release());
+  });
+}
+
+// static native long nativeShare(long handle): a new, unbound handle over the same loader
+extern "C" JNIEXPORT jlong JNICALL Java_bridge_AotiModel_nativeShare(JNIEnv* env, jclass /*cls*/, jlong handle) {
+  return guarded(env, [&]() -> jlong {
+    auto aoti = std::make_unique<Aoti>();
+    aoti->loader = pytorch_jni_bridge::of(handle).loader;
     return reinterpret_cast<jlong>(aoti.release());
   });
 }
@@ -239,5 +252,5 @@ extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeRun(JNIEnv* env, j
 
 // static native void nativeFree(long handle)
 extern "C" JNIEXPORT void JNICALL Java_bridge_AotiModel_nativeFree(JNIEnv* /*env*/, jclass /*cls*/, jlong handle) {
-  delete reinterpret_cast<Aoti*>(handle);  // ~AOTIModelPackageLoader removes its extraction folder
+  delete reinterpret_cast<Aoti*>(handle);  // the last over a loader: ~AOTIModelPackageLoader removes its folder
 }

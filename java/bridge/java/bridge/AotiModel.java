@@ -28,7 +28,10 @@ import java.util.Objects;
  * without checking their shapes (unless the process runs with AOTI_RUNTIME_CHECK_INPUTS=1), so only outputs of
  * another size are caught. Runs use the bridge's grad mode
  * (PYTORCH_JNI_GRAD_MODE, InferenceMode by default) and its thread settings (PYTORCH_JNI_NUM_THREADS, ...),
- * read once when the library loads. Not thread-safe: one caller at a time.
+ * read once when the library loads. One AotiModel serves one thread at a time; {@link #share} gives another
+ * AotiModel over the same loaded package, with its own bound buffers, for another thread, and a package loaded
+ * with {@link #load(String, int) several runners} runs that many of them at once (AOTIModelPackageLoader's
+ * num_runners; more wait for a free one).
  *
  * <p>Loading the library needs pytorch_java_only on the class path (its JNI_OnLoad looks up org.pytorch's
  * classes). Errors: {@link IllegalArgumentException} for a missing file, a file that is not a loadable
@@ -67,12 +70,31 @@ public final class AotiModel implements AutoCloseable {
 
   /** Loads the package at {@code path} (its shared library is extracted and opened: seconds, not calls). */
   public static AotiModel load(String path) {
+    return load(path, 1);
+  }
+
+  /**
+   * Loads the package at {@code path} with {@code runners} model instances over its one set of weights, so that
+   * as many runs (of this AotiModel and those {@link #share} gives, each on its own thread) proceed at once.
+   */
+  public static AotiModel load(String path, int runners) {
     Objects.requireNonNull(path, "path");
+    if (runners < 1) {
+      throw new IllegalArgumentException("runners is " + runners + ": give at least 1");
+    }
     if (!Files.isRegularFile(Path.of(path))) {
       throw new IllegalArgumentException("no AOTInductor package at " + path
           + ": export one with torch.export.export and torch._inductor.aoti_compile_and_package");
     }
-    return new AotiModel(path, nativeLoad(path));
+    return new AotiModel(path, nativeLoad(path, runners));
+  }
+
+  /**
+   * Another AotiModel over this one's loaded package, unbound: bind it to buffers of its own and run it on
+   * another thread. The package stays loaded until the last AotiModel over it is closed.
+   */
+  public AotiModel share() {
+    return new AotiModel(path, nativeShare(open()));
   }
 
   /**
@@ -223,7 +245,9 @@ public final class AotiModel implements AutoCloseable {
     return handle;
   }
 
-  private static native long nativeLoad(String path);
+  private static native long nativeLoad(String path, int runners);
+
+  private static native long nativeShare(long handle);
 
   private static native void nativeBind(long handle, Buffer[] inputs, long[][] shapes, int[] dtypes,
       FloatBuffer output, int slots);

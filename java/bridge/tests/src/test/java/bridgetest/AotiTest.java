@@ -102,6 +102,59 @@ class AotiTest {
   }
 
   @Test
+  void sharedModelsRunOnTheirOwnThreadsAtOnce() throws Exception {
+    float[] inputs = floats("aoti.inputs.bin");
+    float[] expected = floats("aoti.expected.bin");
+    int n = expected.length;
+    try (AotiModel first = AotiModel.load(pt2.toString(), 2)) {
+      AotiModel[] models = {first, first.share()};
+      FloatBuffer[] ins = {direct(2), direct(2)}; // held here: the bridge keeps only their addresses
+      FloatBuffer[] outs = {direct(1), direct(1)};
+      for (int t = 0; t < 2; t++) {
+        models[t].bind(ins[t], SHAPE, outs[t]);
+      }
+      float[][] got = new float[2][n];
+      Throwable[] failed = new Throwable[2];
+      Thread[] threads = new Thread[2];
+      for (int t = 0; t < 2; t++) {
+        int me = t;
+        threads[t] = new Thread(() -> {
+          FloatBuffer in = ins[me];
+          FloatBuffer out = outs[me];
+          try {
+            for (int round = 0; round < 200; round++) { // both threads at once, each on its own buffers
+              for (int i = 0; i < n; i++) {
+                int sample = me == 0 ? i : n - 1 - i;
+                in.put(0, inputs, 2 * sample, 2);
+                models[me].run();
+                got[me][sample] = out.get(0);
+              }
+            }
+          } catch (Throwable e) {
+            failed[me] = e;
+          }
+        });
+        threads[t].start();
+      }
+      for (Thread t : threads) {
+        t.join();
+      }
+      for (int t = 0; t < 2; t++) {
+        if (failed[t] != null) {
+          throw new AssertionError("thread " + t + " failed", failed[t]);
+        }
+        for (int i = 0; i < n; i++) {
+          assertEquals(expected[i], got[t][i], 1e-5f * (1 + Math.abs(expected[i])), "thread " + t + ", sample " + i);
+        }
+      }
+      models[1].close();
+      first.run(); // the package stays loaded for the other AotiModel
+    }
+    IllegalArgumentException zero = assertThrows(IllegalArgumentException.class, () -> AotiModel.load(pt2.toString(), 0));
+    assertEquals("runners is 0: give at least 1", zero.getMessage());
+  }
+
+  @Test
   void aMissingPackageIsNamed() {
     String missing = fixtures.resolve("no-such.pt2").toString();
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AotiModel.load(missing));
