@@ -110,13 +110,16 @@ def unresolved_artifact(maven_output: str) -> str | None:
     return None
 
 
-def ffm_jvm_options() -> tuple[str, ...]:
-    """The JVM options of an FFM runner: native access for the class path, and the wheel's libtorch_cpu.so (the
-    library the bridge and the C++ runners link)."""
+def libtorch_cpu() -> Path:
+    """The wheel's libtorch_cpu.so (the library the bridge and the C++ runners link)."""
     import torch  # the wheel the harness runs with
 
-    lib = Path(torch.__file__).resolve().parent / "lib" / "libtorch_cpu.so"
-    return ("--enable-native-access=ALL-UNNAMED", f"-D{LIBTORCH_PROPERTY}={lib}")
+    return Path(torch.__file__).resolve().parent / "lib" / "libtorch_cpu.so"
+
+
+def ffm_jvm_options() -> tuple[str, ...]:
+    """The JVM options of an FFM runner: native access for the class path, and the wheel's libtorch_cpu.so."""
+    return ("--enable-native-access=ALL-UNNAMED", f"-D{LIBTORCH_PROPERTY}={libtorch_cpu()}")
 
 
 def runner_build_id(project_dir: Path, jdk: Jdk | None = None, release: int | None = None) -> str:

@@ -58,6 +58,12 @@ class Program:
     # built-in MLP's ONNX export, as the java-onnxruntime runner feeds it)
     batch_axis: frozenset[str] = frozenset()
     uses_torch: bool = True  # C++: built against the wheel's libtorch (the raw loop is not)
+    # Java through java.lang.foreign: run with native access granted and -Dlibtorch naming the wheel's libtorch_cpu.so
+    ffm: bool = False
+    min_jdk: int | None = None  # Java: compiled for this release, and built and run on a JDK at least this new
+
+
+FFM_PROPERTY = "libtorch"  # the FFM program's system property naming libtorch_cpu.so
 
 
 _PY_AOTI = Program((("python/programs/aoti.py.j2", "program.py"),), "python",
@@ -91,6 +97,8 @@ PROGRAMS: dict[str, Program] = {
     # bridge.AotiModel is the bridge's own Java class: the program holds a copy, as the runner does
     "java-aoti": Program((("java/programs/Aoti.java.j2", _JAVA_MAIN), _POM, *RUNNERS["java-aoti"].extra_files),
                          "maven", bridge=True, runner="java-aoti"),
+    "java-aoti-ffm": Program((("java/programs/AotiFfm.java.j2", _JAVA_MAIN), _POM), "maven", runner="java-aoti-ffm",
+                             ffm=True, min_jdk=RUNNERS["java-aoti-ffm"].min_jdk),
     "java-onnxruntime": Program((("java/programs/OnnxRuntime.java.j2", _JAVA_MAIN), _POM), "maven",
                                 runner="java-onnxruntime", batch_axis=frozenset({"mlp"})),
 }
@@ -130,6 +138,13 @@ def bridge_env(program: Program, job: dict[str, Any]) -> dict[str, str]:
                                bool(job["options"].get("graph_optimizer", False)))
 
 
+def ffm_options(program: Program) -> list[str]:
+    """An FFM program's JVM options: native access for the class path, and the wheel's libtorch_cpu.so."""
+    if not program.ffm:
+        return []
+    return ["--enable-native-access=ALL-UNNAMED", f"-D{FFM_PROPERTY}={java_build.libtorch_cpu()}"]
+
+
 def _java_run_sh(program: Program, job: dict[str, Any], bridge: Path, jdk: jdks.Jdk | None) -> str:
     """run.sh's lines after `cd`: the Maven build, then java on the jar with its classpath (and the bridge); on
     the row's own JDK when it has one."""
@@ -144,6 +159,10 @@ def _java_run_sh(program: Program, job: dict[str, Any], bridge: Path, jdk: jdks.
                   "# the bridge's threads and grad mode, read when it loads (java/README.md)",
                   "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in bridge_env(program, job).items())]
         flag = '-Djava.library.path="$BRIDGE" '
+    if program.ffm:
+        lines += ["# the torch wheel's libtorch_cpu.so, which the program opens and calls through java.lang.foreign",
+                  f"LIBTORCH=\"${{LIBTORCH:-{java_build.libtorch_cpu()}}}\""]
+        flag = '--enable-native-access=ALL-UNNAMED -D' + FFM_PROPERTY + '="$LIBTORCH" '
     java = '"$JAVA_HOME/bin/java"' if jdk else "java"
     lines.append(f'{java} {flag}-cp "target/program.jar:$(cat target/classpath.txt)" Main {files}')
     return "".join(line + "\n" for line in lines)
@@ -163,7 +182,7 @@ def render(program: Program, row: str, job: dict[str, Any], dest: Path, bridge: 
                for t in job["input_tensors"]]
     ctx: dict[str, Any] = {
         "row": row, "job": job, "tensors": tensors, "name": program.runner, "bridge": program.bridge,
-        "uses_torch": program.uses_torch,
+        "ffm": program.ffm, "uses_torch": program.uses_torch, "release": program.min_jdk or jdks.OLDEST,
         "java_artifacts": java_build.JAVA_ARTIFACTS,
         "dependencies": java_build.dependencies_for(RUNNERS[program.runner].template) if program.runner else []}
     if model is not None:  # as harness.render gives the runners their model.py
@@ -224,8 +243,8 @@ def _maven_build(program: Program, src: Path, build_root: Path, jdk: jdks.Jdk | 
         jar = _maven_package(out / "src", out / "build.log", jdk)
     bridge = java_build.build_bridge(build_root, out) if program.bridge else None
     classpath = os.pathsep.join([str(jar), (jar.parent / "classpath.txt").read_text().strip()])
-    return [java, *java_build.JVM_OPTIONS, *([f"-Djava.library.path={bridge}"] if bridge else []), "-cp", classpath,
-            "Main"]
+    library = [f"-Djava.library.path={bridge}"] if bridge else []
+    return [java, *java_build.JVM_OPTIONS, *ffm_options(program), *library, "-cp", classpath, "Main"]
 
 
 def _maven_package(project: Path, log: Path, jdk: jdks.Jdk | None) -> Path:
@@ -317,7 +336,9 @@ def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
             continue
         src = run_dir / "programs" / name
         try:
-            jdk = jdks.find(jdk_of[name]) if name in jdk_of else None
+            # a program that needs a newer JDK than PATH's gets the one its row's runner was given (min_jdk)
+            jdk = (jdks.find(jdk_of[name]) if name in jdk_of
+                   else jdks.at_least(program.min_jdk, f"the {name} program needs it") if program.min_jdk else None)
         except jdks.JdkNotFound:
             continue  # the row ran on it: a JDK removed since leaves the row without a program
         render(program, name, job, src, build_root / "java-bridge" / "lib", jdk, suite["model"])

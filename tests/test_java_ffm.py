@@ -3,15 +3,18 @@ the Foreign Function & Memory API (JDK 22+) instead of the JNI bridge.
 
 End to end through the harness (harness.pipeline.run_suite): the default model (MyNN 2-8-8-1, input [1, 2]) and
 a user's factory with two inputs (float32 and int64) and two outputs (float32 and int64, so the outputs are
-converted), each verified against the Python reference. The factory is written to a fixed place under build/ so
-its AOTInductor package is compiled once and then cached, as every export is. Without a JDK 22 or newer the row
-is SKIPPED with the reason; the JDKs found are narrowed with monkeypatch, never by changing PATH.
+converted), each verified against the Python reference, and each row's standalone program (java/programs/
+AotiFfm.java.j2: the same calls through java.lang.foreign, a Maven project built once for both) with it. The
+factory is written to a fixed place under build/ so its AOTInductor package is compiled once and then cached, as
+every export is. Without a JDK 22 or newer the row is SKIPPED with the reason; the JDKs found are narrowed with
+monkeypatch, never by changing PATH.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import textwrap
 import tomllib
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import jdks
+from harness import jdks, programs
 from harness.build import Built, build_runner, for_choice
 from harness.java_build import java_toolchain_problem
 from harness.model_spec import ModelSpec
@@ -56,6 +59,7 @@ FACTORY = textwrap.dedent('''
 ''')
 RUN = {"calls": 400, "warmup_calls": 5, "repeats": 1, "threads": 1, "interop_threads": 1, "timeout_s": 120,
        "programs": False}
+WITH_PROGRAM = {**RUN, "programs": True}  # the runs whose row gets its standalone program
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +83,46 @@ def result_of(run: Path, row: str) -> dict[str, Any]:
 def default_run(toolchain: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tomllib.loads(TINY.read_text())
     data.pop("claims", None)
-    data["run"] = RUN
+    data["run"] = WITH_PROGRAM
     data["runners"] = [{"id": RUNNER}]
     return run_suite(parse_suite(data, "ffm-default.toml"), tmp_path_factory.mktemp("ffm-default"), BUILD_DIR,
                      quiet=True)
+
+
+def check_program(run: Path) -> dict[str, Any]:
+    """The row's program: made, its outputs the reference's, its figure printed; the report links it. Returns its
+    record."""
+    made = {r["row"]: r for r in programs.read(run)}
+    assert set(made) == {RUNNER}
+    record = made[RUNNER]
+    assert record["status"] == "ok" and record["outputs_ok"], record["message"]
+    assert len(record["us_per_call"]) == 1 and record["us_per_call"][0] > 0 and record["snippet"]
+    folder = run / record["folder"]
+    source = (folder / record["main"]).read_text()
+    for harness_part in ("BenchRuntime", "job.json", "package bench", "bench.libtorch"):
+        assert harness_part not in source, harness_part
+    assert "import java.lang.foreign.Linker;" in source and "Linker.Option.critical(false)" in source
+    assert "<maven.compiler.release>22</maven.compiler.release>" in (folder / "pom.xml").read_text()
+    run_sh = (folder / "run.sh").read_text()
+    assert "--enable-native-access=ALL-UNNAMED" in run_sh and "-Dlibtorch=" in run_sh
+    assert "java.library.path" not in run_sh and "PYTORCH_JNI" not in run_sh  # no JNI bridge
+    home = re.search(r"^export JAVA_HOME=(\S+)", run_sh, re.MULTILINE)
+    assert home and jdks.read(Path(home.group(1))).feature >= 22, run_sh  # built and run on a JDK 22+
+    assert f"(programs/{RUNNER}/src/main/java/Main.java)" in (run / "report.md").read_text()
+    return record
+
+
+def test_default_model_program_matches_the_reference(default_run: Path) -> None:
+    """Also run as a user would: no JVM warning on stderr (native access is granted), the figure on stdout."""
+    record = check_program(default_run)
+    folder = default_run / record["folder"]
+    program = programs.PROGRAMS[RUNNER]
+    job = json.loads((default_run / "raw" / RUNNER / "0" / "job.json").read_text())
+    argv = programs.build(program, folder, BUILD_DIR, jdks.at_least(22, "the test"))
+    p = subprocess.run([*argv, job["model_file"], job["inputs"], str(folder / "layout.txt")], capture_output=True,
+                       text=True, timeout=120, check=False)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert programs._FIGURE.search(p.stdout), p.stdout
 
 
 def test_default_model_matches_the_reference(default_run: Path) -> None:
@@ -107,7 +147,7 @@ def test_two_input_user_model_matches_the_reference(toolchain: None, tmp_path: P
     if not factory.is_file() or factory.read_text() != FACTORY:
         factory.write_text(FACTORY)
     data = {"name": "ffm-user", "model": {"name": "Two", "kind": "factory", "path": f"{factory}:build"},
-            "inputs": {"count": 8}, "run": {**RUN, "calls": 200}, "runners": [{"id": RUNNER}]}
+            "inputs": {"count": 8}, "run": {**WITH_PROGRAM, "calls": 200}, "runners": [{"id": RUNNER}]}
     run = run_suite(parse_suite(data, str(tmp_path / "suite.toml")), tmp_path / "results", BUILD_DIR, quiet=True)
     row = rows(run)[RUNNER]
     assert row["status"] == "ok" and row["outputs_ok"], row["message"]
@@ -115,6 +155,7 @@ def test_two_input_user_model_matches_the_reference(toolchain: None, tmp_path: P
     assert extra["aoti_input_shape"] == "float32 [1, 4], int64 [1, 3]"
     assert extra["outputs_converted"] is True  # the int64 output, to float32
     assert extra["ffm_downcalls_per_call"] == 2 + 1 + 2 * 2
+    check_program(run)  # its int64 output converted to float32 as the runner's is
 
 
 def test_inference_mode_is_refused_in_one_line(default_run: Path, tmp_path: Path) -> None:
