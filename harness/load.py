@@ -15,6 +15,7 @@ load_stats.py turns them into the report's tables and plot.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import time
@@ -68,6 +69,7 @@ class _Jobs:
 
     def __init__(self, suite: Suite, run_dir: Path, rows: dict[str, Built], files: dict[str, Path]) -> None:
         self.suite, self.rows, self.files = suite, rows, files
+        self.seed = (suite.load or LoadSpec()).seed
         # the run's reference (a row per sample) and tolerances, as harness/collect.py checks the rows with
         self.reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4")
         self.judged = judged_with.read(run_dir, [c.id for c in suite.runners])
@@ -77,8 +79,7 @@ class _Jobs:
         job = job_for(self.suite, choice, self.files, out_dir)
         calls = max(choice.block, min(job["calls"], SLOT_CALLS) // choice.block * choice.block)
         job.update(calls=calls, slots=min(calls, job["slots"]), bare_calls=0, bare_rounds=1,
-                   load={"seed": self.suite.load.seed if self.suite.load else 1,
-                         "latencies": str(out_dir / "latencies.bin"), **load})
+                   load={"seed": self.seed, "latencies": str(out_dir / "latencies.bin"), **load})
         contract.check_job(job)
         write_json(out_dir / "job.json", job)
         return job
@@ -118,7 +119,7 @@ class _Jobs:
             load: dict[str, Any] = {"mode": "closed", "callers": callers, "duration_s": duration_s}
             if processes > 1:
                 load.update(ready=str(d / "ready"), go=str(out_dir / "go"))
-            jobs.append((d, self._job(choice, d, {**load, "seed": p})))
+            jobs.append((d, self._job(choice, d, load)))
         parts = self._together(choice, jobs, out_dir / "go")
         return _summary(parts, callers * processes)
 
@@ -260,7 +261,7 @@ def _measure_row(jobs: _Jobs, choice: RunnerChoice, out: Path, spec: LoadSpec, e
     if not base["ok"]:
         entry["server"] = {"peak_per_s": None, "validity": "INVALID", "reason": base["problem"], "tries": []}
         return
-    step = iter(range(1000))
+    step = itertools.count()
 
     def try_rate(rate: float, seconds: float) -> dict[str, Any]:
         k = next(step)
