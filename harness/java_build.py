@@ -117,9 +117,10 @@ def libtorch_cpu() -> Path:
     return Path(torch.__file__).resolve().parent / "lib" / "libtorch_cpu.so"
 
 
-def ffm_jvm_options() -> tuple[str, ...]:
-    """The JVM options of an FFM runner: native access for the class path, and the wheel's libtorch_cpu.so."""
-    return ("--enable-native-access=ALL-UNNAMED", f"-D{LIBTORCH_PROPERTY}={libtorch_cpu()}")
+def ffm_jvm_options(prop: str = LIBTORCH_PROPERTY) -> tuple[str, ...]:
+    """The JVM options of an FFM runner or program: native access for the class path, and the system property
+    `prop` naming the wheel's libtorch_cpu.so."""
+    return ("--enable-native-access=ALL-UNNAMED", f"-D{prop}={libtorch_cpu()}")
 
 
 def runner_build_id(project_dir: Path, jdk: Jdk | None = None, release: int | None = None) -> str:

@@ -138,13 +138,6 @@ def bridge_env(program: Program, job: dict[str, Any]) -> dict[str, str]:
                                bool(job["options"].get("graph_optimizer", False)))
 
 
-def ffm_options(program: Program) -> list[str]:
-    """An FFM program's JVM options: native access for the class path, and the wheel's libtorch_cpu.so."""
-    if not program.ffm:
-        return []
-    return ["--enable-native-access=ALL-UNNAMED", f"-D{FFM_PROPERTY}={java_build.libtorch_cpu()}"]
-
-
 def _java_run_sh(program: Program, job: dict[str, Any], bridge: Path, jdk: jdks.Jdk | None) -> str:
     """run.sh's lines after `cd`: the Maven build, then java on the jar with its classpath (and the bridge); on
     the row's own JDK when it has one."""
@@ -244,7 +237,8 @@ def _maven_build(program: Program, src: Path, build_root: Path, jdk: jdks.Jdk | 
     bridge = java_build.build_bridge(build_root, out) if program.bridge else None
     classpath = os.pathsep.join([str(jar), (jar.parent / "classpath.txt").read_text().strip()])
     library = [f"-Djava.library.path={bridge}"] if bridge else []
-    return [java, *java_build.JVM_OPTIONS, *ffm_options(program), *library, "-cp", classpath, "Main"]
+    ffm = java_build.ffm_jvm_options(FFM_PROPERTY) if program.ffm else ()
+    return [java, *java_build.JVM_OPTIONS, *ffm, *library, "-cp", classpath, "Main"]
 
 
 def _maven_package(project: Path, log: Path, jdk: jdks.Jdk | None) -> Path:
