@@ -155,6 +155,7 @@ struct LoadSpec {
   std::uint64_t seed = 0;
   std::string latencies;  // int64 LE ns per call, caller after caller
   std::string ready, go;  // empty when absent
+  bool noop = false;      // every call replaced by the no-op stand-in (NoopCall): the loop's own cost
 };
 
 struct Job {
@@ -407,6 +408,7 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
     load.latencies = l.at("latencies").get<std::string>();
     load.ready = l.value("ready", std::string());
     load.go = l.value("go", std::string());
+    load.noop = l.value("noop", false);
     job.load = load;
   }
 
@@ -707,34 +709,26 @@ void poisson_caller(Call& call, const In in, std::size_t BS, std::size_t BO, std
   me.checked += static_cast<std::int64_t>(count);
 }
 
-// The load phase, on the main thread inside the runner's scope, after the timed pass filled `m.outputs`:
-// `make_caller(c)` gives caller c's call (made here, before any caller starts); every caller thread enters its
-// own copy of `scope` (the grad mode is thread-local in libtorch). The callers start together, 1 ms after all
-// of them are ready (and after the go file, when the job names one); the record and latencies go into `m`.
-// `mean_call_ns`: the timed pass's mean, to size the closed callers' latency lists before they start.
-template <class In, class MakeCaller, class Scope>
-void run_load(const Job& job, const In in, std::size_t BS, MakeCaller& make_caller, const Scope& scope,
-              const Sharing& sharing, double mean_call_ns, Measurement& m) {
-  const LoadSpec& load = *job.load;
-  const auto n = static_cast<std::size_t>(load.callers);
-  const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
-  const std::size_t slots = static_cast<std::size_t>(job.slots);
-  const float* kept = m.outputs.data();
+// The no-op stand-in for a call (a load job's `noop`): the callers pass it their slot's kept output from the timed
+// pass in place of the slot's input (batch s's "input" is kept + s × BO) and it copies those floats into the held
+// buffer, as a real call copies its output there. A caller's latency is then its loop's own cost, and every check
+// finds its slot's output.
+struct NoopCall {
+  std::size_t BO;
+  void operator()(const float* kept_output, float* out) const { std::memcpy(out, kept_output, BO * sizeof(float)); }
+};
+
+// The callers' threads: caller c calls `calls[c]` on batch `in + s × BS` inside its own copy of `scope` (the grad
+// mode is thread-local in libtorch). They start together, 1 ms after all of them are ready (and after the go file,
+// when the job names one); returns the time from that start to the last one's end. A template of its own, so the
+// no-op stand-in's loops are instantiations of their own and the real calls' code is as it was.
+template <class In, class CallerCall, class Scope>
+std::int64_t run_callers(const LoadSpec& load, std::vector<CallerCall>& calls, const In in, std::size_t BS,
+                         std::size_t BO, std::size_t slots, const float* kept, const Scope& scope,
+                         std::vector<LoadCaller>& callers) {
+  const std::size_t n = callers.size();
   const auto duration_ns = static_cast<std::int64_t>(load.duration_s * 1e9);
   const bool closed = load.mode == "closed";
-
-  using CallerCall = std::decay_t<decltype(make_caller(std::int64_t{0}))>;
-  std::vector<CallerCall> calls;
-  calls.reserve(n);
-  for (std::size_t c = 0; c < n; ++c) calls.push_back(make_caller(static_cast<std::int64_t>(c)));
-  std::vector<LoadCaller> callers(n);
-  // Sized for the expected calls (capped at 2^25 each), so a list rarely grows while the callers run: a closed
-  // caller at the timed pass's speed, a Poisson one at its share of the rate, if it can keep up.
-  const double capacity_s = 1e9 / std::max(1.0, mean_call_ns);
-  const double per_caller_s = closed ? capacity_s : std::min(capacity_s, load.rate / static_cast<double>(n));
-  const auto expected = static_cast<std::size_t>(std::min(per_caller_s * load.duration_s * 1.25 + 1024.0, 33554432.0));
-  for (auto& me : callers) me.latencies.reserve(expected);
-
   std::latch arrived(static_cast<std::ptrdiff_t>(n));
   std::latch released(1);
   std::atomic<bool> abort{false};
@@ -779,7 +773,43 @@ void run_load(const Job& job, const In in, std::size_t BS, MakeCaller& make_call
   }
   start = now_ns() + 1'000'000;  // 1 ms: every caller is past the latch by then
   release(false);
-  const std::int64_t elapsed = now_ns() - start;
+  return now_ns() - start;
+}
+
+// The load phase, on the main thread inside the runner's scope, after the timed pass filled `m.outputs`:
+// `make_caller(c)` gives caller c's call (made here, before any caller starts), run_callers runs them; the record
+// and latencies go into `m`. With `noop` every caller calls NoopCall instead, over the kept outputs; the runner's
+// calls are made all the same, so the process holds what it holds for a real load.
+// `mean_call_ns`: the timed pass's mean, to size the closed callers' latency lists before they start.
+template <class In, class MakeCaller, class Scope>
+void run_load(const Job& job, const In in, std::size_t BS, MakeCaller& make_caller, const Scope& scope,
+              const Sharing& sharing, double mean_call_ns, Measurement& m) {
+  const LoadSpec& load = *job.load;
+  const auto n = static_cast<std::size_t>(load.callers);
+  const std::size_t BO = static_cast<std::size_t>(job.batch * job.output_size);
+  const std::size_t slots = static_cast<std::size_t>(job.slots);
+  const float* kept = m.outputs.data();
+  const bool closed = load.mode == "closed";
+
+  using CallerCall = std::decay_t<decltype(make_caller(std::int64_t{0}))>;
+  std::vector<CallerCall> calls;
+  calls.reserve(n);
+  for (std::size_t c = 0; c < n; ++c) calls.push_back(make_caller(static_cast<std::int64_t>(c)));
+  std::vector<LoadCaller> callers(n);
+  // Sized for the expected calls (capped at 2^25 each), so a list rarely grows while the callers run: a closed
+  // caller at the timed pass's speed, a Poisson one at its share of the rate, if it can keep up.
+  const double capacity_s = 1e9 / std::max(1.0, mean_call_ns);
+  const double per_caller_s = closed ? capacity_s : std::min(capacity_s, load.rate / static_cast<double>(n));
+  const auto expected = static_cast<std::size_t>(std::min(per_caller_s * load.duration_s * 1.25 + 1024.0, 33554432.0));
+  for (auto& me : callers) me.latencies.reserve(expected);
+
+  std::int64_t elapsed = 0;
+  if (load.noop) {
+    std::vector<NoopCall> stand_ins(n, NoopCall{BO});
+    elapsed = run_callers(load, stand_ins, kept, BO, BO, slots, kept, scope, callers);
+  } else {
+    elapsed = run_callers(load, calls, in, BS, BO, slots, kept, scope, callers);
+  }
   for (const auto& me : callers)
     if (me.error) std::rethrow_exception(me.error);
 
@@ -802,6 +832,7 @@ void run_load(const Job& job, const In in, std::size_t BS, MakeCaller& make_call
       {"checked", checked},
       {"mismatches", mismatches},
       {"shared_model", sharing.shared},
+      {"noop", load.noop},
       {"note", sharing.note},
   };
   m.load_latencies.reserve(n);

@@ -610,18 +610,19 @@ class _Caller:
         self.error: BaseException | None = None
 
 
-def _checker(backend: Backend, keeper: Keeper, job: dict[str, Any]) -> Callable[[list[Any], list[int]], int]:
-    """A function comparing held outputs with the kept outputs of their slots; it returns the mismatches.
+def _kept(torch: Any, keeper: Keeper, job: dict[str, Any]) -> Any:
+    """The slots' outputs of the timed pass as one [slots, batch x output_size] float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(keeper.array())).view(job["slots"], job["batch"] * job["output_size"])
+
+
+def _checker(torch: Any, kept: Any) -> Callable[[list[Any], list[int]], int]:
+    """A function comparing held outputs with `kept` (_kept), the outputs of their slots; it returns the mismatches.
 
     The slots were filled by the timed pass of the same process (and the harness verifies those against the
     reference), so an output equal to its slot's is verified too. Equality is exact: the same model on the
     same input in the same process gives the same floats.
     """
-    torch = getattr(backend, "torch", None)
-    if torch is None:
-        fail("a load job needs the torch backend: this runner's runtime does not implement it")
-    per = job["batch"] * job["output_size"]
-    kept = torch.from_numpy(np.ascontiguousarray(keeper.array())).view(job["slots"], per)
+    per = kept.shape[1]
     leaf = torch.Tensor
 
     def flat(y: Any) -> Any:
@@ -642,6 +643,11 @@ def _checker(backend: Backend, keeper: Keeper, job: dict[str, Any]) -> Callable[
             return int((got != want).any(dim=1).sum())
 
     return check
+
+
+def _noop_call(kept_output: Any) -> Any:
+    """The no-op stand-in for a call: the callers pass it their slot's kept output in place of the slot's input."""
+    return kept_output
 
 
 def _wait_for_go(load: dict[str, Any]) -> None:
@@ -765,7 +771,15 @@ def run_load(job: dict[str, Any], model: Callable[[Any], Any], xs: list[Any], ke
     n, mode = load["callers"], load["mode"]
     if mode == "poisson" and not load.get("rate"):
         _job_error(sys.argv[1], "'load' mode poisson needs a 'rate' above 0")
-    check = _checker(backend, keeper, job)
+    torch = getattr(backend, "torch", None)
+    if torch is None:
+        fail("a load job needs the torch backend: this runner's runtime does not implement it")
+    kept = _kept(torch, keeper, job)
+    check = _checker(torch, kept)
+    # noop: the same loops, over the slots' kept outputs (a list, indexed by slot as xs is) with a call that hands
+    # its argument back, so what a caller measures is its loop alone, and every output checked equals its slot's
+    noop = bool(load.get("noop", False))
+    call, inputs = (_noop_call, list(kept.unbind(0))) if noop else (model, xs)
     callers = [_Caller(c) for c in range(n)]
     duration_ns = int(load["duration_s"] * 1e9)
     _wait_for_go(load)
@@ -778,9 +792,9 @@ def run_load(job: dict[str, Any], model: Callable[[Any], Any], xs: list[Any], ke
                 barrier.wait()
                 start, deadline = times["start"], times["start"] + duration_ns
                 if mode == "closed":
-                    _closed(model, xs, me, check, deadline, me.index * max(1, len(xs) // n))
+                    _closed(call, inputs, me, check, deadline, me.index * max(1, len(xs) // n))
                 else:
-                    _poisson(model, xs, me, check, start, deadline, load["rate"] / n, load["seed"] + me.index)
+                    _poisson(call, inputs, me, check, start, deadline, load["rate"] / n, load["seed"] + me.index)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread, which fails the job
             me.error = exc
 
@@ -806,5 +820,6 @@ def run_load(job: dict[str, Any], model: Callable[[Any], Any], xs: list[Any], ke
         "checked": sum(me.checked for me in callers),
         "mismatches": sum(me.mismatches for me in callers),
         "shared_model": True,
+        "noop": noop,
         "note": "Python threads share the one loaded model; each holds the GIL outside the call's C++ code",
     }

@@ -103,6 +103,32 @@ def test_closed_callers_count_and_verify_every_call(rid: str, callers: int, buil
     # cpp-aoti-minimal gives every further caller a model of its own: the model is shared by one caller only
     assert load["shared_model"] is (rid != "cpp-aoti-minimal" or callers == 1)
     assert result["bare_ns"] == []  # a load job has no bare pass
+    assert load["noop"] is False  # a job without the key calls the model
+    np.testing.assert_allclose(np.fromfile(job["outputs"], dtype="<f4"), reference(files, job), atol=1e-5)
+
+
+NOOP_CASES = [(rid, True) for rid in RUNNER_IDS] + [("cpp-torchscript", False)]
+
+
+@pytest.mark.parametrize(("rid", "noop"), NOOP_CASES)
+@pytest.mark.parametrize("load", [{"mode": "closed", "callers": 2}, {"mode": "poisson", "callers": 2, "rate": 2000.0}])
+def test_noop_runs_the_loop_on_the_stand_in_and_checks_every_output(load: dict[str, Any], rid: str, noop: bool,
+                                                                    built: dict[str, Built],
+                                                                    tiny: tuple[Suite, ModelFiles],
+                                                                    tmp_path: Path) -> None:
+    """With noop each call is the stand-in (the slot's kept floats copied into the held buffer): the counts add up,
+    every output checked equals its slot's; the slots pass still ran and is written. `"noop": false` is a real
+    load."""
+    files = tiny[1]
+    job_path = load_job(tmp_path, rid, files, {**load, "noop": noop})
+    assert contract.problem("job", json.loads(job_path.read_text())) is None
+    p = run(built[rid], job_path)
+    assert p.returncode == 0, p.stderr
+    job, result, lat = finished(job_path)
+    rec = result["load"]
+    assert result["status"] == "ok" and rec["noop"] is noop and rec["mode"] == load["mode"]
+    assert len(rec["counts"]) == 2 and sum(rec["counts"]) == lat.size == rec["issued"] == rec["checked"] > 0
+    assert rec["mismatches"] == 0 and (lat >= 0).all()
     np.testing.assert_allclose(np.fromfile(job["outputs"], dtype="<f4"), reference(files, job), atol=1e-5)
 
 

@@ -76,6 +76,7 @@ def test_closed_callers_count_and_verify_every_call(callers: int, runner: Built,
     assert sum(load["counts"]) == lat.size == load["issued"] == load["checked"]
     assert load["mismatches"] == 0 and load["unissued"] == 0 and (lat > 0).all()
     assert load["elapsed_ns"] >= 0.3e9
+    assert load["noop"] is False  # a job without the key calls the model
     np.testing.assert_allclose(np.fromfile(job["outputs"], dtype="<f4"), reference(model_dir, job), atol=1e-5)
 
 
@@ -100,6 +101,27 @@ def test_poisson_at_a_low_rate_issues_about_rate_times_duration(runner: Built, m
     assert load["unissued"] == 0 and 10 <= load["issued"] <= 200  # 60 expected; Poisson's spread is ±8
     lat = np.fromfile(job["load"]["latencies"], dtype="<i8")
     assert lat.size == load["issued"] and (lat > 0).all()
+
+
+@pytest.mark.parametrize("noop", [True, False])
+@pytest.mark.parametrize("load", [{"mode": "closed", "callers": 2}, {"mode": "poisson", "callers": 2, "rate": 2000.0}])
+def test_noop_runs_the_loop_on_the_stand_in_and_checks_every_output(load: dict[str, Any], noop: bool, runner: Built,
+                                                                    model_dir: Path, tmp_path: Path) -> None:
+    """With noop each call is the stand-in (the slot's kept output handed back): the counts add up, every output
+    checked equals its slot's; the slots pass still ran and is written. `"noop": false` is a real load."""
+    job_path = load_job(tmp_path, model_dir, {**load, "noop": noop})
+    assert contract.problem("job", json.loads(job_path.read_text())) is None
+    p = run(runner, job_path)
+    assert p.returncode == 0, p.stderr
+    job = json.loads(job_path.read_text())
+    result = json.loads(Path(job["result"]).read_text())
+    assert result["status"] == "ok" and contract.problem("result", result) is None
+    rec = result["load"]
+    lat = np.fromfile(job["load"]["latencies"], dtype="<i8")
+    assert rec["noop"] is noop and rec["mode"] == load["mode"] and len(rec["counts"]) == 2
+    assert sum(rec["counts"]) == lat.size == rec["issued"] == rec["checked"] > 0
+    assert rec["mismatches"] == 0 and (lat >= 0).all()
+    np.testing.assert_allclose(np.fromfile(job["outputs"], dtype="<f4"), reference(model_dir, job), atol=1e-5)
 
 
 @pytest.mark.parametrize(("load", "key"), [({"mode": "open", "callers": 1}, "mode"),

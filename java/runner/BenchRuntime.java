@@ -655,9 +655,30 @@ public final class BenchRuntime {
       double capacity = 1e9 / Math.max(1, meanCallNs); // calls per second of one caller at the slots pass's speed
       double perCaller = load.closed() ? capacity : Math.min(capacity, load.rate() / n);
       int reserved = (int) Math.min(MAX_RESERVED, perCaller * load.durationS() * 1.25 + 1024);
+      List<Caller<Y>> calls = new ArrayList<>();
+      for (int c = 0; c < n; c++) {
+        calls.add(model.caller(c)); // made with noop too: the process holds what it holds for a real load
+      }
+      ObjectNode record = load.noop()
+          ? runCallers(job, NoopCaller.standIns(calls, kept, job.outputLength), model.freshOutputs(), kept, reserved)
+          : runCallers(job, calls, model.freshOutputs(), kept, reserved);
+      record.put("shared_model", sharing.shared());
+      record.put("noop", load.noop());
+      record.put("note", sharing.note());
+      return record;
+    }
+
+    /**
+     * The callers' threads, caller c calling through {@code calls.get(c)}, holding outputs as a runner with
+     * {@code fresh} outputs does; writes their latencies and returns the record's figures.
+     */
+    private static <Y> ObjectNode runCallers(Job job, List<Caller<Y>> calls, boolean fresh, float[] kept, int reserved)
+        throws IOException {
+      Job.Load load = job.load;
+      int n = load.callers();
       List<Worker<Y>> workers = new ArrayList<>();
       for (int c = 0; c < n; c++) {
-        workers.add(new Worker<>(c, model.caller(c), model.freshOutputs(), job, kept, reserved));
+        workers.add(new Worker<>(c, calls.get(c), fresh, job, kept, reserved));
       }
       CountDownLatch arrived = new CountDownLatch(n);
       CountDownLatch released = new CountDownLatch(1);
@@ -748,9 +769,51 @@ public final class BenchRuntime {
       record.put("unissued", unissued);
       record.put("checked", checked);
       record.put("mismatches", mismatches);
-      record.put("shared_model", sharing.shared());
-      record.put("note", sharing.note());
       return record;
+    }
+
+    /**
+     * The no-op stand-in for a call (a load job's noop): {@code call(slot)} hands back the slot's kept output from
+     * the slots pass (a copy made before the callers start) and {@code copy} puts it in the caller's held buffer, as a
+     * real output's copy does. A caller's latency is then its loop's own cost, and every check finds its slot's output.
+     * {@code enter} is the runner's caller's, so each thread is set up as for the real calls.
+     */
+    static final class NoopCaller implements Caller<float[]> {
+      private final Caller<?> runner;
+      private final float[][] outputs; // per slot, shared by the callers (read only)
+
+      private NoopCaller(Caller<?> runner, float[][] outputs) {
+        this.runner = runner;
+        this.outputs = outputs;
+      }
+
+      /** One stand-in per caller of {@code calls}, over the kept outputs ({@code length} floats per slot). */
+      static <Y> List<Caller<float[]>> standIns(List<Caller<Y>> calls, float[] kept, int length) {
+        float[][] outputs = new float[kept.length / length][];
+        for (int s = 0; s < outputs.length; s++) {
+          outputs[s] = Arrays.copyOfRange(kept, s * length, (s + 1) * length);
+        }
+        List<Caller<float[]>> standIns = new ArrayList<>();
+        for (Caller<Y> c : calls) {
+          standIns.add(new NoopCaller(c, outputs));
+        }
+        return standIns;
+      }
+
+      @Override
+      public void enter() {
+        runner.enter();
+      }
+
+      @Override
+      public float[] call(int slot) {
+        return outputs[slot];
+      }
+
+      @Override
+      public void copy(float[] output, float[] out, int offset, int length) {
+        System.arraycopy(output, 0, out, offset, length);
+      }
     }
 
     /** Several processes start their callers together: each says it is ready, then waits for the go file. */

@@ -88,10 +88,11 @@ public final class Job {
 
   /**
    * A load job's settings: {@code mode} closed or poisson, {@code rate} arrivals per second over all callers
-   * (poisson only; 0 when absent), {@code ready} and {@code go} null when absent.
+   * (poisson only; 0 when absent), {@code ready} and {@code go} null when absent, {@code noop} every call replaced by
+   * the no-op stand-in (BenchRuntime.LoadPhase.NoopCaller: the loop's own cost).
    */
   public record Load(String mode, int callers, double durationS, double rate, long seed, Path latencies, Path ready,
-      Path go) {
+      Path go, boolean noop) {
     public boolean closed() {
       return mode.equals("closed");
     }
@@ -249,7 +250,7 @@ public final class Job {
     check(!mode.equals("poisson") || rate > 0, "load", "mode poisson needs a 'rate' above 0"); // the Python runtime's
     return new Load(mode, callers.intValue(), l.get("duration_s").doubleValue(), rate, seed.longValue(),
         Path.of(l.get("latencies").stringValue()), l.has("ready") ? Path.of(l.get("ready").stringValue()) : null,
-        l.has("go") ? Path.of(l.get("go").stringValue()) : null);
+        l.has("go") ? Path.of(l.get("go").stringValue()) : null, l.has("noop") && l.get("noop").booleanValue());
   }
 
   /**
