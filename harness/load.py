@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import contract, fastest, judged_with, verify
+from harness import contract, fastest, judged_with, runner_rows, verify
 from harness.build import Built
+from harness.cmake import BuildError
 from harness.collect import tolerance_of
 from harness.errors import UserError
 from harness.files import write_json
@@ -124,8 +125,9 @@ class _Jobs:
         return _summary(parts, callers * processes)
 
     def poisson(self, choice: RunnerChoice, out_dir: Path, callers: int, rate: float,
-                duration_s: float) -> dict[str, Any]:
-        load = {"mode": "poisson", "callers": callers, "duration_s": duration_s, "rate": rate}
+                duration_s: float, noop: bool = False) -> dict[str, Any]:
+        """Arrivals at `rate`; with `noop` the runtime's loop runs as it is but each call is its no-op stand-in."""
+        load = {"mode": "poisson", "callers": callers, "duration_s": duration_s, "rate": rate, "noop": noop}
         parts = self._together(choice, [(out_dir, self._job(choice, out_dir, load))], out_dir / "go")
         return _summary(parts, callers) | {"rate": rate}
 
@@ -214,9 +216,83 @@ def search(try_rate: Callable[[float, float], dict[str, Any]], capacity: float, 
     return out
 
 
+def offline_suite(suite: Suite, names: list[str]) -> Suite:
+    """The offline scenario's sub-run: the chosen rows at each of [load]'s batch sizes, the same model and run
+    settings (each batch row times calls // batch calls, as a [sweep] row), without programs, load or claims."""
+    spec = suite.load or LoadSpec()
+    by_name = {c.name: c for c in suite.runners}
+    entries = list({by_name[n].family or n: {"id": by_name[n].id, "name": by_name[n].family or n,
+                                            "grad_mode": by_name[n].grad_mode, "threads": by_name[n].threads,
+                                            **({"jdk": by_name[n].jdk} if by_name[n].jdk else {})}
+                    for n in names}.values())
+
+    def bad(field: str, problem: str, fix: str) -> UserError:
+        return UserError(f"the offline scenario of suite '{suite.name}': {field}: {problem}: {fix}")
+
+    run = dataclasses.replace(suite.run, programs=False, decomposition=False, instructions=False)
+    choices = runner_rows.expand(entries, {"batch": list(spec.offline_batches)}, run, suite.model.kind, bad)
+    inputs = dataclasses.replace(suite.inputs, count=max(suite.inputs.count, runner_rows.samples_needed(run, choices)))
+    sub = dataclasses.replace(suite, name=f"{suite.name}-offline", runners=choices, run=run, inputs=inputs,
+                              claims=(), load=None)
+    runner_rows.check_blocks(sub)
+    return sub
+
+
+def offline_of(sub_df: pd.DataFrame, suite: Suite, name: str) -> dict[str, Any]:
+    """One path's samples per second at each batch size of the offline sub-run, and the best verified one."""
+    family = next(c.family or c.name for c in suite.runners if c.name == name)
+    rows = []
+    for b in (suite.load or LoadSpec()).offline_batches:
+        sub_name = f"{family}-b{b}"
+        found = sub_df[sub_df["runner"].eq(sub_name)]
+        if found.empty:
+            rows.append({"batch": b, "row": sub_name, "ok": False, "problem": "not in the offline run's results"})
+            continue
+        r = found.iloc[0]
+        ok = r["status"] == "ok" and str(r["outputs_ok"]) == "True" and pd.notna(r["median_us"])
+        rec: dict[str, Any] = {"batch": b, "row": sub_name, "ok": bool(ok)}
+        if ok:
+            rec.update(median_us=float(r["median_us"]), samples_per_s=b * 1e6 / float(r["median_us"]))
+        else:
+            why = r.get("message") if isinstance(r.get("message"), str) else ""
+            rec["problem"] = f"{r['status']}: {why}" if r["status"] != "ok" else "its outputs did not match"
+        rows.append(rec)
+    best = max((r for r in rows if r["ok"]), key=lambda r: r["samples_per_s"], default=None)
+    return {"batches": rows, "best_batch": best["batch"] if best else None,
+            "best_samples_per_s": best["samples_per_s"] if best else None}
+
+
+def _offline(suite: Suite, run_dir: Path, record: dict[str, Any], run_sub: Callable[[Suite, Path], None],
+             say: Callable[[str], None]) -> None:
+    """Run the offline sub-run in load/offline/ and give each measured path its figures (or say why none)."""
+    names = [e["row"] for e in record["paths"] if "problem" not in e]
+    if suite.model.is_user:
+        record["offline"] = {"problem": "a user's model is called at its given input shapes only: give the batch "
+                                        "in the input shape to measure another"}
+        return
+    if not names:
+        return
+    sub_suite = offline_suite(suite, names)
+    batches = ", ".join(str(b) for b in (suite.load or LoadSpec()).offline_batches)
+    say(f"load offline: {', '.join(names)} at batch {batches} …")
+    sub = run_dir / FOLDER / "offline"
+    sub.mkdir()
+    try:
+        run_sub(sub_suite, sub)
+        sub_df = pd.read_csv(sub / "results.csv")
+    except (UserError, BuildError, OSError, ValueError, RuntimeError) as exc:  # the other phases' figures stand
+        record["offline"] = {"problem": f"the offline run failed: {type(exc).__name__}: {exc}"}
+        return
+    for e in record["paths"]:
+        if e["row"] in names:
+            e["offline"] = offline_of(sub_df, suite, e["row"])
+    record["offline"] = {"folder": f"{FOLDER}/offline"}
+
+
 def measure(suite: Suite, run_dir: Path, df: pd.DataFrame, rows: dict[str, Built], files: dict[str, Path],
-            say: Callable[[str], None]) -> dict[str, Any]:
-    """Every load phase of every chosen row; load.json written (also on the way out of an interruption)."""
+            say: Callable[[str], None], run_sub: Callable[[Suite, Path], None] | None = None) -> dict[str, Any]:
+    """Every load phase of every chosen row, then the offline sub-run (`run_sub` runs a suite into a folder);
+    load.json written (also on the way out of an interruption)."""
     spec = suite.load or LoadSpec()
     root = run_dir / FOLDER
     root.mkdir(exist_ok=True)
@@ -237,6 +313,8 @@ def measure(suite: Suite, run_dir: Path, df: pd.DataFrame, rows: dict[str, Built
                     "" if row["status"] != "ok" else " but its outputs did not match")
                 continue
             _measure_row(jobs, by_name[name], root / name, spec, entry, say)
+        if spec.offline_batches and run_sub is not None:
+            _offline(suite, run_dir, record, run_sub, say)
         record["complete"] = True
     finally:
         record["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -269,6 +347,11 @@ def _measure_row(jobs: _Jobs, choice: RunnerChoice, out: Path, spec: LoadSpec, e
         return jobs.poisson(choice, out / f"server-{k}", spec.server_callers, rate, seconds)
 
     entry["server"] = search(try_rate, base["calls_per_s"], spec)
+    peak = entry["server"]["peak_per_s"]
+    if peak is not None:  # the scheduler's own share: the same arrivals, each call replaced by the no-op stand-in
+        say(f"load {choice.name}: the scheduler alone (no-op calls) at {peak:,.0f}/s for {spec.search_s:g} s …")
+        entry["scheduler"] = jobs.poisson(choice, out / "scheduler", spec.server_callers, peak, spec.search_s,
+                                          noop=True)
 
 
 SELECT_CALLS = 20_000  # `invoke load`: the single-call run that finds each language's fastest path, unless --calls
@@ -288,7 +371,8 @@ def for_load(suite: Suite, calls: int | None, repeats: int | None, rows: str = "
     counts) to find the fastest paths, then its [load] table (or the defaults) with the command line's values,
     checked against the same schema as the file."""
     table = dict(dataclasses.asdict(suite.load)) if suite.load else {}
-    table = {k: list(v) if isinstance(v, tuple) else v for k, v in table.items() if v != ()}  # () = the default
+    table = {k: list(v) if isinstance(v, tuple) else v for k, v in table.items()
+             if not (k == "callers" and v == ())}  # callers () = the default: one caller per core
     given = {"runners": [r.strip() for r in rows.split(",") if r.strip()] if rows else None,
              "callers": _numbers(callers, "--callers") if callers else None,
              "duration_s": duration_s, "bound_ms": bound_ms}

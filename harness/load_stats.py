@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 from harness.rule import number
 
 TWO_CALLERS = 1.8  # the question asked of each language: do 2 callers give at least 1.8x the calls of 1?
+SCHEDULER_LIMIT = 0.02  # the scheduler's own latency at the peak rate, as a share of the path's there
 PLOT = "load.png"
 
 
@@ -109,6 +110,52 @@ def scaling_table(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def scheduler(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The scheduler's share at the peak: its own latency (the no-op stand-in for each call, the same arrivals)
+    over the path's at the peak's full-duration run, at p50 and p99; None when no peak was found."""
+    noop, final = entry.get("scheduler"), (entry.get("server") or {}).get("final")
+    if noop is None or not final:
+        return None
+    if not noop["ok"] or not final["ok"]:
+        return {"ok": False, "problem": noop.get("problem") or final.get("problem", "")}
+    shares = {q: noop[f"{q}_us"] / final[f"{q}_us"] if final[f"{q}_us"] > 0 else math.inf for q in ("p50", "p99")}
+    return {"ok": True, "rate": noop["rate"], "p50_us": noop["p50_us"], "p99_us": noop["p99_us"],
+            "path_p50_us": final["p50_us"], "path_p99_us": final["p99_us"], "share_p50": shares["p50"],
+            "share_p99": shares["p99"], "within": shares["p50"] <= SCHEDULER_LIMIT}
+
+
+def scheduler_table(record: dict[str, Any]) -> str:
+    lines = ["| row | rate /s | scheduler p50 µs | path p50 µs | share | scheduler p99 µs | path p99 µs | share | "
+             f"p50 share ≤ {100 * SCHEDULER_LIMIT:g} % |", "|---|---|---|---|---|---|---|---|---|"]
+    for e in record["paths"]:
+        s = scheduler(e)
+        if s is None:
+            continue
+        if not s["ok"]:
+            lines.append(f"| {e['row']} | — | — | — | — | — | — | — | FAILED: {s['problem']} |")
+            continue
+        lines.append(f"| {e['row']} | {_rate(s['rate'])} | {_us(s['p50_us'])} | {_us(s['path_p50_us'])} | "
+                     f"{100 * s['share_p50']:.1f} % | {_us(s['p99_us'])} | {_us(s['path_p99_us'])} | "
+                     f"{100 * s['share_p99']:.1f} % | {'yes' if s['within'] else '**no**'} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def offline_table(record: dict[str, Any]) -> str:
+    """Samples per second at each batch size of the offline run, per path, and the best."""
+    paths = [e for e in record["paths"] if "offline" in e]
+    if not paths:
+        return ""
+    batches = [r["batch"] for r in paths[0]["offline"]["batches"]]
+    lines = ["| row | " + " | ".join(f"batch {b}: samples/s" for b in batches) + " | best |",
+             "|---|" + "---|" * len(batches) + "---|"]
+    for e in paths:
+        o = e["offline"]
+        cells = [_rate(r["samples_per_s"]) if r["ok"] else f"— ({r['problem']})" for r in o["batches"]]
+        best = "—" if o["best_batch"] is None else f"{_rate(o['best_samples_per_s'])} at batch {o['best_batch']}"
+        lines.append(f"| {e['row']} | " + " | ".join(cells) + f" | {best} |")
+    return "\n".join(lines)
+
+
 def plot(record: dict[str, Any], path: Path) -> bool:
     """p99 against achieved calls per second for every server rate tried, per path, log axes."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -159,6 +206,24 @@ def section(run_dir: Path) -> list[str]:
     out += ["### Peak rate at the bound", "", peak_table(record), "",
             "### Scaling with callers", "", scaling_table(record), "",
             f"Do 2 callers give ≥ {TWO_CALLERS}× the calls per second of 1?", "", *verdicts(record), ""]
+    table = scheduler_table(record)
+    if table:
+        out += ["### The scheduler's own share", "",
+                "Each peak's arrivals again (the same rate, seed and callers, for the search's duration), with every "
+                "call replaced by the runtime's no-op stand-in (it hands back the slot's kept output; the loop's "
+                "clock reads, waits, latency records and output checks run as they are): its latency from the "
+                "scheduled arrival is what the harness adds to each real call's. *share*: that over the path's "
+                "latency at the peak's full-duration run.", "", table, ""]
+    offline = record.get("offline") or {}
+    table = offline_table(record)
+    if table or offline.get("problem"):
+        out += ["### Offline: samples per second with any batch", ""]
+        if offline.get("problem"):
+            out += [f"Not measured: {offline['problem']}.", ""]
+        if table:
+            out += [f"Each path's row again at each batch size, one caller (the suite's threads), in its own run "
+                    f"([{offline['folder']}/]({offline['folder']}/report.md), outputs verified there): samples per "
+                    f"second = batch / median call time.", "", table, ""]
     if plot(record, run_dir / PLOT):
         out += [f"![throughput against latency]({PLOT})", ""]
     return out

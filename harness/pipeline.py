@@ -11,6 +11,7 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -301,7 +302,7 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
     if suite.run.decomposition:
         _decompose(suite, run_dir, df, build_root, out)
     if suite.load is not None:
-        record = load.measure(suite, run_dir, df, rows, files, out.say)
+        record = load.measure(suite, run_dir, df, rows, files, out.say, _sub_run(build_root, out))
         out.say(f"load: {run_dir / 'load.json'} ({len(record['paths'])} paths, {record['wall_s']:.0f} s)")
     set_status(run_dir, "complete", f"{len(df)} runners, {time.perf_counter() - t0:.0f} s")
     path = report.write_report(run_dir)
@@ -310,13 +311,10 @@ def _run(suite: Suite, run_dir: Path, build_root: Path, out: Reporter) -> None:
         out.console.print(report.headline_table(df))
 
 
-def _decompose(suite: Suite, run_dir: Path, df: pd.DataFrame, build_root: Path, out: Reporter) -> None:
-    """The fastest paths split into crossing, framework, operators and arithmetic (harness/decomposition.py).
-
-    It measures more (a one-op run in <run>/decomposition/, the empty calls): if that fails, the run's own
-    results stand and decomposition.json says what failed.
-    """
-    def one_op(sub_suite: Suite, sub_dir: Path) -> None:
+def _sub_run(build_root: Path, out: Reporter) -> Callable[[Suite, Path], None]:
+    """Runs a derived suite (the decomposition's one-op model, the load's offline batches) into a sub-folder of
+    the run, as a run of its own: its status, suite record, tolerances, builds, rows and results."""
+    def run(sub_suite: Suite, sub_dir: Path) -> None:
         if sub_suite.model.is_user:
             user_model.prepare(sub_suite.model, build_root)
         set_status(sub_dir, "running", "started")
@@ -324,8 +322,17 @@ def _decompose(suite: Suite, run_dir: Path, df: pd.DataFrame, build_root: Path, 
         judged_with.write(sub_dir, [c.id for c in sub_suite.runners], sub_suite.tolerance)
         _run_guarded(sub_suite, sub_dir, build_root, out)
 
+    return run
+
+
+def _decompose(suite: Suite, run_dir: Path, df: pd.DataFrame, build_root: Path, out: Reporter) -> None:
+    """The fastest paths split into crossing, framework, operators and arithmetic (harness/decomposition.py).
+
+    It measures more (a one-op run in <run>/decomposition/, the empty calls): if that fails, the run's own
+    results stand and decomposition.json says what failed.
+    """
     try:
-        record = decomposition.make(run_dir, df, suite, build_root, one_op, out.say)
+        record = decomposition.make(run_dir, df, suite, build_root, _sub_run(build_root, out), out.say)
     except (UserError, BuildError, OSError, ValueError, RuntimeError) as exc:
         write_json(run_dir / "decomposition.json", {"error": f"{type(exc).__name__}: {exc}"})
         out.say(f"decomposition not made: {exc}")

@@ -41,6 +41,7 @@ class LoadSpec:
     """A suite's [load] table (harness/load.py): many callers of the fastest paths, and the server's search.
 
     `callers` () means 1, 2, … up to the machine's cores; `runners` are rows run beside each language's fastest.
+    `offline_batches` are the batch sizes each path's row is run at for the offline scenario (samples per second).
     """
 
     runners: tuple[str, ...] = ()
@@ -53,6 +54,7 @@ class LoadSpec:
     server_callers: int = 1  # caller threads sharing the arrivals in the server scenario
     min_queries: int = 1000  # fewer queries in the final run make its result INVALID
     seed: int = 1
+    offline_batches: tuple[int, ...] = (1, 16, 256)  # the offline scenario's batch sweep; () runs none
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,8 @@ SCHEMA: dict[str, Any] = {
                 "server_callers": {**_INT, "minimum": 1, "maximum": 256},
                 "min_queries": {**_INT, "minimum": 1, "maximum": 100_000_000},
                 "seed": {**_INT, "minimum": 0, "maximum": 2**31 - 1},
+                "offline_batches": {"type": "array", "maxItems": 8, "uniqueItems": True,
+                                    "items": {**_INT, "minimum": 1, "maximum": MAX_BATCH}},
             },
         },
         "claims": claims.SCHEMA,

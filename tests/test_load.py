@@ -121,7 +121,7 @@ def test_a_rate_that_never_passes_and_a_short_final_run_are_invalid_with_the_rea
 @pytest.fixture(scope="module")
 def load_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     table = {"callers": [1, 2], "closed_s": 0.2, "search_s": 0.2, "search_steps": 1, "duration_s": 0.3,
-             "min_queries": 10}
+             "min_queries": 10, "offline_batches": [1, 4]}
     return run_suite(parse_suite(_tiny(**table), "load.toml"), tmp_path_factory.mktemp("load"), BUILD_DIR,
                      quiet=True)
 
@@ -146,6 +146,21 @@ def test_a_load_run_measures_every_phase_and_checks_every_output(load_run: Path)
         s = p["server"]
         assert len(s["tries"]) == 1 and all(t["ok"] and t["issued"] > 0 for t in s["tries"])
         assert s["validity"] in ("VALID", "INVALID") and (s["peak_per_s"] is None) is ("final" not in s)
+        if s["peak_per_s"] is None:
+            assert "scheduler" not in p
+        else:  # the same arrivals with the no-op stand-in: its own counts and checks, at the peak's rate
+            noop = p["scheduler"]
+            assert noop["ok"] and noop["rate"] == s["peak_per_s"] and noop["checked"] == noop["issued"] > 0
+            job = json.loads((load_run / "load" / row / "scheduler" / "job.json").read_text())
+            assert job["load"]["noop"] is True and job["load"]["rate"] == s["peak_per_s"]
+        # offline: the row at batch 1 and 4 in its own sub-run, verified there
+        o = p["offline"]
+        assert [b["batch"] for b in o["batches"]] == [1, 4] and all(b["ok"] for b in o["batches"]), o
+        assert o["best_samples_per_s"] == max(b["samples_per_s"] for b in o["batches"])
+        sub = pd.read_csv(load_run / "load" / "offline" / "results.csv").set_index("runner")
+        for b in o["batches"]:
+            assert sub.loc[b["row"], "batch"] == b["batch"] and str(sub.loc[b["row"], "outputs_ok"]) == "True"
+            assert b["samples_per_s"] == pytest.approx(b["batch"] * 1e6 / sub.loc[b["row"], "median_us"])
     # the two processes each wrote their own latencies, one per counted call
     two = load_run / "load" / row / "processes-2"
     for k in (0, 1):
@@ -162,6 +177,34 @@ def test_the_report_shows_the_peak_the_scaling_and_the_plot(load_run: Path) -> N
     rows = load_stats.scaling(record["paths"][0], "threads")
     assert rows[0]["speedup"] == 1.0 and rows[1]["efficiency"] == pytest.approx(rows[1]["speedup"] / 2)
     assert ("![throughput against latency](load.png)" in report) is (load_run / "load.png").exists()
+    assert "### Offline: samples per second with any batch" in report and "at batch " in report
+    assert ("### The scheduler's own share" in report) is ("scheduler" in record["paths"][0])
+
+
+def test_the_scheduler_share_is_the_no_op_latency_over_the_path_latency_at_the_peak() -> None:
+    noop = {"ok": True, "rate": 5000.0, "p50_us": 0.5, "p99_us": 4.0}
+    entry = {"scheduler": noop, "server": {"final": {"ok": True, "p50_us": 20.0, "p99_us": 100.0}}}
+    got = load_stats.scheduler(entry)
+    assert got is not None and got["share_p50"] == pytest.approx(0.025) and got["share_p99"] == pytest.approx(0.04)
+    assert got["within"] is False  # 2.5 % > the 2 % limit
+    entry["scheduler"] = noop | {"p50_us": 0.2}
+    assert load_stats.scheduler(entry)["within"] is True
+    assert load_stats.scheduler({"server": {"final": None}}) is None
+    broken = load_stats.scheduler({"scheduler": {"ok": False, "problem": "crashed"}, "server": entry["server"]})
+    assert broken == {"ok": False, "problem": "crashed"}
+
+
+def test_offline_rows_are_the_paths_at_each_batch_and_a_failed_batch_says_why() -> None:
+    suite = parse_suite(_tiny(offline_batches=[1, 8]), "t.toml")
+    sub = load.offline_suite(suite, ["python-eager"])
+    assert [(c.name, c.batch) for c in sub.runners] == [("python-eager-b1", 1), ("python-eager-b8", 8)]
+    assert sub.load is None and not sub.run.programs and sub.inputs.count >= 8 * (suite.run.calls // 8)
+    df = pd.DataFrame([{"runner": "python-eager-b1", "status": "ok", "outputs_ok": True, "median_us": 10.0},
+                       {"runner": "python-eager-b8", "status": "CRASHED", "outputs_ok": False, "median_us": None,
+                        "message": "signal 11"}])
+    got = load.offline_of(df, suite, "python-eager")
+    assert got["best_batch"] == 1 and got["best_samples_per_s"] == pytest.approx(100_000)
+    assert got["batches"][1] == {"batch": 8, "row": "python-eager-b8", "ok": False, "problem": "CRASHED: signal 11"}
 
 
 def test_invoke_load_refuses_a_bad_value_in_one_line_before_any_run(tmp_path: Path) -> None:
