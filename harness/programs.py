@@ -6,13 +6,17 @@ output keepers, bare passes or timing files). It is rendered from the row's own 
 has checked) into <run>/programs/<row>/, built (C++: CMake against the wheel's libtorch, cached by a hash
 of its sources; Java: a Maven project, the same way), run in as many fresh processes as the row's repeats, and its
 outputs are checked against the reference.
-Its µs per call, beside the row's mean per call from the same run (each the fastest of its processes: a VM
-with speed modes puts whole processes in one or the other), is the fidelity table of the report: an
+Each program process follows a fresh process of the row's own runner on the row's own job (its files in
+<run>/programs/<row>/paired/<k>/, never under raw/): the rows ran minutes earlier, and a VM whose speed modes
+last minutes would make a figure from then compare modes, not code. The program's µs per call beside the paired
+row processes' mean per call (each the fastest of its processes: a VM with speed modes puts whole processes in
+one or the other) is the fidelity table of the report, the main run's row figure shown beside them: an
 independent check of the harness's own figure, which the bare pass inside the runner cannot be.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,13 +35,20 @@ import pandas as pd
 from filelock import FileLock
 
 from harness import java_build, jdks, judged_with, verify
+from harness.build import Built, build_runner, for_choice
 from harness.cmake import BuildError, cmake_build, tree_hash
 from harness.collect import tolerance_of
 from harness.files import write_atomic, write_json
+from harness.model_spec import ModelSpec, TensorSpec, Training
 from harness.paths import BUILD_DIR, ROOT
+from harness.run import child_env, run_process, timeout_for
 from harness.runners import MODEL_MODULE, RUNNERS
+from harness.suite import InputSpec, LoadSpec, RunnerChoice, RunSpec, Suite
 
-AGREE_PCT = 5.0  # a program's µs per call within ±5 % of its row's mean agrees
+AGREE_PCT = 5.0  # a program's µs per call within ±5 % of its row's mean (the paired processes') agrees
+PAIRED = "paired"  # programs/<row>/paired/<k>/: the row's own runner, run again beside the program's process k
+# the job's files its runner writes (docs/runner-contract.md): a paired process writes them in its own folder
+JOB_OUTPUTS = ("outputs", "timings", "warmup_timings", "artifacts", "result")
 TIMEOUT_S = 600
 DTYPE_BYTES = {"float32": 4, "float64": 8, "int64": 8, "int32": 4, "bool": 1}
 _FIGURE = re.compile(r"^([0-9.]+) µs per call$", re.MULTILINE)
@@ -282,14 +293,92 @@ def run_one(program: Program, argv: list[str], src: Path, job: dict[str, Any], o
     return float(found.group(1))
 
 
+def mean_us(timings: Path, calls: int) -> float:
+    """One process's mean per call, µs: its timed blocks' total (timings.bin) over its calls."""
+    return float(np.fromfile(timings, dtype="<i8").sum()) / calls / 1000.0
+
+
 def row_means_us(run_dir: Path, row: str, calls: int) -> list[float]:
     """The row's mean per call in each repeat, µs: its timed blocks' total over its calls."""
     means = []
     for rep in sorted(p for p in (run_dir / "raw" / row).glob("*") if p.is_dir() and p.name.isdigit()):
         timings = rep / "timings.bin"
         if (rep / "result.json").exists() and timings.exists():
-            means.append(float(np.fromfile(timings, dtype="<i8").sum()) / calls / 1000.0)
+            means.append(mean_us(timings, calls))
     return means
+
+
+def _fields(cls: type, record: dict[str, Any]) -> dict[str, Any]:
+    """A record's values of the dataclass's own fields, its lists as the tuples the dataclass holds."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in record.items() if k in names}
+
+
+def recorded_suite(run_dir: Path) -> Suite:
+    """The run's suite read back from its suite.json (harness/pipeline.py's record of it: the suite's dataclasses,
+    the model's output sizes found for a user's model, each row's calls and slots, which are derived again)."""
+    d = json.loads((run_dir / "suite.json").read_text())
+    m = d["model"]
+    model = ModelSpec(**{**_fields(ModelSpec, m), "training": Training(**m.get("training", {})),
+                         "tensors": tuple(TensorSpec(**_fields(TensorSpec, t)) for t in m.get("tensors", []))})
+    return Suite(d["name"], d["description"], d["source"], model, InputSpec(**_fields(InputSpec, d["inputs"])),
+                 RunSpec(**_fields(RunSpec, d["run"])),
+                 tuple(RunnerChoice(**_fields(RunnerChoice, c)) for c in d["runners"]),
+                 tuple(d.get("claims", ())), tuple(d["tolerance"]),
+                 LoadSpec(**_fields(LoadSpec, d["load"])) if d.get("load") else None)
+
+
+@dataclass(frozen=True)
+class RowRunner:
+    """The row's own runner as harness/run.py starts it: its build's argv and folder, the row's environment and time
+    limit."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path | None
+    timeout: float
+
+
+def row_runner(suite: Suite, name: str, built: Built) -> RowRunner:
+    """The row `name` of the suite, started as run_all starts it, on `built` (its runner's build: for_choice picks
+    a JDK-named row's)."""
+    choice = next(c for c in suite.runners if c.name == name)
+    b = for_choice(built, choice)
+    if b.status != "ok":
+        raise BuildError(f"the row's runner cannot be run again: {b.status}: {b.reason}")
+    return RowRunner(list(b.argv), child_env(choice.threads, b.env_for(suite, choice) if b.env_for else {}),
+                     b.source_dir, timeout_for(suite, choice))
+
+
+def paired_job(job: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """The row's job with the files its runner writes in out_dir (the same names), everything else as it ran."""
+    return {**job, **{k: str(out_dir / Path(job[k]).name) for k in JOB_OUTPUTS}}
+
+
+def run_row(runner: RowRunner, job: dict[str, Any], out_dir: Path) -> float:
+    """One fresh process of the row's runner on its job, its files in out_dir: its mean per call, µs, as
+    row_means_us computes a repeat's. Its outputs (checked when the row verified, as large as the row's) are
+    deleted."""
+    out_dir.mkdir(parents=True)
+    job = paired_job(job, out_dir)
+    Path(job["artifacts"]).mkdir()
+    write_json(out_dir / "job.json", job)
+    o = run_process([*runner.argv, str(out_dir / "job.json")], runner.env, runner.cwd or out_dir, out_dir,
+                    runner.timeout)
+    Path(job["outputs"]).unlink(missing_ok=True)
+    if o.status == "ok" and o.result.get("status", "ok") != "ok":
+        o.status, o.message = "failed", f"its result says {o.result.get('status')}: {o.result.get('message', '')}"
+    if o.status != "ok" or not Path(job["timings"]).is_file():
+        raise RuntimeError(f"the row's runner beside it, {PAIRED}/{out_dir.name}: {o.status.upper()}: "
+                           + (o.message or "no timings.bin"))
+    return mean_us(Path(job["timings"]), job["calls"])
+
+
+def compare(program_us: list[float], row_us: list[float]) -> dict[str, Any]:
+    """The program's fastest process against the fastest of the row's processes run beside it."""
+    best, row = min(program_us), min(row_us)
+    diff = 100.0 * (best / row - 1.0) if row > 0 else float("nan")
+    return {"best_us": best, "paired_row_us": row, "diff_pct": diff, "agrees": abs(diff) <= AGREE_PCT}
 
 
 def check(run_dir: Path, row: dict[str, Any], job: dict[str, Any], outputs: Path) -> verify.Check:
@@ -313,16 +402,20 @@ def check(run_dir: Path, row: dict[str, Any], job: dict[str, Any], outputs: Path
 def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
              say: Callable[[str], None]) -> list[dict[str, Any]]:
     """A program for every verified row that has one: rendered, built, run in `processes` fresh processes (as many
-    as the row had), checked; programs.json lists them."""
+    as the row had), each after a fresh process of the row's own runner on its job (paired/<k>/), checked;
+    programs.json lists them."""
     records = []
     verified = df[df["status"].eq("ok") & df["outputs_ok"].astype(str).eq("True")]
     suite = json.loads((run_dir / "suite.json").read_text())
+    recorded = recorded_suite(run_dir)
+    choices = {c.name: c for c in recorded.runners}
+    builds: dict[str, Built] = {}  # by build id, as the run built them (cached: nothing is rebuilt)
     # a row on a JDK of its own (a suite entry's `jdk`): its program is built and run with that JDK
     jdk_of = {str(e.get("name")): str(e["jdk"]) for e in suite["runners"] if e.get("jdk")}
     for row in verified.to_dict("records"):
         name = str(row["runner"])
         job_path = run_dir / "raw" / name / "0" / "job.json"
-        if not job_path.exists():
+        if not job_path.exists() or name not in choices:
             continue
         job = json.loads(job_path.read_text())
         program = program_for(row, job)
@@ -336,15 +429,22 @@ def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
         except jdks.JdkNotFound:
             continue  # the row ran on it: a JDK removed since leaves the row without a program
         render(program, name, job, src, build_root / "java-bridge" / "lib", jdk, suite["model"])
+        shutil.rmtree(src / PAIRED, ignore_errors=True)  # an earlier make_all's
         record: dict[str, Any] = {"row": name, "language": row["language"], "folder": f"programs/{name}",
                                   "main": program.files[0][1], "status": "ok", "message": "",
                                   "snippet": snippet(src / program.files[0][1]),
                                   "row_mean_us": min(row_means_us(run_dir, name, job["calls"]) or [float("nan")])}
         say(f"program {name} …")
         try:
+            bid = RUNNERS[choices[name].id].build_id
+            if bid not in builds:
+                builds[bid] = build_runner(RUNNERS[bid], recorded.model, build_root)
+            runner = row_runner(recorded, name, builds[bid])
             argv = build(program, src, build_root, jdk)
-            figures = [run_one(program, argv, src, job, src / "outputs.bin" if k == 0 else None)
-                       for k in range(processes)]
+            figures, paired = [], []
+            for k in range(processes):  # the row, then the program: each pair in the same minutes
+                paired.append(run_row(runner, job, src / PAIRED / str(k)))
+                figures.append(run_one(program, argv, src, job, src / "outputs.bin" if k == 0 else None))
         except (BuildError, RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             record.update(status="FAILED", message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             records.append(record)
@@ -352,14 +452,13 @@ def make_all(run_dir: Path, df: pd.DataFrame, build_root: Path, processes: int,
             continue
         checked = check(run_dir, row, job, src / "outputs.bin")
         (src / "outputs.bin").unlink(missing_ok=True)  # checked; as large as the row's own outputs
-        best = min(figures)
-        diff = 100.0 * (best / record["row_mean_us"] - 1.0) if record["row_mean_us"] > 0 else float("nan")
-        record.update(us_per_call=figures, best_us=best, diff_pct=diff, agrees=abs(diff) <= AGREE_PCT,
+        record.update(us_per_call=figures, paired_row_us_per_call=paired, **compare(figures, paired),
                       outputs_ok=checked.ok, max_abs_err=checked.max_abs_err, message=checked.message)
         if not checked.ok:
             record["status"] = "WRONG"
         records.append(record)
-        say(f"  program {name}: {best:.3f} µs per call, row {record['row_mean_us']:.3f} ({diff:+.1f} %)"
+        say(f"  program {name}: {record['best_us']:.3f} µs per call, row beside it {record['paired_row_us']:.3f} "
+            f"({record['diff_pct']:+.1f} %; main run's row {record['row_mean_us']:.3f})"
             + ("" if checked.ok else f", outputs wrong: {checked.message}"))
     write_json(run_dir / "programs.json", records)
     return records
@@ -386,19 +485,22 @@ def read(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def fidelity_table(records: list[dict[str, Any]]) -> str:
-    """Program against row: each program's µs per call beside the row's mean per call, each its fastest process's
-    (a machine with speed modes puts whole processes in one mode or the other, and both have several)."""
+    """Program against row: each program's µs per call beside the mean per call of its row's own runner run again in
+    between its processes, each its fastest process's (a machine with speed modes puts whole processes in one mode
+    or the other, and both have several); the main run's row figure, minutes earlier, last."""
     if not records:
         return ""
     lines = []
     for r in records:
         ok = r["status"] == "ok"
+        paired = ok and "paired_row_us" in r  # a run from before the pairing compared with the main run only
         lines.append({
             "row": r["row"], "program": f"[{r['folder']}/{r['main']}]({r['folder']}/{r['main']})",
             "outputs": "match" if r.get("outputs_ok") else r["status"] + (f": {r['message']}" if r["message"] else ""),
             "program µs/call (fastest process)": f"{r['best_us']:.3f}" if ok else "—",
-            "row mean µs/call (fastest repeat)": f"{r['row_mean_us']:.3f}",
-            "program vs row": f"{r['diff_pct']:+.1f} %" if ok else "—",
-            f"within ±{AGREE_PCT:g} %": ("yes" if r["agrees"] else "**no**") if ok else "—",
+            "row µs/call beside it (fastest paired process)": f"{r['paired_row_us']:.3f}" if paired else "—",
+            "program vs row": f"{r['diff_pct']:+.1f} %" if paired else "—",
+            f"within ±{AGREE_PCT:g} %": ("yes" if r["agrees"] else "**no**") if paired else "—",
+            "row µs/call in the main run (fastest repeat)": f"{r['row_mean_us']:.3f}",
         })
     return pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)

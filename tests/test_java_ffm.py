@@ -97,6 +97,7 @@ def check_program(run: Path) -> dict[str, Any]:
     record = made[RUNNER]
     assert record["status"] == "ok" and record["outputs_ok"], record["message"]
     assert len(record["us_per_call"]) == 1 and record["us_per_call"][0] > 0 and record["snippet"]
+    assert len(record["paired_row_us_per_call"]) == 1 and record["paired_row_us"] > 0  # the row's runner beside it
     folder = run / record["folder"]
     source = (folder / record["main"]).read_text()
     for harness_part in ("BenchRuntime", "job.json", "package bench", "bench.libtorch"):

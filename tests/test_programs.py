@@ -1,18 +1,24 @@
 """The standalone programs (harness/programs.py): made for every verified row that has one, on the default
 model and on a user's model of two inputs of two dtypes; each builds, runs without the harness, computes the
-reference's outputs and prints its µs per call, and the report links and quotes it. How far its figure is
-from its row's is a measurement, shown in the report's fidelity table, not a pass/fail test here."""
+reference's outputs and prints its µs per call, and the report links and quotes it. Each of its processes
+follows a fresh process of its row's own runner (programs/<row>/paired/<k>/, never raw/), whose figures it is
+compared with. How far its figure is from its row's is a measurement, shown in the report's fidelity table, not
+a pass/fail test here."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from harness import programs
@@ -28,12 +34,7 @@ USER_ROWS = ["python-eager", "python-torchscript", "python-aoti-loader", "cpp-ao
 NO_PROGRAM = "cpp-api-columns"
 
 
-def _run(data: dict[str, Any], name: str, tmp: Path) -> Path:
-    return run_suite(parse_suite(data, name), tmp, BUILD_DIR, quiet=True)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def _suites() -> dict[str, tuple[dict[str, Any], str]]:
     mlp = tomllib.loads(TINY.read_text())
     mlp.pop("claims", None)
     mlp["run"].update(calls=2000, warmup_calls=20, repeats=2, programs=True)
@@ -47,8 +48,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "run": {"calls": 300, "warmup_calls": 3, "repeats": 1, "timeout_s": 300},
         "runners": [{"id": r} for r in USER_ROWS],
     }
-    return {"mlp": _run(mlp, "programs.toml", tmp_path_factory.mktemp("mlp")),
-            "user": _run(user, "programs-user.toml", tmp_path_factory.mktemp("user"))}
+    return {"mlp": (mlp, "programs.toml"), "user": (user, "programs-user.toml")}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {kind: run_suite(parse_suite(data, name), tmp_path_factory.mktemp(kind), BUILD_DIR, quiet=True)
+            for kind, (data, name) in _suites().items()}
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under folder: its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize(("kind", "rows"), [("mlp", ROWS), ("user", USER_ROWS)])
@@ -61,15 +73,93 @@ def test_every_verified_row_with_a_program_gets_one_that_matches(runs: dict[str,
         assert r["status"] == "ok" and r["outputs_ok"], f"{row}: {r['message']}"
         processes = 2 if kind == "mlp" else 1  # as many as the row's repeats
         assert len(r["us_per_call"]) == processes and all(f > 0 for f in r["us_per_call"])
-        assert r["row_mean_us"] > 0 and r["snippet"], row
+        # as many paired processes of the row's own runner, whose fastest is what the program is compared with
+        assert len(r["paired_row_us_per_call"]) == processes and all(f > 0 for f in r["paired_row_us_per_call"])
+        assert r["best_us"] == min(r["us_per_call"]) and r["paired_row_us"] == min(r["paired_row_us_per_call"])
+        assert r["diff_pct"] == pytest.approx(100.0 * (r["best_us"] / r["paired_row_us"] - 1.0))
+        assert r["row_mean_us"] > 0 and r["snippet"], row  # the main run's figure, kept beside them
         folder = run / r["folder"]
+        job = json.loads((run / "raw" / row / "0" / "job.json").read_text())
+        for k in range(processes):  # the row's own job, its files in paired/<k>/; its outputs not kept
+            paired = folder / "paired" / str(k)
+            again = json.loads((paired / "job.json").read_text())
+            assert again == programs.paired_job(job, paired), row
+            assert {k: v for k, v in again.items() if k not in programs.JOB_OUTPUTS} == {
+                k: v for k, v in job.items() if k not in programs.JOB_OUTPUTS}
+            assert all(Path(again[k]).parent == paired for k in programs.JOB_OUTPUTS), row
+            assert "/raw/" not in json.dumps(again), row
+            assert (paired / "timings.bin").is_file() and (paired / "result.json").is_file()
+            assert not (paired / "outputs.bin").exists(), row
+            assert programs.mean_us(paired / "timings.bin", job["calls"]) == r["paired_row_us_per_call"][k]
         assert (folder / "run.sh").exists() and (folder / r["main"]).exists()
         source = (folder / r["main"]).read_text()
         assert "runner_common" not in source and "job.json" not in source  # none of the harness in it
     report = (run / "report.md").read_text()
-    assert "## Standalone programs" in report
+    assert "## Standalone programs" in report and "row µs/call beside it (fastest paired process)" in report
+    assert "row µs/call in the main run (fastest repeat)" in report and "`programs/<row>/paired/<k>/`" in report
     for row in rows:
         assert f"(programs/{row}/" in report
+
+
+@pytest.mark.parametrize("kind", ["mlp", "user"])
+def test_the_suite_is_read_back_as_it_ran(runs: dict[str, Path], kind: str) -> None:
+    """suite.json read back gives the suite the run measured (a user's model: with its outputs' sizes, found when it
+    ran), so the rows' runners are the builds the run used."""
+    data, name = _suites()[kind]
+    suite = parse_suite(data, name)
+    recorded = programs.recorded_suite(runs[kind])
+    assert recorded.model.outputs == (() if kind == "mlp" else (4, 1))
+    model = dataclasses.replace(suite.model, outputs=recorded.model.outputs)  # found when it ran
+    assert recorded == dataclasses.replace(suite, model=model)
+
+
+def test_the_comparison_takes_the_paired_row_figures() -> None:
+    """The program's fastest process against the fastest of the row's processes run beside it, not the main run's
+    figure (which a VM in another speed mode minutes earlier gave)."""
+    made = programs.compare([42.2, 30.0, 34.5], [29.0, 31.0, 40.0])
+    assert made["best_us"] == 30.0 and made["paired_row_us"] == 29.0
+    assert made["diff_pct"] == pytest.approx(100.0 * (30.0 / 29.0 - 1.0)) and made["agrees"]
+    assert not programs.compare([30.0], [25.3])["agrees"]
+    record = {"row": "python-eager", "folder": "programs/python-eager", "main": "program.py", "status": "ok",
+              "message": "", "outputs_ok": True, "us_per_call": [42.2, 30.0, 34.5],
+              "paired_row_us_per_call": [29.0, 31.0, 40.0], "row_mean_us": 25.3, **made}
+    table = programs.fidelity_table([record])
+    line = table.splitlines()[-1]
+    assert [c.strip() for c in line.strip("|").split("|")][3:] == ["30.000", "29.000", "+3.4 %", "yes", "25.300"]
+    old = {k: v for k, v in record.items() if k not in ("paired_row_us", "paired_row_us_per_call")}
+    assert "| — " in programs.fidelity_table([old]).splitlines()[-1]  # a run from before the pairing: not compared
+
+
+def _one_row(runs: dict[str, Path], tmp_path: Path, row: str) -> tuple[Path, pd.DataFrame]:
+    """A copy of the mlp run, and its results with only `row`: make_all again on it alone."""
+    run = tmp_path / "run"
+    shutil.copytree(runs["mlp"], run)
+    df = pd.read_csv(run / "results.csv")
+    return run, df[df["runner"].eq(row)]
+
+
+def test_no_paired_process_writes_under_raw(runs: dict[str, Path], tmp_path: Path) -> None:
+    """The row's runner started again by make_all (harness/run.py's way: its build, environment, folder) writes its
+    files in programs/<row>/paired/<k>/ only: raw/ is as the run left it."""
+    run, df = _one_row(runs, tmp_path, "cpp-raw")
+    before = _files(run / "raw")
+    made = programs.make_all(run, df, BUILD_DIR, 2, lambda _: None)
+    assert [r["status"] for r in made] == ["ok"], made
+    assert _files(run / "raw") == before
+    assert sorted(p.name for p in (run / "programs" / "cpp-raw" / "paired").iterdir()) == ["0", "1"]
+    assert len(made[0]["paired_row_us_per_call"]) == len(made[0]["us_per_call"]) == 2
+
+
+def test_a_paired_process_that_fails_marks_the_record(runs: dict[str, Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The row's runner failing beside its program: the record is FAILED with the runner's own last line."""
+    run, df = _one_row(runs, tmp_path, "cpp-raw")
+    failing = programs.RowRunner([sys.executable, "-c", "import sys; sys.exit('no model here')"], {}, None, 60.0)
+    monkeypatch.setattr(programs, "row_runner", lambda *_: failing)
+    made = programs.make_all(run, df, BUILD_DIR, 2, lambda _: None)
+    assert made[0]["status"] == "FAILED" and "no model here" in made[0]["message"], made
+    assert "the row's runner beside it" in made[0]["message"]
+    assert "| FAILED: the row's runner beside it" in programs.fidelity_table(made)
 
 
 def test_a_program_runs_on_its_own_and_computes_the_reference(runs: dict[str, Path], tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The Java standalone programs (harness/programs.py, java/programs/): one Maven project per Java row, on the
 default model and on a user's model of two inputs of two dtypes; each builds, runs without the harness (on the
 JNI bridge through java.library.path, or ONNX Runtime from Maven alone), computes the reference's outputs and
-prints its µs per call, and the report links and quotes it. Its figure against its row's is the report's
-fidelity table, not a pass/fail test here. Each program is built once (cached by its sources), shared by both runs."""
+prints its µs per call, and the report links and quotes it. Its figure against its row's own runner's, run again
+beside each of its processes, is the report's fidelity table, not a pass/fail test here. Each program is built
+once (cached by its sources), shared by both runs."""
 
 from __future__ import annotations
 
@@ -63,7 +64,12 @@ def test_every_java_row_gets_a_maven_program_that_matches(runs: dict[str, Path],
         assert r["status"] == "ok" and r["outputs_ok"], f"{row}: {r['message']}"
         processes = 2 if kind == "mlp" else 1  # as many as the row's repeats
         assert len(r["us_per_call"]) == processes and all(f > 0 for f in r["us_per_call"])
-        assert r["row_mean_us"] > 0 and r["snippet"], row
+        # the row's own runner beside each program process (its JVM, bridge and PYTORCH_JNI_* as the run's)
+        assert len(r["paired_row_us_per_call"]) == processes and all(f > 0 for f in r["paired_row_us_per_call"])
+        assert r["paired_row_us"] == min(r["paired_row_us_per_call"]) and r["row_mean_us"] > 0 and r["snippet"], row
+        for k in range(processes):
+            paired = run / r["folder"] / "paired" / str(k)
+            assert (paired / "timings.bin").is_file() and not (paired / "outputs.bin").exists(), row
         assert r["main"] == "src/main/java/Main.java" and r["language"] == "Java"
         folder = run / r["folder"]
         for name in ("run.sh", "pom.xml", "layout.txt", r["main"]):
@@ -151,6 +157,6 @@ def test_the_optimized_row_runs_the_reuse_program_with_the_graph_optimizer_on(ru
         job = json.loads((run / "raw" / row / "0" / "job.json").read_text())
         assert programs.bridge_env(program, job)["PYTORCH_JNI_GRAPH_OPTIMIZER"] == on, row
         assert f"PYTORCH_JNI_GRAPH_OPTIMIZER={on}" in (folders[row] / "run.sh").read_text(), row
-        # the row itself ran with the setting its program is given
-        assert json.loads((run / "raw" / row / "0" / "result.json").read_text())["extra"]["graph_optimizer"] == (
-            on == "1"), row
+        # the row itself ran with the setting its program is given, and so did its paired processes
+        for rep in (run / "raw" / row / "0", folders[row] / "paired" / "0"):
+            assert json.loads((rep / "result.json").read_text())["extra"]["graph_optimizer"] == (on == "1"), rep
