@@ -35,7 +35,7 @@ from harness.suite_file import parse_suite
 ONE_OP = ROOT / "harness" / "one_op_model.py"
 FOLDER = "decomposition"
 CROSSING = {"Python": "python-extension", "C++": "cpp-call", "Java": "java-jni"}
-FFM_RUNNERS = ("java-aoti-ffm",)  # Java rows that cross by FFM downcalls rather than JNI
+FFM_RUNNERS = ("java-aoti-ffm", "java-aoti-minimal-ffm")  # Java rows that cross by FFM downcalls rather than JNI
 PARTS = ("crossing", "framework", "operators", "arithmetic")
 LABELS = {"crossing": "crossing (empty native call)", "framework": "framework (one-op model − crossing)",
           "operators": "model's operators (row − one-op − arithmetic)", "arithmetic": "arithmetic (cpp-raw)"}

@@ -49,7 +49,7 @@ RUNNER_DEPENDENCIES: dict[str, tuple[tuple[str, str, str], ...]] = {
 # access granted to the class path (without it the JVM warns on stderr at the first restricted call, and stderr
 # holds only a refused job's line) and told which libtorch_cpu.so to open (ffm_jvm_options). Their registry entry
 # names the JDK they need (min_jdk: FFM is final in JDK 22), and they are compiled for that release.
-FFM_TEMPLATES: frozenset[str] = frozenset({"java/runner/AotiFfm.java.j2"})
+FFM_TEMPLATES: frozenset[str] = frozenset({"java/runner/AotiFfm.java.j2", "java/runner/AotiMinimalFfm.java.j2"})
 LIBTORCH_PROPERTY = "bench.libtorch"  # the FFM runners' system property naming libtorch_cpu.so
 JAR = "target/runner.jar"
 CLASSPATH_FILE = "target/classpath.txt"

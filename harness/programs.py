@@ -110,6 +110,9 @@ PROGRAMS: dict[str, Program] = {
                          "maven", bridge=True, runner="java-aoti"),
     "java-aoti-ffm": Program((("java/programs/AotiFfm.java.j2", _JAVA_MAIN), _POM), "maven", runner="java-aoti-ffm",
                              ffm=True, min_jdk=RUNNERS["java-aoti-ffm"].min_jdk),
+    "java-aoti-minimal-ffm": Program((("java/programs/AotiMinimalFfm.java.j2", _JAVA_MAIN), _POM), "maven",
+                                     runner="java-aoti-minimal-ffm", ffm=True,
+                                     min_jdk=RUNNERS["java-aoti-minimal-ffm"].min_jdk),
     "java-onnxruntime": Program((("java/programs/OnnxRuntime.java.j2", _JAVA_MAIN), _POM), "maven",
                                 runner="java-onnxruntime", batch_axis=frozenset({"mlp"})),
 }

@@ -205,6 +205,18 @@ _BASE: tuple[Runner, ...] = (
            toolchain="java", template="java/runner/AotiFfm.java.j2", grad_mode="no_grad",
            # ~1.5 µs a call, as java-aoti: one clock read (~25 ns) would be over 1 %
            model_file="model.b{batch}.pt2", block=10, model_kinds=_ANY, min_jdk=22),
+    # cpp-aoti-minimal's package and entry point from Java, through FFM: one downcall per call, no tensor handles
+    Runner(id="java-aoti-minimal-ffm", language="Java",
+           method="AOTInductor package compiled with use_minimal_arrayref_interface (exact shape) through FFM "
+                  "(JDK 22+): its model .so extracted from the .pt2 with java.util.zip and dlopen'ed, "
+                  "AOTInductorModelCreateV2 once; per call the input copied into a native segment, then one "
+                  "downcall, AOTInductorModelRunMinimalArrayrefInterfaceV2, linked Linker.Option.critical(false) "
+                  "(no heap segment: the descriptors hold native pointers), on AOTInductorArrayRefTensor "
+                  "descriptors laid out once in native memory, the output floats read from the .so's buffer "
+                  "(extern \"C\" in the generated .so, not a documented public API)",
+           toolchain="java", template="java/runner/AotiMinimalFfm.java.j2", grad_mode="no_grad",
+           # cpp-aoti-minimal's block: well under a µs a call, one clock read (~25 ns) would be several %
+           model_file="model.minimal.b{batch}.pt2", block=100, model_kinds=_ANY, min_jdk=22),
 )
 
 
