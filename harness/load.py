@@ -210,7 +210,8 @@ def search(try_rate: Callable[[float, float], dict[str, Any]], capacity: float, 
     final = try_rate(passing, spec.duration_s)
     final["passes"] = bool(final["ok"] and final["p99_us"] <= bound)
     validity, reason = _validity(final, spec) if final["ok"] else ("INVALID", final["problem"])
-    if validity == "VALID" and not final["passes"]:
+    if validity == "VALID" and not final["passes"]:  # LoadGen's rule too: the latency bound is part of validity
+        validity = "INVALID"
         reason = f"p99 {final['p99_us']:.0f} µs over the bound at the full duration: the peak is below this rate"
     out.update(peak_per_s=passing, final=final, validity=validity, reason=reason)
     return out

@@ -118,6 +118,17 @@ def test_a_rate_that_never_passes_and_a_short_final_run_are_invalid_with_the_rea
     assert few["validity"] == "INVALID" and "too few queries" in few["reason"]
 
 
+def test_a_peak_that_fails_its_full_duration_run_is_invalid() -> None:
+    def try_rate(rate: float, seconds: float) -> dict[str, Any]:  # passes for 2 s, not for the full 10 s
+        p99 = 500.0 if seconds < 10 else 5000.0
+        return {"ok": True, "rate": rate, "p99_us": p99, "p50_us": 50.0, "calls_per_s": rate,
+                "issued": int(rate * seconds), "unissued": 0, "elapsed_s": seconds}
+
+    out = load.search(try_rate, 10_000, LoadSpec(search_steps=2))
+    assert out["peak_per_s"] is not None and not out["final"]["passes"]
+    assert out["validity"] == "INVALID" and "over the bound at the full duration" in out["reason"]
+
+
 @pytest.fixture(scope="module")
 def load_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     table = {"callers": [1, 2], "closed_s": 0.2, "search_s": 0.2, "search_steps": 1, "duration_s": 0.3,
@@ -183,13 +194,17 @@ def test_the_report_shows_the_peak_the_scaling_and_the_plot(load_run: Path) -> N
 
 def test_the_scheduler_share_is_the_no_op_latency_over_the_path_latency_at_the_peak() -> None:
     noop = {"ok": True, "rate": 5000.0, "p50_us": 0.5, "p99_us": 4.0}
-    entry = {"scheduler": noop, "server": {"final": {"ok": True, "p50_us": 20.0, "p99_us": 100.0}}}
+    tries = [{"ok": True, "rate": 9000.0, "passes": False, "p50_us": 900.0, "p99_us": 5000.0},
+             {"ok": True, "rate": 5000.0, "passes": True, "p50_us": 20.0, "p99_us": 100.0}]  # the peak's own try
+    entry = {"scheduler": noop, "server": {"tries": tries, "final": {"ok": True, "p50_us": 1.0, "p99_us": 1.0}}}
     got = load_stats.scheduler(entry)
     assert got is not None and got["share_p50"] == pytest.approx(0.025) and got["share_p99"] == pytest.approx(0.04)
     assert got["within"] is False  # 2.5 % > the 2 % limit
     entry["scheduler"] = noop | {"p50_us": 0.2}
     assert load_stats.scheduler(entry)["within"] is True
     assert load_stats.scheduler({"server": {"final": None}}) is None
+    no_try = load_stats.scheduler({"scheduler": noop, "server": {"final": {"ok": True, "p50_us": 5.0, "p99_us": 8.0}}})
+    assert no_try is not None and no_try["share_p50"] == pytest.approx(0.1)  # no try at that rate: the final run
     broken = load_stats.scheduler({"scheduler": {"ok": False, "problem": "crashed"}, "server": entry["server"]})
     assert broken == {"ok": False, "problem": "crashed"}
 
