@@ -222,16 +222,18 @@ def offline_suite(suite: Suite, names: list[str]) -> Suite:
     settings (each batch row times calls // batch calls, as a [sweep] row), without programs, load or claims."""
     spec = suite.load or LoadSpec()
     by_name = {c.name: c for c in suite.runners}
-    entries = list({by_name[n].family or n: {"id": by_name[n].id, "name": by_name[n].family or n,
-                                            "grad_mode": by_name[n].grad_mode, "threads": by_name[n].threads,
-                                            **({"jdk": by_name[n].jdk} if by_name[n].jdk else {})}
-                    for n in names}.values())
+    entries: dict[str, dict[str, Any]] = {}  # one per family: its batch rows are named <family>-b<batch>
+    for c in (by_name[n] for n in names):
+        family = c.family or c.name
+        entries.setdefault(family, {"id": c.id, "name": family, "grad_mode": c.grad_mode, "threads": c.threads,
+                                    **({"jdk": c.jdk} if c.jdk else {})})
 
     def bad(field: str, problem: str, fix: str) -> UserError:
         return UserError(f"the offline scenario of suite '{suite.name}': {field}: {problem}: {fix}")
 
     run = dataclasses.replace(suite.run, programs=False, decomposition=False, instructions=False)
-    choices = runner_rows.expand(entries, {"batch": list(spec.offline_batches)}, run, suite.model.kind, bad)
+    choices = runner_rows.expand(list(entries.values()), {"batch": list(spec.offline_batches)}, run,
+                                 suite.model.kind, bad)
     inputs = dataclasses.replace(suite.inputs, count=max(suite.inputs.count, runner_rows.samples_needed(run, choices)))
     sub = dataclasses.replace(suite, name=f"{suite.name}-offline", runners=choices, run=run, inputs=inputs,
                               claims=(), load=None)

@@ -114,11 +114,12 @@ def scheduler(entry: dict[str, Any]) -> dict[str, Any] | None:
     """The scheduler's share at the peak: its own latency (the no-op stand-in for each call, the same arrivals)
     over the path's in the search's passing run at that rate (the same rate, seed and duration), at p50 and p99;
     None when no peak was found."""
-    server = entry.get("server") or {}
-    noop = entry.get("scheduler")
-    same = [t for t in server.get("tries", []) if noop and t.get("rate") == noop.get("rate") and t.get("passes")]
-    final = same[0] if same else server.get("final")
-    if noop is None or not final:
+    server, noop = entry.get("server") or {}, entry.get("scheduler")
+    if noop is None:
+        return None
+    same = next((t for t in server.get("tries", []) if t.get("rate") == noop.get("rate") and t.get("passes")), None)
+    final = same or server.get("final")
+    if not final:
         return None
     if not noop["ok"] or not final["ok"]:
         return {"ok": False, "problem": noop.get("problem") or final.get("problem", "")}

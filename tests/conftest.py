@@ -17,11 +17,22 @@ from typing import Any
 
 import pytest
 
-from harness import pipeline
+from harness import jdks, pipeline
+from harness.java_build import java_toolchain_problem
 from harness.paths import SUITES_DIR
 
 TESTS = Path(__file__).parent
 TINY = TESTS / "suites" / "tiny.toml"
+
+
+@pytest.fixture(scope="module")
+def ffm_toolchain() -> None:
+    """The FFM runners' tests need the Java toolchain and a JDK with java.lang.foreign (final in 22)."""
+    problem = java_toolchain_problem()
+    if problem:
+        pytest.skip(problem)
+    if not any(j.feature >= 22 for j in jdks.installed()):
+        pytest.skip("no JDK 22 or newer on this machine (java.lang.foreign is final in 22)")
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ import torch
 
 from harness import jdks, programs
 from harness.build import build_runner
-from harness.java_build import java_toolchain_problem
 from harness.model_spec import ModelSpec
 from harness.models import load_eager, train_and_export
 from harness.paths import BUILD_DIR
@@ -47,16 +46,7 @@ USER_INPUTS = {"count": 8, "tensors": [{"shape": [1, 4]},
 
 
 @pytest.fixture(scope="module")
-def toolchain() -> None:
-    problem = java_toolchain_problem()
-    if problem:
-        pytest.skip(problem)
-    if not any(j.feature >= 22 for j in jdks.installed()):
-        pytest.skip("no JDK 22 or newer on this machine (java.lang.foreign is final in 22)")
-
-
-@pytest.fixture(scope="module")
-def default_run(toolchain: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def default_run(ffm_toolchain: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tomllib.loads(TINY.read_text())
     data.pop("claims", None)
     data["run"] = RUN
@@ -130,7 +120,7 @@ def test_default_model_program_matches_the_reference(default_run: Path) -> None:
     assert programs._FIGURE.search(p.stdout), p.stdout
 
 
-def test_two_input_two_output_user_model_matches_the_reference(toolchain: None, tmp_path: Path) -> None:
+def test_two_input_two_output_user_model_matches_the_reference(ffm_toolchain: None, tmp_path: Path) -> None:
     data = {"name": "minimal-ffm-user", "model": USER_MODEL, "inputs": USER_INPUTS,
             "run": {**RUN, "calls": 200, "warmup_calls": 3}, "runners": [{"id": RUNNER}]}
     run = run_suite(parse_suite(data, "minimal-ffm-user.toml"), tmp_path, BUILD_DIR, quiet=True)

@@ -27,7 +27,6 @@ import pytest
 
 from harness import jdks, programs
 from harness.build import Built, build_runner, for_choice
-from harness.java_build import java_toolchain_problem
 from harness.model_spec import ModelSpec
 from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
@@ -62,15 +61,6 @@ RUN = {"calls": 400, "warmup_calls": 5, "repeats": 1, "threads": 1, "interop_thr
 WITH_PROGRAM = {**RUN, "programs": True}  # the runs whose row gets its standalone program
 
 
-@pytest.fixture(scope="module")
-def toolchain() -> None:
-    problem = java_toolchain_problem()
-    if problem:
-        pytest.skip(problem)
-    if not any(j.feature >= 22 for j in jdks.installed()):
-        pytest.skip("no JDK 22 or newer on this machine (java.lang.foreign is final in 22)")
-
-
 def rows(run: Path) -> dict[str, dict[str, Any]]:
     return {r["runner"]: r for r in pd.read_csv(run / "results.csv").to_dict("records")}
 
@@ -80,7 +70,7 @@ def result_of(run: Path, row: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def default_run(toolchain: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def default_run(ffm_toolchain: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tomllib.loads(TINY.read_text())
     data.pop("claims", None)
     data["run"] = WITH_PROGRAM
@@ -142,7 +132,7 @@ def test_default_model_matches_the_reference(default_run: Path) -> None:
     assert not stdout.exists() or stdout.read_text() == ""  # e.g. no JVM warning about the model .so
 
 
-def test_two_input_user_model_matches_the_reference(toolchain: None, tmp_path: Path) -> None:
+def test_two_input_user_model_matches_the_reference(ffm_toolchain: None, tmp_path: Path) -> None:
     FIXTURES.mkdir(parents=True, exist_ok=True)
     factory = FIXTURES / "two_inputs.py"
     if not factory.is_file() or factory.read_text() != FACTORY:
@@ -183,7 +173,7 @@ def older_only(monkeypatch: pytest.MonkeyPatch) -> list[jdks.Jdk]:
 
 
 def test_without_a_jdk_22_the_row_is_skipped_with_the_reason(
-    toolchain: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ffm_toolchain: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     older_only(monkeypatch)
     data = tomllib.loads(TINY.read_text())
@@ -200,7 +190,7 @@ def test_without_a_jdk_22_the_row_is_skipped_with_the_reason(
 
 
 def test_a_named_jdk_missing_or_too_old_skips_with_the_reason(
-    toolchain: None, monkeypatch: pytest.MonkeyPatch
+    ffm_toolchain: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: Built = build_runner(RUNNERS[RUNNER], ModelSpec("MyNN", layers=(2, 8, 8, 1)), BUILD_DIR)  # cached
     assert built.status == "ok", built.reason
