@@ -167,6 +167,7 @@ struct Job {
   std::int64_t input_count = 0, sample_size = 0, output_size = 0, batch = 0, slots = 0, calls = 0,
                warmup_calls = 0, block = 0, threads = 0, interop_threads = 0, bare_calls = 0,
                bare_rounds = 1;
+  double warmup_s = 0;  // after warmup_calls, the warm-up goes on until this many seconds have passed
   json options = json::object();  // already checked against the schema and the keys the runner supports
   std::vector<InputTensor> input_tensors;  // at least one; the first is the one sample_shape and input_shape describe
   std::optional<LoadSpec> load;            // a load job (docs/runner-contract.md, "Load job"), else none
@@ -392,6 +393,7 @@ inline Job read_job(const std::string& path, const std::vector<std::string>& sup
   for (auto [key, field] : {std::pair{"layers", &job.layers}, {"sample_shape", &job.sample_shape},
                             {"output_shape", &job.output_shape}, {"input_shape", &job.input_shape}})
     *field = j.at(key).get<std::vector<std::int64_t>>();
+  job.warmup_s = j.at("warmup_s").get<double>();
   job.options = j.at("options");
   for (const auto& t : j.at("input_tensors"))
     job.input_tensors.push_back({t.at("dtype").get<std::string>(),
@@ -536,6 +538,8 @@ struct Measurement {
   std::vector<float> outputs;               // slots × batch × output_size
   std::vector<std::int64_t> timings;        // calls / block
   std::vector<std::int64_t> warmup_timings;  // warmup_calls
+  std::int64_t warmup_calls_made = 0;        // warmup_calls, then as many as warmup_s took
+  std::int64_t warmup_ns = 0;                // the whole warm-up
   json load = nullptr;                       // a load job's record for the result (null: none)
   std::vector<std::vector<std::int64_t>> load_latencies;  // a load job's: each caller's, in its order
 };
@@ -841,8 +845,8 @@ void run_load(const Job& job, const In in, std::size_t BS, MakeCaller& make_call
 
 // Runs one benchmark over inputs already in memory (step 2, not timed): `load()` builds the model (timed
 // as load_ns), then inside `scope(body)` (the grad-mode guard, so it covers input creation and forward
-// alike) the warm-up calls, each timed alone, the timed loop with one clock read per block, and the
-// bare pass; then the peak memory and the timer overhead.
+// alike) the warm-up calls, each timed alone, then more until warmup_s has passed, the timed loop with one
+// clock read per block, and the bare pass; then the peak memory and the timer overhead.
 // Batch s's input is `in + s × BS`: for measure(), the float32 batch itself (In = const float*, BS floats
 // per batch); for a user's model, its slot's prepared tensors (In = pointer to them, BS = 1).
 // `call(In batch_in, float* out)` computes one whole batch, batch × output_size floats written to `out`.
@@ -879,6 +883,8 @@ Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Loa
   }
 
   scope([&] {
+    // The warm-up: warmup_calls calls each timed alone, then calls until warmup_s has passed since it began.
+    const auto warm_start = Clock::now();
     for (std::size_t w = 0; w < warmups; ++w) {
       const In batch_in = in + (w % slots) * BS;
       const auto t0 = Clock::now();
@@ -888,6 +894,15 @@ Measurement measure_slots(const Job& job, const In in, const std::size_t BS, Loa
       const auto t1 = Clock::now();
       m.warmup_timings[w] = elapsed_ns(t0, t1);
     }
+    const auto warm_until =
+        warm_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(job.warmup_s));
+    std::size_t made = warmups;
+    for (; Clock::now() < warm_until; ++made) {
+      call(in + (made % slots) * BS, scratch.data());
+      barrier();
+    }
+    m.warmup_calls_made = static_cast<std::int64_t>(made);
+    m.warmup_ns = elapsed_ns(warm_start, Clock::now());
 
     float* const out = m.outputs.data();
     std::int64_t* timings = m.timings.data();
@@ -1040,6 +1055,9 @@ inline void write_results(const Job& job, const Measurement& m, const RuntimeInf
       {"first_call_ns", m.first_call_ns},
       {"calls", job.calls},
       {"warmup_calls", job.warmup_calls},
+      {"warmup_s", job.warmup_s},
+      {"warmup_calls_made", m.warmup_calls_made},
+      {"warmup_ns", m.warmup_ns},
       {"block", job.block},
       {"batch", job.batch},
       {"timer_overhead_ns", m.timer_overhead_ns},

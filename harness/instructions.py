@@ -68,7 +68,8 @@ def _count(argv: list[str], env: dict[str, str], cwd: Path, job: dict[str, Any],
     if valgrind is None:
         raise NotMeasured("not measured: valgrind not found (apt-get install valgrind)")
     tag = str(calls)
-    spec = dict(job, calls=calls, bare_calls=0, bare_rounds=1, warmup_calls=WARMUP_CALLS,
+    # a warm-up by count alone: one for a time would make each count's instructions depend on valgrind's speed
+    spec = dict(job, calls=calls, bare_calls=0, bare_rounds=1, warmup_calls=WARMUP_CALLS, warmup_s=0.0,
                 slots=min(calls, job["input_count"] // job["batch"]),
                 outputs=str(out_dir / f"outputs.{tag}.bin"), timings=str(out_dir / f"timings.{tag}.bin"),
                 warmup_timings=str(out_dir / f"warmup_timings.{tag}.bin"), result=str(out_dir / f"result.{tag}.json"))

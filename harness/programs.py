@@ -128,10 +128,12 @@ def program_for(row: dict[str, Any], job: dict[str, Any]) -> Program | None:
 
 
 def layout(job: dict[str, Any], program: Program | None = None) -> str:
-    """A C++ or Java program's LAYOUT file: "calls warmup samples batch threads interop_threads" (Java: then the
-    floats of one call's outputs, which bridge.AotiModel's output buffer holds), then per input tensor
-    "dtype bytes_per_sample offset dims..." (its source is the same for every model, so one build serves all)."""
-    first = [job[k] for k in ("calls", "warmup_calls", "input_count", "batch", "threads", "interop_threads")]
+    """A C++ or Java program's LAYOUT file: "calls warmup warmup_s samples batch threads interop_threads" (Java:
+    then the floats of one call's outputs, which bridge.AotiModel's output buffer holds), then per input tensor
+    "dtype bytes_per_sample offset dims..." (its source is the same for every model, so one build serves all).
+    warmup_s is the row's (0 for a job written before it existed, whose warm-up was its count alone)."""
+    first = [job["calls"], job["warmup_calls"], repr(float(job.get("warmup_s", 0.0))),
+             *(job[k] for k in ("input_count", "batch", "threads", "interop_threads"))]
     java = program is not None and program.build == "maven"
     lines = [" ".join(map(str, first + ([job["batch"] * job["output_size"]] if java else [])))]
     # batch_dim (cpp-aoti-dynamic): the package has a dynamic batch dimension, fed as the runner feeds it

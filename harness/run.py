@@ -42,7 +42,8 @@ class Outcome:
 
 
 def timeout_for(suite: Suite, choice: RunnerChoice) -> float:
-    """The suite's limit, or a generous one from the work asked (2 ms a call of 256 floats, plus start-up).
+    """The suite's limit, or a generous one from the work asked (2 ms a call of 256 floats, plus start-up and
+    twice the warm-up's minimum time).
 
     The calls are counted twice: the timed loop and the bare pass over the same calls.
     """
@@ -50,7 +51,7 @@ def timeout_for(suite: Suite, choice: RunnerChoice) -> float:
         return suite.run.timeout_s
     floats = choice.batch * suite.model.sample_size
     work = 2 * calls_for(suite.run, choice) + suite.run.warmup_calls
-    return 120.0 + 0.002 * work * max(1.0, floats / 256)
+    return 120.0 + 2 * suite.run.warmup_s + 0.002 * work * max(1.0, floats / 256)
 
 
 BARE_ROUNDS = 200  # timed runs alternating with bare-pass runs in one process: many short pairs, so a
@@ -112,6 +113,7 @@ def job_for(suite: Suite, choice: RunnerChoice, files: dict[str, Path], out_dir:
         "bare_calls": calls,  # the bare pass repeats the timed calls (docs/runner-contract.md)
         "bare_rounds": bare_rounds(calls // choice.block),
         "warmup_calls": suite.run.warmup_calls,
+        "warmup_s": float(suite.run.warmup_s),
         "block": choice.block,
         "threads": choice.threads,
         "interop_threads": suite.run.interop_threads,
@@ -143,7 +145,11 @@ def _peak_rss_mb(pid: int, known: float | None) -> float | None:
 
 
 def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, timeout: float) -> Outcome:
-    """Start the runner in its own process group; poll it for its peak RSS until it ends or times out."""
+    """Start the runner in its own process group; poll it for its peak RSS until it ends or times out.
+
+    `argv` ends with the job file, the runner's one argument (docs/runner-contract.md): its result is checked
+    against it.
+    """
     stdout, stderr = out_dir / "stdout.txt", out_dir / "stderr.txt"
     start = time.perf_counter()
     with stdout.open("wb") as out, stderr.open("wb") as err:
@@ -184,6 +190,9 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, 
     if broken:
         return Outcome("", 0, "failed", f"result.json breaks docs/schemas/result.schema.json: {broken}", out_dir,
                        wall, rss)
+    warm = contract.warmup_problem(json.loads(Path(argv[-1]).read_text()), result)  # the job: its one argument
+    if warm:
+        return Outcome("", 0, "failed", f"result.json breaks the warm-up rule: {warm}", out_dir, wall, rss)
     return Outcome("", 0, "ok", "", out_dir, wall, rss, result)
 
 

@@ -9,6 +9,10 @@ from harness.model_spec import ModelSpec
 from harness.verify import ATOL, RTOL
 
 MIN_BATCHED_CALLS = 100  # default of [run] min_batched_calls
+# default of [run] warmup_s: the warm-up's minimum time. A count alone is ~0.1 ms of warm-up on a sub-µs path,
+# which ends before the JVM's C2 has compiled the call: java-aoti-minimal-ffm's processes then measured
+# 0.085-0.22 µs, 0.06 µs once compiled, and a program and its row landed in different JIT states
+WARMUP_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class InputSpec:
 class RunSpec:
     calls: int = 100_000
     warmup_calls: int = 1000
+    warmup_s: float = WARMUP_S  # after warmup_calls, the warm-up goes on until this many seconds have passed
     repeats: int = 5
     threads: int = 1
     interop_threads: int = 1

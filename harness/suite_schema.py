@@ -112,6 +112,7 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "calls": {**_INT, "minimum": 1, "maximum": 100_000_000},
                 "warmup_calls": {**_INT, "minimum": 1, "maximum": 10_000_000},
+                "warmup_s": {"type": "number", "minimum": 0, "maximum": 3600},
                 "repeats": {**_INT, "minimum": 1, "maximum": 100},
                 "threads": {**_INT, "minimum": 1, "maximum": 256},
                 "interop_threads": {**_INT, "minimum": 1, "maximum": 256},

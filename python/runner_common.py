@@ -441,15 +441,22 @@ def spread(model: Callable[..., Any]) -> Callable[[Any], Any]:
     return lambda xs: model(*xs)
 
 
-def _warm_up(model: Callable[[Any], Any], xs: list[Any], warm: list[int]) -> None:
-    """Each warm-up call timed alone; its output is dropped."""
+def _warm_up(model: Callable[[Any], Any], xs: list[Any], warm: list[int], seconds: float) -> tuple[int, int]:
+    """The warm-up: len(warm) calls each timed alone, then calls until `seconds` have passed since it began
+    (a count alone is over in a fraction of a ms on a fast path); outputs dropped. Returns its calls and its ns."""
     clock = time.perf_counter_ns
     slots = len(xs)
+    start = clock()
     for w in range(len(warm)):
         x = xs[w % slots]
         t0 = clock()
         model(x)
         warm[w] = clock() - t0
+    w, deadline = len(warm), start + int(seconds * 1e9)
+    while clock() < deadline:
+        model(xs[w % slots])
+        w += 1
+    return w, clock() - start
 
 
 def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: list[int], block: int,
@@ -521,7 +528,8 @@ def _timed_and_bare(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, 
 
 def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backend: Backend | None = None,
             extra: dict[str, Any] | None = None, chunk: int = Keeping.CHUNK) -> None:
-    """Load (timed), warm up (each call timed), the timed loop (one clock read per block), the bare pass.
+    """Load (timed), warm up (calls timed one by one, then for warmup_s), the timed loop (one clock read per block),
+    the bare pass.
 
     `job` is read_job's, already checked; `extra` holds the runner's own facts for the result file, and
     `load` may still add to it. `chunk`: the calls whose outputs are held before they are copied (Keeping).
@@ -550,7 +558,7 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
     load_result = None
     try:
         with backend.grad(job["grad_mode"]):
-            _warm_up(model, xs, warm)
+            warm_calls, warm_ns = _warm_up(model, xs, warm, job["warmup_s"])
             if "load" in job:  # the load job: the timed loop fills the slots once, then the callers run
                 bare_ns = []
                 _timed(model, xs, keeper, timings, block, range(calls // block), chunk)
@@ -575,6 +583,9 @@ def measure(job: dict[str, Any], load: Callable[[], Callable[[Any], Any]], backe
         "first_call_ns": warm[0],
         "calls": calls,
         "warmup_calls": warmup,
+        "warmup_s": job["warmup_s"],
+        "warmup_calls_made": warm_calls,
+        "warmup_ns": warm_ns,
         "block": block,
         "batch": batch,
         "timer_overhead_ns": timer_overhead_ns(),

@@ -23,7 +23,8 @@ DROP = object()  # an override value that removes the key from the job
 
 def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model_file: str = "model.ts.pt",
              kind: str = "mlp", layers: tuple[int, ...] = (), output_shape: tuple[int, ...] = (1,), batch: int = 1,
-             calls: int | None = None, warmup: int = 2, block: int = 1, bare_rounds: int | None = None,
+             calls: int | None = None, warmup: int = 2, warmup_s: float = 0.0, block: int = 1,
+             bare_rounds: int | None = None,
              grad_mode: str = "default", options: dict[str, Any] | None = None, threads: int = 1,
              input_shape: tuple[int, ...] | None = None, override: dict[str, Any] | None = None,
              more_inputs: tuple[np.ndarray, ...] = ()) -> Path:
@@ -54,7 +55,8 @@ def make_job(d: Path, runner: str, model_dir: Path, inputs: np.ndarray, *, model
         "output_size": math.prod(output_shape), "batch": batch, "input_shape": list(input_shape),
         "input_tensors": tensors,
         "slots": min(calls, count // batch), "calls": calls, "bare_calls": calls, "bare_rounds": bare_rounds,
-        "warmup_calls": warmup, "block": block, "threads": threads, "interop_threads": 1, "grad_mode": grad_mode,
+        "warmup_calls": warmup, "warmup_s": warmup_s, "block": block, "threads": threads, "interop_threads": 1,
+        "grad_mode": grad_mode,
         "options": options or {}, "outputs": str(d / "outputs.bin"), "timings": str(d / "timings.bin"),
         "warmup_timings": str(d / "warmup_timings.bin"), "artifacts": str(d / "artifacts"),
         "result": str(d / "result.json"),
@@ -93,7 +95,8 @@ def minimal_result(runner: str, **changes: Any) -> dict[str, Any]:
     result: dict[str, Any] = {
         "runner": runner, "status": "ok", "runtime": "fake 1", "libtorch_version": None, "libtorch_path": None,
         "threads": 1, "interop_threads": 1, "grad_mode": "n/a", "load_ns": 1, "first_call_ns": 1, "calls": 1,
-        "warmup_calls": 1, "block": 1, "batch": 1, "timer_overhead_ns": 1, "bare_calls": 0, "bare_rounds": 1,
+        "warmup_calls": 1, "warmup_s": 0.0, "warmup_calls_made": 1, "warmup_ns": 1, "block": 1, "batch": 1,
+        "timer_overhead_ns": 1, "bare_calls": 0, "bare_rounds": 1,
         "bare_ns": [], "peak_rss_kb": None, "extra": {},
     }
     result.update(changes)

@@ -185,7 +185,7 @@ def test_a_users_model_with_two_inputs_verifies(tmp_path: Path) -> None:
         "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
                                            {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
                                             "low": 0, "high": 9}]},
-        "run": {"calls": 200, "warmup_calls": 3, "repeats": 1, "timeout_s": 300, "programs": True},
+        "run": {"calls": 200, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300, "programs": True},
         "runners": [{"id": RID}],
     }
     run = run_suite(parse_suite(data, "minimal-user.toml"), tmp_path, BUILD_DIR, quiet=True)

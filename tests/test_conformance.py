@@ -37,8 +37,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ids = [rid for rid in RUNNERS if _kind(rid) == kind]
         data = tomllib.loads(source.read_text())
         data.pop("claims", None)
-        data["run"] = {"calls": 2000 if kind == "mlp" else 20, "warmup_calls": 3, "repeats": 1, "threads": 1,
-                       "interop_threads": 1, "timeout_s": 300, "programs": False}
+        data["run"] = {"calls": 2000 if kind == "mlp" else 20, "warmup_calls": 3, "warmup_s": 0, "repeats": 1,
+                       "threads": 1, "interop_threads": 1, "timeout_s": 300, "programs": False}
         data["runners"] = [{"id": rid} for rid in ids]
         suite = parse_suite(data, f"conformance-{kind}.toml")
         out[kind] = run_suite(suite, tmp_path_factory.mktemp(kind), BUILD_DIR, quiet=True)

@@ -30,7 +30,7 @@ def user_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
                                            {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
                                             "low": 0, "high": 9}]},
-        "run": {"calls": 200, "warmup_calls": 3, "repeats": 1, "timeout_s": 300, "programs": False},
+        "run": {"calls": 200, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300, "programs": False},
         "runners": [{"id": rid} for rid in USER_IDS],
     }
     return run_suite(parse_suite(data, "conformance-user.toml"), tmp_path_factory.mktemp("user"), BUILD_DIR,

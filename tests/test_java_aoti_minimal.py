@@ -36,8 +36,8 @@ from tests.conftest import TESTS, TINY
 from tests.jobs import make_job
 
 RUNNER = "java-aoti-minimal-ffm"
-RUN = {"calls": 2000, "warmup_calls": 20, "repeats": 1, "threads": 1, "interop_threads": 1, "timeout_s": 300,
-       "programs": True}
+RUN = {"calls": 2000, "warmup_calls": 20, "warmup_s": 0, "repeats": 1, "threads": 1, "interop_threads": 1,
+       "timeout_s": 300, "programs": True}
 # the conformance test's user model and inputs, so that its minimal package is the cached one
 USER_MODEL = {"name": "TwoInTwoOut", "kind": "factory", "path": str(TESTS / "user_factory.py") + ":build"}
 USER_INPUTS = {"count": 8, "tensors": [{"shape": [1, 4]},

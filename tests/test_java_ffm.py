@@ -56,8 +56,8 @@ FACTORY = textwrap.dedent('''
         torch.manual_seed(0)
         return Two(), (torch.rand(1, 4), torch.randint(0, 10, (1, 3)))
 ''')
-RUN = {"calls": 400, "warmup_calls": 5, "repeats": 1, "threads": 1, "interop_threads": 1, "timeout_s": 120,
-       "programs": False}
+RUN = {"calls": 400, "warmup_calls": 5, "warmup_s": 0, "repeats": 1, "threads": 1, "interop_threads": 1,
+       "timeout_s": 120, "programs": False}
 WITH_PROGRAM = {**RUN, "programs": True}  # the runs whose row gets its standalone program
 
 

@@ -128,7 +128,7 @@ def test_the_jdk_builds_runs_and_is_recorded(built_ort: Any, tmp_path: Path) -> 
     newest = jdks.installed()[0]
     data = suite_with([{"id": "java-onnxruntime", "jdk": str(newest.feature)},
                        {"id": "java-onnxruntime", "jdk": MISSING}])
-    data["run"] = {"calls": 200, "warmup_calls": 3, "repeats": 2, "threads": 1, "interop_threads": 1,
+    data["run"] = {"calls": 200, "warmup_calls": 3, "warmup_s": 0, "repeats": 2, "threads": 1, "interop_threads": 1,
                    "timeout_s": 120}
     run = run_suite(parse_suite(data, "jdks.toml"), tmp_path, BUILD_DIR, quiet=True)
     rows = {r["runner"]: r for r in pd.read_csv(run / "results.csv").to_dict("records")}

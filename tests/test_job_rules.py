@@ -31,6 +31,8 @@ BAD_JOBS: list[tuple[str, dict[str, Any], str]] = [
     ("boolean for an integer", {"threads": True}, "threads"),
     ("float for an integer", {"input_count": 8.0}, "input_count"),
     ("below its minimum", {"warmup_calls": 0}, "warmup_calls"),
+    ("a negative warm-up time", {"warmup_s": -0.5}, "warmup_s"),
+    ("a string for a number", {"warmup_s": "0.5"}, "warmup_s"),
     ("grad mode outside its enum", {"grad_mode": "eval"}, "grad_mode"),
     ("model kind outside its enum", {"model_kind": "rnn"}, "model_kind"),
     ("a zero in a shape", {"sample_shape": [0]}, "sample_shape"),

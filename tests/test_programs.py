@@ -45,7 +45,7 @@ def _suites() -> dict[str, tuple[dict[str, Any], str]]:
         "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
                                            {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
                                             "low": 0, "high": 9}]},
-        "run": {"calls": 300, "warmup_calls": 3, "repeats": 1, "timeout_s": 300},
+        "run": {"calls": 300, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300},
         "runners": [{"id": r} for r in USER_ROWS],
     }
     return {"mlp": (mlp, "programs.toml"), "user": (user, "programs-user.toml")}

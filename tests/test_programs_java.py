@@ -48,7 +48,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
                                            {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
                                             "low": 0, "high": 9}]},
-        "run": {"calls": 300, "warmup_calls": 3, "repeats": 1, "timeout_s": 300},
+        "run": {"calls": 300, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300},
         "runners": [{"id": r} for r in ROWS],
     }
     return {"mlp": _run(mlp, "programs-java.toml", tmp_path_factory.mktemp("mlp")),
@@ -131,15 +131,18 @@ def test_a_bridge_program_on_other_threads_than_its_row_stops(runs: dict[str, Pa
 
 def test_java_layout_carries_the_output_size_and_the_onnx_batch_axis() -> None:
     """A Java program's LAYOUT adds the floats of one call's outputs (AotiModel's output buffer); the built-in MLP's
-    ONNX file takes [batch, *sample_shape] where the job's call shape of one sample has no batch axis."""
-    job = {"calls": 10, "warmup_calls": 2, "input_count": 4, "batch": 1, "threads": 1, "interop_threads": 1,
-           "output_size": 3, "model_kind": "mlp",
+    ONNX file takes [batch, *sample_shape] where the job's call shape of one sample has no batch axis. The row's
+    warmup_s follows warmup (0 for a job from before it: the warm-up by count alone)."""
+    job = {"calls": 10, "warmup_calls": 2, "warmup_s": 0.25, "input_count": 4, "batch": 1, "threads": 1,
+           "interop_threads": 1, "output_size": 3, "model_kind": "mlp",
            "input_tensors": [{"dtype": "float32", "sample_shape": [2], "shape": [2], "offset": 0}]}
-    assert programs.layout(job) == "10 2 4 1 1 1\nfloat32 8 0 2\n"  # C++'s, unchanged
-    assert programs.layout(job, programs.PROGRAMS["java-aoti"]) == "10 2 4 1 1 1 3\nfloat32 8 0 2\n"
-    assert programs.layout(job, programs.PROGRAMS["java-onnxruntime"]) == "10 2 4 1 1 1 3\nfloat32 8 0 1 2\n"
+    assert programs.layout(job) == "10 2 0.25 4 1 1 1\nfloat32 8 0 2\n"  # C++'s
+    assert programs.layout(job, programs.PROGRAMS["java-aoti"]) == "10 2 0.25 4 1 1 1 3\nfloat32 8 0 2\n"
+    assert programs.layout(job, programs.PROGRAMS["java-onnxruntime"]) == "10 2 0.25 4 1 1 1 3\nfloat32 8 0 1 2\n"
     user = {**job, "model_kind": "factory"}
     assert programs.layout(user, programs.PROGRAMS["java-onnxruntime"]).endswith("float32 8 0 2\n")
+    old = {k: v for k, v in job.items() if k != "warmup_s"}
+    assert programs.layout(old).startswith("10 2 0.0 4 ")
 
 
 @pytest.mark.parametrize("kind", ["mlp", "user"])

@@ -173,7 +173,7 @@ def test_recipes_suite_is_valid_and_complete() -> None:
 def recipes_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny recipes-like suite: every new Python runner (torch.compile's cold compile is most of the time)."""
     data = tomllib.loads((SUITES_DIR / "recipes-python.toml").read_text())
-    data["run"].update(calls=300, warmup_calls=20, repeats=1, timeout_s=300)
+    data["run"].update(calls=300, warmup_calls=20, warmup_s=0, repeats=1, timeout_s=300)
     data["runners"] = [r for r in data["runners"] if r["id"].startswith("python-")]
     return run_suite(parse_suite(data, "recipes-tiny.toml"), tmp_path_factory.mktemp("results"), BUILD_DIR,
                      quiet=True)

@@ -18,6 +18,9 @@ from harness.suite_file import load_suite
 from tests.conftest import TINY
 from tests.jobs import minimal_result
 
+# the warm-up record of a runner that did what the job asked (harness/contract.py checks it against the job)
+WARMUP = ("'warmup_calls': job['warmup_calls'], 'warmup_s': job['warmup_s'], 'warmup_calls_made': job['warmup_calls'],"
+          " 'warmup_ns': int(job['warmup_s'] * 1e9)")
 BEHAVIOURS = {
     "segfault": "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)",
     "hang": "import time; time.sleep(600)",
@@ -28,7 +31,7 @@ BEHAVIOURS = {
     "silent": "pass",
     "good": (
         "import json, sys; job = json.load(open(sys.argv[1]));"
-        f"json.dump({{**{minimal_result('x')!r}, 'runner': job['runner']}}, open(job['result'], 'w'))"
+        f"json.dump({{**{minimal_result('x')!r}, 'runner': job['runner'], {WARMUP}}}, open(job['result'], 'w'))"
     ),
     "half": (  # a result missing keys of the contract: refused by the harness, naming one
         "import json, sys; job = json.load(open(sys.argv[1]));"
@@ -41,7 +44,8 @@ BEHAVIOURS = {
 ALLOCATE = (
     "import json, sys; sys.path.insert(0, {common!r}); from runner_common import peak_rss_kb;"
     "job = json.load(open(sys.argv[1])); block = bytearray(b'x') * ({mb} << 20);"
-    "json.dump({{**{result!r}, 'runner': job['runner'], 'peak_rss_kb': peak_rss_kb()}}, open(job['result'], 'w'))"
+    "json.dump({{**{result!r}, 'runner': job['runner'], 'peak_rss_kb': peak_rss_kb(), " + WARMUP
+    + "}}, open(job['result'], 'w'))"
 )
 
 

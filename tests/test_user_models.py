@@ -29,7 +29,7 @@ def _suite(kind: str, path: Path | str, runners: list[str], tensors: list[dict[s
            calls: int = 60) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": "user", "model": {"name": "Mine", "kind": kind, "path": str(path)}, "inputs": {"count": 4},
-        "run": {"calls": calls, "warmup_calls": 2, "repeats": 1, "programs": False},
+        "run": {"calls": calls, "warmup_calls": 2, "warmup_s": 0, "repeats": 1, "programs": False},
         "runners": [{"id": r} for r in runners],
     }
     if tensors is not None:

@@ -33,11 +33,12 @@ import tools.jackson.databind.node.ObjectNode;
 /**
  * The measurement sequence of docs/runner-contract.md shared by the Java runners (the counterpart of
  * python/runner_common.py's {@code measure}): read and check the job ({@link Job}), the bridge's settings,
- * the inputs, load (timed), warm up (each call timed), the timed loop in {@code bare_rounds} runs alternating
- * with the bare pass, peak RSS, timer overhead, then outputs, timings, warm-up timings and the result JSON
- * last. A runner (its Runner.java, rendered from one small template per variant) supplies only a
- * {@link Model}: how it holds the inputs, loads the model, makes one call and copies its output, and for a load
- * job ({@link LoadPhase}: caller threads after the slots pass) how its callers share the model and call it.
+ * the inputs, load (timed), warm up (calls timed one by one, then for warmup_s), the timed loop in
+ * {@code bare_rounds} runs alternating with the bare pass, peak RSS, timer overhead, then outputs, timings, warm-up
+ * timings and the result JSON last. A runner (its Runner.java, rendered from one small template per variant)
+ * supplies only a {@link Model}: how it holds the inputs, loads the model, makes one call and copies its output,
+ * and for a load job ({@link LoadPhase}: caller threads after the slots pass) how its callers share the model and
+ * call it.
  *
  * <p>Threads, inter-op threads and the grad mode cannot be set from pytorch_java_only's API: the harness
  * passes them to the bridge as PYTORCH_JNI_* environment variables, the bridge applies them when it loads
@@ -463,14 +464,26 @@ public final class BenchRuntime {
 
     // 4. Warm-up, each call timed; the first is the first call. Call w uses batch w % slots.
     //    Its output is copied after the clock read, as in the timed loop, so the copy is warm too.
+    //    Then more calls, the same way but untimed, until warmup_s has passed since the warm-up began: a count
+    //    alone is over in a fraction of a ms on a fast path, before C2 has compiled the call.
     long[] warmupTimings = new long[job.warmupCalls];
     float[] scratch = new float[outputLength];
+    long warmStart = System.nanoTime();
     for (int i = 0; i < warmupTimings.length; i++) {
       long t0 = System.nanoTime();
       Y y = model.call(i % slots);
       warmupTimings[i] = System.nanoTime() - t0;
       model.copy(y, scratch, 0, outputLength);
     }
+    long warmUntil = warmStart + (long) (job.warmupS * 1e9);
+    long warmupCallsMade = warmupTimings.length;
+    for (int s = warmupTimings.length % slots; System.nanoTime() - warmUntil < 0; warmupCallsMade++) {
+      model.copy(model.call(s), scratch, 0, outputLength);
+      if (++s == slots) {
+        s = 0;
+      }
+    }
+    long warmupNs = System.nanoTime() - warmStart;
 
     // 5. Timed loop: the clock is read once per block; call i uses batch and output slot i % slots.
     //    With one call per block the clock reads bracket the call alone and its output is copied
@@ -594,6 +607,9 @@ public final class BenchRuntime {
     result.put("first_call_ns", warmupTimings[0]);
     result.put("calls", job.calls);
     result.put("warmup_calls", job.warmupCalls);
+    result.put("warmup_s", job.warmupS);
+    result.put("warmup_calls_made", warmupCallsMade);
+    result.put("warmup_ns", warmupNs);
     result.put("block", block);
     result.put("batch", job.batch);
     result.put("timer_overhead_ns", timerOverheadNs);

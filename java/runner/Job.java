@@ -54,6 +54,8 @@ public final class Job {
   public final int slots;
   public final int calls;
   public final int warmupCalls;
+  /** After warmupCalls, the warm-up goes on until this many seconds have passed since it began. */
+  public final double warmupS;
   public final int block;
   public final int bareCalls;
   public final int bareRounds;
@@ -165,6 +167,7 @@ public final class Job {
     slots = integer("slots");
     calls = integer("calls");
     warmupCalls = integer("warmup_calls");
+    warmupS = job.get("warmup_s").doubleValue();
     block = integer("block");
     bareCalls = integer("bare_calls");
     bareRounds = integer("bare_rounds");
