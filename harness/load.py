@@ -15,7 +15,7 @@ load_stats.py turns them into the report's tables and plot.
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import json
 import math
 import os
 import time
@@ -44,6 +44,29 @@ START_S = 120.0  # a load process's time limit beyond its load phase: start-up, 
 GO_WAIT_S = 300.0  # processes that do not all say ready by then: the measurement fails
 
 
+def process_wall_s(run_dir: Path, row: str) -> float | None:
+    """The shortest wall time of the row's own processes in the run (start-up, load, warm-up, the short timed
+    pass): about what a load process of the row takes beyond its load phase, to say how long a phase will take."""
+    walls = []
+    for f in (run_dir / "raw" / row).glob("*/outcome.json"):
+        try:
+            walls.append(float(json.loads(f.read_text())["wall_s"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return min(walls) if walls else None
+
+
+def jobs_estimate(run_dir: Path, df: pd.DataFrame, sub: Suite) -> float:
+    """Seconds a sub-run's processes take, each about as long as its family's row took in the run (a batch row
+    times calls ÷ batch calls, so about as many samples): for the progress line, not a measurement."""
+    walls = {r: process_wall_s(run_dir, r) for r in df["runner"]}
+    by_family = {}
+    for c in sub.runners:
+        row = next((r for r in (c.family, *walls) if r == c.family or r.startswith(f"{c.family}-")), c.family)
+        by_family[c.family] = walls.get(row) or 0.0
+    return sum(by_family[c.family] for c in sub.runners) * sub.run.repeats
+
+
 def cores() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -58,11 +81,19 @@ def chosen(df: pd.DataFrame, spec: LoadSpec) -> list[str]:
     return list(dict.fromkeys([*names, *spec.runners]))
 
 
-def percentile_us(latencies_ns: np.ndarray, q: float) -> float:
-    """The q-th percentile in µs, as a measured sample (no interpolation); an unissued query is +inf."""
-    if latencies_ns.size == 0:
-        return math.inf
-    return float(np.percentile(latencies_ns, q, method="higher")) / 1000
+def percentiles_us(latencies_ns: np.ndarray, unissued: int, qs: tuple[float, ...]) -> list[float]:
+    """Each q-th percentile in µs as a measured sample (np.percentile's "higher": no interpolation), an unissued
+    query counted as +inf; from one partition of the int64 array, as a C++ or Java run records 10^7 calls, which
+    a float copy and a full percentile pass per q took a second or more to reduce, between every two processes."""
+    n = latencies_ns.size + unissued
+    if n == 0:
+        return [math.inf] * len(qs)
+    at = [math.ceil((n - 1) * (q / 100)) for q in qs]  # np.percentile's "higher" index
+    part, start = latencies_ns.copy(), 0
+    for i in sorted({i for i in at if i < latencies_ns.size}):  # each in the part above the one before, which
+        part[start:].partition(i - start)  # stays in place (faster than one partition at several indices)
+        start = i + 1
+    return [float(part[i]) / 1000 if i < latencies_ns.size else math.inf for i in at]
 
 
 class _Jobs:
@@ -74,6 +105,16 @@ class _Jobs:
         # the run's reference (a row per sample) and tolerances, as harness/collect.py checks the rows with
         self.reference = np.fromfile(run_dir / "raw" / "reference.bin", dtype="<f4")
         self.judged = judged_with.read(run_dir, [c.id for c in suite.runners])
+        self.run_dir = run_dir
+        self.startup: dict[str, float] = {}  # per row: the last load process's wall time beyond its load phase
+
+    def startup_s(self, name: str) -> float:
+        """A load process's seconds beyond its load phase, as the row's last one took (or its run's processes)."""
+        return self.startup.get(name) or process_wall_s(self.run_dir, name) or 0.0
+
+    def expect(self, name: str, seconds: float) -> str:
+        """What the progress line says of a phase: its set duration and its expected wall time."""
+        return f"{seconds:g} s (about {seconds + self.startup_s(name):.0f} s with start-up)"
 
     def _job(self, choice: RunnerChoice, out_dir: Path, load: dict[str, Any]) -> dict[str, Any]:
         out_dir.mkdir(parents=True, exist_ok=False)
@@ -89,7 +130,10 @@ class _Jobs:
         b = self.rows[choice.name]
         env = child_env(choice.threads, b.env_for(self.suite, choice) if b.env_for else {})
         timeout = START_S + float(job["load"]["duration_s"]) * 2
-        return run_process([*b.argv, str(out_dir / "job.json")], env, b.source_dir or out_dir, out_dir, timeout)
+        o = run_process([*b.argv, str(out_dir / "job.json")], env, b.source_dir or out_dir, out_dir, timeout)
+        if o.status == "ok":
+            self.startup[choice.name] = max(0.0, o.wall_s - float(job["load"]["duration_s"]))
+        return o
 
     def _checked(self, choice: RunnerChoice, o: Outcome, job: dict[str, Any]) -> dict[str, Any]:
         """One process's load record and latencies, or why it has none (its slots must match the reference)."""
@@ -121,15 +165,18 @@ class _Jobs:
             if processes > 1:
                 load.update(ready=str(d / "ready"), go=str(out_dir / "go"))
             jobs.append((d, self._job(choice, d, load)))
+        t0 = time.perf_counter()
         parts = self._together(choice, jobs, out_dir / "go")
-        return _summary(parts, callers * processes)
+        return _summary(parts, callers * processes) | {"wall_s": round(time.perf_counter() - t0, 2)}
 
     def poisson(self, choice: RunnerChoice, out_dir: Path, callers: int, rate: float,
                 duration_s: float, noop: bool = False) -> dict[str, Any]:
         """Arrivals at `rate`; with `noop` the runtime's loop runs as it is but each call is its no-op stand-in."""
         load = {"mode": "poisson", "callers": callers, "duration_s": duration_s, "rate": rate, "noop": noop}
-        parts = self._together(choice, [(out_dir, self._job(choice, out_dir, load))], out_dir / "go")
-        return _summary(parts, callers) | {"rate": rate}
+        job = self._job(choice, out_dir, load)
+        t0 = time.perf_counter()
+        parts = self._together(choice, [(out_dir, job)], out_dir / "go")
+        return _summary(parts, callers) | {"rate": rate, "wall_s": round(time.perf_counter() - t0, 2)}
 
     def _together(self, choice: RunnerChoice, jobs: list[tuple[Path, dict[str, Any]]],
                   go: Path) -> list[dict[str, Any]]:
@@ -156,14 +203,14 @@ def _summary(parts: list[dict[str, Any]], callers: int) -> dict[str, Any]:
     recs = [p["record"] for p in parts]
     lat = np.concatenate([p["latencies"] for p in parts])
     unissued = sum(r["unissued"] for r in recs)
-    with_unissued = np.concatenate([lat.astype(np.float64), np.full(unissued, np.inf)])
+    p50, p99 = percentiles_us(lat, unissued, (50, 99))
     elapsed = [r["elapsed_ns"] / 1e9 for r in recs]
     return {
         "callers": callers, "ok": True,
         "calls_per_s": sum(r["issued"] / e for r, e in zip(recs, elapsed, strict=True)),
         "issued": sum(r["issued"] for r in recs), "unissued": unissued,
         "elapsed_s": max(elapsed), "checked": sum(r["checked"] for r in recs),
-        "p50_us": percentile_us(with_unissued, 50), "p99_us": percentile_us(with_unissued, 99),
+        "p50_us": p50, "p99_us": p99,
         "shared_model": all(r["shared_model"] for r in recs), "note": recs[0].get("note", ""),
     }
 
@@ -217,23 +264,45 @@ def search(try_rate: Callable[[float, float], dict[str, Any]], capacity: float, 
     return out
 
 
-def offline_suite(suite: Suite, names: list[str]) -> Suite:
-    """The offline scenario's sub-run: the chosen rows at each of [load]'s batch sizes, the same model and run
-    settings (each batch row times calls // batch calls, as a [sweep] row), without programs, load or claims."""
+def _family_entry(c: RunnerChoice) -> dict[str, Any]:
+    return {"id": c.id, "name": c.family or c.name, "grad_mode": c.grad_mode, "threads": c.threads,
+            **({"jdk": c.jdk} if c.jdk else {})}
+
+
+def own_rows(suite: Suite, names: list[str]) -> dict[tuple[str, int], str]:
+    """(family, batch) → the chosen row that the run itself measured at that batch with the offline row's
+    settings (runner, grad mode, threads, JDK): the same job, so the offline scenario takes its figure rather
+    than starting it again (at the default batches, each path's row at batch 1)."""
+    by_name = {c.name: c for c in suite.runners}
+    entries: dict[str, dict[str, Any]] = {}
+    own: dict[tuple[str, int], str] = {}
+    for c in (by_name[n] for n in names):
+        family = c.family or c.name
+        entry = entries.setdefault(family, _family_entry(c))
+        if entry == _family_entry(c):
+            own.setdefault((family, c.batch), c.name)
+    return own
+
+
+def offline_suite(suite: Suite, names: list[str]) -> Suite | None:
+    """The offline scenario's sub-run: the chosen rows at each of [load]'s batch sizes but those the run measured
+    itself (own_rows), the same model and run settings (each batch row times calls // batch calls, as a [sweep]
+    row), without programs, load or claims; None when every batch is one the run measured."""
     spec = suite.load or LoadSpec()
     by_name = {c.name: c for c in suite.runners}
     entries: dict[str, dict[str, Any]] = {}  # one per family: its batch rows are named <family>-b<batch>
     for c in (by_name[n] for n in names):
-        family = c.family or c.name
-        entries.setdefault(family, {"id": c.id, "name": family, "grad_mode": c.grad_mode, "threads": c.threads,
-                                    **({"jdk": c.jdk} if c.jdk else {})})
+        entries.setdefault(c.family or c.name, _family_entry(c))
 
     def bad(field: str, problem: str, fix: str) -> UserError:
         return UserError(f"the offline scenario of suite '{suite.name}': {field}: {problem}: {fix}")
 
     run = dataclasses.replace(suite.run, programs=False, decomposition=False, instructions=False)
-    choices = runner_rows.expand(list(entries.values()), {"batch": list(spec.offline_batches)}, run,
-                                 suite.model.kind, bad)
+    own = own_rows(suite, names)
+    choices = tuple(c for c in runner_rows.expand(list(entries.values()), {"batch": list(spec.offline_batches)},
+                                                  run, suite.model.kind, bad) if (c.family, c.batch) not in own)
+    if not choices:
+        return None
     inputs = dataclasses.replace(suite.inputs, count=max(suite.inputs.count, runner_rows.samples_needed(run, choices)))
     sub = dataclasses.replace(suite, name=f"{suite.name}-offline", runners=choices, run=run, inputs=inputs,
                               claims=(), load=None)
@@ -241,19 +310,23 @@ def offline_suite(suite: Suite, names: list[str]) -> Suite:
     return sub
 
 
-def offline_of(sub_df: pd.DataFrame, suite: Suite, name: str) -> dict[str, Any]:
-    """One path's samples per second at each batch size of the offline sub-run, and the best verified one."""
+def offline_of(sub_df: pd.DataFrame, suite: Suite, name: str, df: pd.DataFrame, names: list[str]) -> dict[str, Any]:
+    """One path's samples per second at each batch size, and the best verified one: from the offline sub-run's
+    results (`sub_df`), or at a batch the run measured itself (own_rows of the chosen `names`) from its own (`df`)."""
     family = next(c.family or c.name for c in suite.runners if c.name == name)
+    own = own_rows(suite, names)
     rows = []
     for b in (suite.load or LoadSpec()).offline_batches:
-        sub_name = f"{family}-b{b}"
-        found = sub_df[sub_df["runner"].eq(sub_name)]
+        own_row = own.get((family, b))
+        sub_name = own_row or f"{family}-b{b}"
+        source = df if own_row else sub_df
+        found = source[source["runner"].eq(sub_name)]
         if found.empty:
             rows.append({"batch": b, "row": sub_name, "ok": False, "problem": "not in the offline run's results"})
             continue
         r = found.iloc[0]
         ok = r["status"] == "ok" and str(r["outputs_ok"]) == "True" and pd.notna(r["median_us"])
-        rec: dict[str, Any] = {"batch": b, "row": sub_name, "ok": bool(ok)}
+        rec: dict[str, Any] = {"batch": b, "row": sub_name, "ok": bool(ok), "own": own_row is not None}
         if ok:
             rec.update(median_us=float(r["median_us"]), samples_per_s=b * 1e6 / float(r["median_us"]))
         else:
@@ -265,8 +338,8 @@ def offline_of(sub_df: pd.DataFrame, suite: Suite, name: str) -> dict[str, Any]:
             "best_samples_per_s": best["samples_per_s"] if best else None}
 
 
-def _offline(suite: Suite, run_dir: Path, record: dict[str, Any], run_sub: Callable[[Suite, Path], None],
-             say: Callable[[str], None]) -> None:
+def _offline(suite: Suite, run_dir: Path, df: pd.DataFrame, record: dict[str, Any],
+             run_sub: Callable[[Suite, Path], None], say: Callable[[str], None]) -> None:
     """Run the offline sub-run in load/offline/ and give each measured path its figures (or say why none)."""
     names = [e["row"] for e in record["paths"] if "problem" not in e]
     if suite.model.is_user:
@@ -275,21 +348,29 @@ def _offline(suite: Suite, run_dir: Path, record: dict[str, Any], run_sub: Calla
         return
     if not names:
         return
+    t0 = time.perf_counter()
     sub_suite = offline_suite(suite, names)
-    batches = ", ".join(str(b) for b in (suite.load or LoadSpec()).offline_batches)
-    say(f"load offline: {', '.join(names)} at batch {batches} …")
-    sub = run_dir / FOLDER / "offline"
-    sub.mkdir()
-    try:
-        run_sub(sub_suite, sub)
-        sub_df = pd.read_csv(sub / "results.csv")
-    except (UserError, BuildError, OSError, ValueError, RuntimeError) as exc:  # the other phases' figures stand
-        record["offline"] = {"problem": f"the offline run failed: {type(exc).__name__}: {exc}"}
-        return
+    sub_df = pd.DataFrame({"runner": []})
+    record["offline"] = {}
+    if sub_suite is not None:
+        batches = ", ".join(str(b) for b in dict.fromkeys(c.batch for c in sub_suite.runners))
+        processes = len(sub_suite.runners) * sub_suite.run.repeats
+        say(f"load offline: {', '.join(names)} at batch {batches}, {processes} processes (about "
+            f"{jobs_estimate(run_dir, df, sub_suite):.0f} s, and any package not yet compiled) …")
+        sub = run_dir / FOLDER / "offline"
+        sub.mkdir()
+        try:
+            run_sub(sub_suite, sub)
+            sub_df = pd.read_csv(sub / "results.csv")
+        except (UserError, BuildError, OSError, ValueError, RuntimeError) as exc:  # the other phases' figures stand
+            record["offline"] = {"problem": f"the offline run failed: {type(exc).__name__}: {exc}",
+                                 "wall_s": round(time.perf_counter() - t0, 1)}
+            return
+        record["offline"]["folder"] = f"{FOLDER}/offline"
     for e in record["paths"]:
         if e["row"] in names:
-            e["offline"] = offline_of(sub_df, suite, e["row"])
-    record["offline"] = {"folder": f"{FOLDER}/offline"}
+            e["offline"] = offline_of(sub_df, suite, e["row"], df, names)
+    record["offline"]["wall_s"] = round(time.perf_counter() - t0, 1)
 
 
 def measure(suite: Suite, run_dir: Path, df: pd.DataFrame, rows: dict[str, Built], files: dict[str, Path],
@@ -305,8 +386,14 @@ def measure(suite: Suite, run_dir: Path, df: pd.DataFrame, rows: dict[str, Built
     record: dict[str, Any] = {"spec": spec.__dict__ | {"callers": list(callers_of(spec))}, "cores": cores(),
                               "complete": False, "paths": []}
     t0 = time.perf_counter()
+    names = chosen(df, spec)
+    runs, fixed = phases(spec)
+    measured = [n for n in names if n in verified]
+    say(f"load: {', '.join(measured) or 'no verified path'}: per path {runs} runs, {fixed:g} s of set durations "
+        f"at most, about {sum(fixed + runs * jobs.startup_s(n) for n in measured):.0f} s in all with their "
+        "start-ups" + (", then the offline run" if spec.offline_batches and run_sub is not None else "") + " …")
     try:
-        for name in chosen(df, spec):
+        for name in names:
             row = df[df["runner"].eq(name)].iloc[0]
             entry: dict[str, Any] = {"row": name, "runner_id": row["runner_id"], "language": row["language"],
                                      "single_us": float(row["median_us"]) if pd.notna(row["median_us"]) else None}
@@ -315,9 +402,11 @@ def measure(suite: Suite, run_dir: Path, df: pd.DataFrame, rows: dict[str, Built
                 entry["problem"] = f"not measured under load: the row is {row['status']}" + (
                     "" if row["status"] != "ok" else " but its outputs did not match")
                 continue
+            t_row = time.perf_counter()
             _measure_row(jobs, by_name[name], root / name, spec, entry, say)
+            entry["wall_s"] = round(time.perf_counter() - t_row, 1)
         if spec.offline_batches and run_sub is not None:
-            _offline(suite, run_dir, record, run_sub, say)
+            _offline(suite, run_dir, df, record, run_sub, say)
         record["complete"] = True
     finally:
         record["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -325,14 +414,23 @@ def measure(suite: Suite, run_dir: Path, df: pd.DataFrame, rows: dict[str, Built
     return record
 
 
+def phases(spec: LoadSpec) -> tuple[int, float]:
+    """A path's load runs at most (each a fresh start of its processes) and their set durations in seconds:
+    threads 1..N and processes 2..N closed, the search's rates, the full-duration run, the no-op run."""
+    closed = 2 * len(callers_of(spec)) - (1 in callers_of(spec))
+    runs = closed + spec.search_steps + 2
+    return runs, closed * spec.closed_s + (spec.search_steps + 1) * spec.search_s + spec.duration_s
+
+
 def _measure_row(jobs: _Jobs, choice: RunnerChoice, out: Path, spec: LoadSpec, entry: dict[str, Any],
                  say: Callable[[str], None]) -> None:
     entry["threads"], entry["processes"] = [], []
     for n in callers_of(spec):
-        say(f"load {choice.name}: {n} caller thread(s), {spec.closed_s:g} s …")
+        say(f"load {choice.name}: {n} caller thread(s) calling flat out, {jobs.expect(choice.name, spec.closed_s)} …")
         entry["threads"].append(jobs.closed(choice, out / f"threads-{n}", n, 1, spec.closed_s))
         if n > 1:
-            say(f"load {choice.name}: {n} processes, {spec.closed_s:g} s …")
+            say(f"load {choice.name}: {n} single-caller processes calling flat out, "
+                f"{jobs.expect(choice.name, spec.closed_s)} …")
             entry["processes"].append(jobs.closed(choice, out / f"processes-{n}", 1, n, spec.closed_s))
         else:  # one single-caller process is the one-thread measurement itself
             entry["processes"].append(entry["threads"][-1] | {"same_as": "threads-1"})
@@ -342,23 +440,30 @@ def _measure_row(jobs: _Jobs, choice: RunnerChoice, out: Path, spec: LoadSpec, e
     if not base["ok"]:
         entry["server"] = {"peak_per_s": None, "validity": "INVALID", "reason": base["problem"], "tries": []}
         return
-    step = itertools.count()
+    tries: list[dict[str, Any]] = []
 
     def try_rate(rate: float, seconds: float) -> dict[str, Any]:
-        k = next(step)
-        say(f"load {choice.name}: server at {rate:,.0f}/s for {seconds:g} s …")
-        return jobs.poisson(choice, out / f"server-{k}", spec.server_callers, rate, seconds)
+        k = len(tries)  # search() tries up to search_steps rates, stopping at a failed run, then the final one
+        final = k == spec.search_steps or (k > 0 and not tries[-1]["ok"])
+        what = "the full-duration run at the peak" if final else f"search {k + 1} of at most {spec.search_steps}"
+        say(f"load {choice.name}: server ({what}) at {rate:,.0f}/s, {jobs.expect(choice.name, seconds)} …")
+        tries.append(jobs.poisson(choice, out / f"server-{k}", spec.server_callers, rate, seconds))
+        return tries[-1]
 
     entry["server"] = search(try_rate, base["calls_per_s"], spec)
     peak = entry["server"]["peak_per_s"]
     if peak is not None:  # the scheduler's own share: the same arrivals, each call replaced by the no-op stand-in
-        say(f"load {choice.name}: the scheduler alone (no-op calls) at {peak:,.0f}/s for {spec.search_s:g} s …")
+        say(f"load {choice.name}: the scheduler alone (no-op calls) at {peak:,.0f}/s, "
+            f"{jobs.expect(choice.name, spec.search_s)} …")
         entry["scheduler"] = jobs.poisson(choice, out / "scheduler", spec.server_callers, peak, spec.search_s,
                                           noop=True)
 
 
 SELECT_CALLS = 20_000  # `invoke load`: the single-call run that finds each language's fastest path, unless --calls
-SELECT_REPEATS = 2
+# one process per row, unless --repeats (also the offline run's): enough to pick a language's fastest path where
+# it is well ahead of the next (the default suite's Java and C++ paths are several times ahead); rows within the
+# VM's process-to-process spread stay within it with two (a second round, mostly Python start-ups, took ~40 s)
+SELECT_REPEATS = 1
 
 
 def _numbers(text: str, option: str) -> list[int]:

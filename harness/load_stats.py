@@ -155,7 +155,8 @@ def offline_table(record: dict[str, Any]) -> str:
              "|---|" + "---|" * len(batches) + "---|"]
     for e in paths:
         o = e["offline"]
-        cells = [_rate(r["samples_per_s"]) if r["ok"] else f"— ({r['problem']})" for r in o["batches"]]
+        cells = [(_rate(r["samples_per_s"]) + (" ¹" if r.get("own") else "")) if r["ok"] else f"— ({r['problem']})"
+                 for r in o["batches"]]
         best = "—" if o["best_batch"] is None else f"{_rate(o['best_samples_per_s'])} at batch {o['best_batch']}"
         lines.append(f"| {e['row']} | " + " | ".join(cells) + f" | {best} |")
     return "\n".join(lines)
@@ -191,6 +192,27 @@ def plot(record: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def wall_line(record: dict[str, Any]) -> str:
+    """The load phase's wall time split into each path's set durations and the rest (process start-ups, model
+    loads, the harness's checks), and the offline run's: where a load run's minutes go."""
+    spec, parts = record["spec"], []
+    for e in record["paths"]:
+        if "wall_s" not in e:
+            continue
+        s = e.get("server") or {}
+        runs = [*e.get("threads", []), *[m for m in e.get("processes", []) if "same_as" not in m]]
+        fixed = len(runs) * spec["closed_s"] + sum(
+            spec["search_s"] if t is not s.get("final") else spec["duration_s"]
+            for t in [*s.get("tries", []), *([s["final"]] if s.get("final") else [])]) + (
+            spec["search_s"] if e.get("scheduler") else 0)
+        parts.append(f"{e['row']} {e['wall_s']:.0f} s ({fixed:g} s of set durations)")
+    offline = (record.get("offline") or {}).get("wall_s")
+    if offline is not None:
+        parts.append(f"offline {offline:.0f} s")
+    return f"Wall time of the load phase: {record.get('wall_s', 0):.0f} s" + (
+        f": {', '.join(parts)}." if parts else ".")
+
+
 def section(run_dir: Path) -> list[str]:
     """The report's "Many callers at once" section, or nothing when the run had no load phase."""
     record = read(run_dir)
@@ -202,10 +224,11 @@ def section(run_dir: Path) -> list[str]:
            f"N caller threads sharing one loaded model, and N single-caller processes, each calling as fast as it "
            f"can for {spec['closed_s']:g} s; then Poisson arrivals ({spec['server_callers']} caller thread(s)), "
            f"latency from the scheduled arrival, searched for the highest rate with p99 ≤ {spec['bound_ms']:g} ms "
-           f"({spec['search_s']:g} s per rate tried, then {spec['duration_s']:g} s at the rate found; VALID needs "
+           f"({spec['search_s']:g} s per rate tried, up to {spec.get('search_steps', '?')} rates, then "
+           f"{spec['duration_s']:g} s at the rate found; VALID needs "
            f"≥ {spec['min_queries']} queries over the full duration). Every load-phase output was compared with "
            f"its slot's output from the same process's timed pass, and those with the reference. "
-           f"Machine: {record['cores']} cores. Wall time of the load phase: {record.get('wall_s', 0):.0f} s.", ""]
+           f"Machine: {record['cores']} cores. {wall_line(record)}", ""]
     if not record.get("complete"):
         out += ["**Incomplete:** the load phase was interrupted; what finished is shown.", ""]
     out += ["### Peak rate at the bound", "", peak_table(record), "",
@@ -226,9 +249,11 @@ def section(run_dir: Path) -> list[str]:
         if offline.get("problem"):
             out += [f"Not measured: {offline['problem']}.", ""]
         if table:
-            out += [f"Each path's row again at each batch size, one caller (the suite's threads), in its own run "
-                    f"([{offline['folder']}/]({offline['folder']}/report.md), outputs verified there): samples per "
-                    f"second = batch / median call time.", "", table, ""]
+            where = (f"in a run of its own ([{offline['folder']}/]({offline['folder']}/report.md), outputs verified "
+                     "there)") if offline.get("folder") else "in this run"
+            out += [f"Each path's row at each batch size, one caller (the suite's threads), {where}; at the row's "
+                    "own batch (¹) its figure from this run's single-call rows, the same job, not run twice: "
+                    "samples per second = batch / median call time.", "", table, ""]
     if plot(record, run_dir / PLOT):
         out += [f"![throughput against latency]({PLOT})", ""]
     return out

@@ -46,7 +46,8 @@ class LoadSpec:
     """A suite's [load] table (harness/load.py): many callers of the fastest paths, and the server's search.
 
     `callers` () means 1, 2, … up to the machine's cores; `runners` are rows run beside each language's fastest.
-    `offline_batches` are the batch sizes each path's row is run at for the offline scenario (samples per second).
+    `offline_batches` are the batch sizes each path's row is run at for the offline scenario (samples per second);
+    at the row's own batch the run's own figure is taken (harness/load.py, own_rows), not run twice.
     """
 
     runners: tuple[str, ...] = ()
@@ -54,7 +55,9 @@ class LoadSpec:
     closed_s: float = 2.0  # each multi-caller measurement (threads or processes), calling as fast as they can
     duration_s: float = 10.0  # the server's final run at the peak rate found (LoadGen's min_duration)
     search_s: float = 2.0  # each rate the search tries before that
-    search_steps: int = 6  # rates tried by the search, at most
+    # rates tried by the search, at most: 5 halvings of [0, 1.2 × capacity] leave ~4 % of the 1-caller capacity,
+    # inside the run-to-run spread of the peak on a VM (a sixth try cost a process start-up per path)
+    search_steps: int = 5
     bound_ms: float = 1.0  # a rate passes when the p99 latency from the scheduled arrival is within this
     server_callers: int = 1  # caller threads sharing the arrivals in the server scenario
     min_queries: int = 1000  # fewer queries in the final run make its result INVALID

@@ -164,14 +164,21 @@ def test_a_load_run_measures_every_phase_and_checks_every_output(load_run: Path)
             assert noop["ok"] and noop["rate"] == s["peak_per_s"] and noop["checked"] == noop["issued"] > 0
             job = json.loads((load_run / "load" / row / "scheduler" / "job.json").read_text())
             assert job["load"]["noop"] is True and job["load"]["rate"] == s["peak_per_s"]
-        # offline: the row at batch 1 and 4 in its own sub-run, verified there
+        # offline: batch 1 is the row itself, from the run's own results; batch 4 in its own sub-run, verified there
         o = p["offline"]
         assert [b["batch"] for b in o["batches"]] == [1, 4] and all(b["ok"] for b in o["batches"]), o
+        assert [(b["row"], b["own"]) for b in o["batches"]] == [(row, True), (f"{row}-b4", False)]
         assert o["best_samples_per_s"] == max(b["samples_per_s"] for b in o["batches"])
         sub = pd.read_csv(load_run / "load" / "offline" / "results.csv").set_index("runner")
+        main = pd.read_csv(load_run / "results.csv").set_index("runner")
+        assert list(sub.index) == [f"{row}-b4"]  # batch 1 is not run twice
         for b in o["batches"]:
-            assert sub.loc[b["row"], "batch"] == b["batch"] and str(sub.loc[b["row"], "outputs_ok"]) == "True"
-            assert b["samples_per_s"] == pytest.approx(b["batch"] * 1e6 / sub.loc[b["row"], "median_us"])
+            found = main if b["own"] else sub
+            assert found.loc[b["row"], "batch"] == b["batch"] and str(found.loc[b["row"], "outputs_ok"]) == "True"
+            assert b["samples_per_s"] == pytest.approx(b["batch"] * 1e6 / found.loc[b["row"], "median_us"])
+        # every measurement says its own wall time, and the path its whole
+        assert all(m["wall_s"] > 0 for m in [*p["threads"], *s["tries"]]) and p["wall_s"] > 0
+    assert record["offline"]["wall_s"] > 0
     # the two processes each wrote their own latencies, one per counted call
     two = load_run / "load" / row / "processes-2"
     for k in (0, 1):
@@ -212,14 +219,41 @@ def test_the_scheduler_share_is_the_no_op_latency_over_the_path_latency_at_the_p
 def test_offline_rows_are_the_paths_at_each_batch_and_a_failed_batch_says_why() -> None:
     suite = parse_suite(_tiny(offline_batches=[1, 8]), "t.toml")
     sub = load.offline_suite(suite, ["python-eager"])
-    assert [(c.name, c.batch) for c in sub.runners] == [("python-eager-b1", 1), ("python-eager-b8", 8)]
+    assert sub is not None  # batch 1 is the row the run measured itself: only batch 8 runs again
+    assert [(c.name, c.batch) for c in sub.runners] == [("python-eager-b8", 8)]
     assert sub.load is None and not sub.run.programs and sub.inputs.count >= 8 * (suite.run.calls // 8)
-    df = pd.DataFrame([{"runner": "python-eager-b1", "status": "ok", "outputs_ok": True, "median_us": 10.0},
-                       {"runner": "python-eager-b8", "status": "CRASHED", "outputs_ok": False, "median_us": None,
+    assert load.offline_suite(parse_suite(_tiny(offline_batches=[1]), "t.toml"), ["python-eager"]) is None
+    main = pd.DataFrame([{"runner": "python-eager", "status": "ok", "outputs_ok": True, "median_us": 10.0}])
+    df = pd.DataFrame([{"runner": "python-eager-b8", "status": "CRASHED", "outputs_ok": False, "median_us": None,
                         "message": "signal 11"}])
-    got = load.offline_of(df, suite, "python-eager")
+    got = load.offline_of(df, suite, "python-eager", main, ["python-eager"])
     assert got["best_batch"] == 1 and got["best_samples_per_s"] == pytest.approx(100_000)
-    assert got["batches"][1] == {"batch": 8, "row": "python-eager-b8", "ok": False, "problem": "CRASHED: signal 11"}
+    assert got["batches"][0]["row"] == "python-eager" and got["batches"][0]["own"] is True
+    assert got["batches"][1] == {"batch": 8, "row": "python-eager-b8", "ok": False, "own": False,
+                                 "problem": "CRASHED: signal 11"}
+
+
+def test_a_row_at_another_batch_or_thread_count_is_not_taken_for_the_offline_row() -> None:
+    data = _tiny(offline_batches=[1, 8])
+    data["runners"] = [{"id": "python-eager", "threads": 2}, {"id": "python-torchscript", "batch": 8}]
+    suite = parse_suite(data, "t.toml")
+    sub = load.offline_suite(suite, ["python-eager", "python-torchscript"])
+    assert sub is not None and [(c.name, c.batch, c.threads) for c in sub.runners] == [
+        ("python-eager-b8", 8, 2), ("python-torchscript-b1", 1, 1)]  # each row's own batch not run again
+
+
+def test_the_percentiles_are_numpys_higher_with_unissued_queries_as_infinite() -> None:
+    rng = np.random.default_rng(0)
+    for n, unissued in [(0, 0), (0, 3), (1, 0), (2, 1), (1000, 0), (1001, 10), (999, 5000), (12345, 7)]:
+        lat = rng.integers(1, 10**6, size=n).astype("<i8")
+        full = np.concatenate([lat.astype(np.float64), np.full(unissued, np.inf)])
+        want = [float(np.percentile(full, q, method="higher")) / 1000 if full.size else math.inf for q in (50, 99)]
+        assert load.percentiles_us(lat, unissued, (50, 99)) == want, (n, unissued)
+
+
+def test_the_phases_count_each_fresh_start_and_the_set_seconds() -> None:
+    runs, fixed = load.phases(LoadSpec(callers=(1, 2), closed_s=2.0, search_s=2.0, search_steps=6, duration_s=10.0))
+    assert runs == 3 + 6 + 2 and fixed == 3 * 2.0 + 7 * 2.0 + 10.0  # threads 1, 2, processes 2; 6 rates; final; no-op
 
 
 def test_invoke_load_refuses_a_bad_value_in_one_line_before_any_run(tmp_path: Path) -> None:
