@@ -16,6 +16,7 @@ from filelock import FileLock
 
 from harness.cmake import BuildError, cmake_build
 from harness.model_spec import ModelSpec
+from harness.python_ext import build_extensions
 from harness.render import render_runner
 from harness.runners import RUNNERS, Runner
 from harness.suite import RunnerChoice, Suite
@@ -67,6 +68,9 @@ def build_runner(runner: Runner, model: ModelSpec, build_root: Path) -> Built:
         with FileLock(str(src.parent / ".lock")):
             if runner.toolchain == "python":
                 return Built(runner.id, "ok", argv=[sys.executable, str(src / "runner.py")], source_dir=src)
+            if runner.toolchain == "python-ext":  # its C extension compiled beside runner.py, which imports it
+                build_extensions(src, log)
+                return Built(runner.id, "ok", argv=[sys.executable, str(src / "runner.py")], source_dir=src, log=log)
             if runner.toolchain == "cmake":
                 cmake_build(src, out, log)
                 return Built(runner.id, "ok", argv=[str(out / "runner")], source_dir=src, log=log)

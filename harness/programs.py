@@ -90,6 +90,9 @@ PROGRAMS: dict[str, Program] = {
     "python-torchscript": Program((("python/programs/torchscript.py.j2", "program.py"),), "python",
                                   frozenset({"dump_graph"})),
     "python-aoti": _PY_AOTI,
+    # the runner's own C extension beside the script, which builds it with setuptools
+    "python-aoti-minimal": Program((("python/programs/aoti_minimal.py.j2", "program.py"),
+                                    ("python/aoti_minimal_ext.c", "aoti_minimal_ext.c")), "python"),
     "cpp-torchscript": Program((("cpp/programs/torchscript.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake"),
     # batch_dim (cpp-aoti-dynamic's package, with a dynamic batch dimension): its LAYOUT's shapes have the batch axis
     "cpp-aoti": Program((("cpp/programs/aoti.cpp.j2", "main.cpp"), (_CPP, "CMakeLists.txt")), "cmake",

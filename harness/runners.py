@@ -180,6 +180,19 @@ _BASE: tuple[Runner, ...] = (
            toolchain="cmake", template="cpp/aoti_minimal.cpp.j2", extra_files=(TORCH_COMMON,), grad_mode="inference",
            # well under cpp-aoti's ~1.5 µs a call: one clock read (~25 ns) would be several %
            model_file="model.minimal.b{batch}.pt2", block=100, model_kinds=_ANY),
+    # cpp-aoti-minimal's package and entry point from Python: one call into a C extension of its own per call
+    Runner(id="python-aoti-minimal", language="Python",
+           method="AOTInductor package compiled with use_minimal_arrayref_interface (exact shape) through the C "
+                  "extension python/aoti_minimal_ext.c (compiled with cc at build time): its model .so extracted "
+                  "from the .pt2 with zipfile and dlopen'ed, AOTInductorModelCreateV2 once; per call one extension "
+                  "call, model.run(slot), which calls AOTInductorModelRunMinimalArrayrefInterfaceV2 on the slot's "
+                  "AOTInductorArrayRefTensor descriptors (made once over the inputs' rows, buffer protocol) and "
+                  "copies the outputs into the slot's float32 row, returning its torch view; the GIL held "
+                  "(extern \"C\" in the generated .so, not a documented public API)",
+           toolchain="python-ext", template="python/aoti_minimal.py.j2",
+           extra_files=(("python/aoti_minimal_ext.c", "aoti_minimal_ext.c"),), grad_mode="inference",
+           # ~0.1 µs a call: one clock read from Python (~60 ns) would be over half of it
+           model_file="model.minimal.b{batch}.pt2", block=100, model_kinds=_ANY),
     # Java beyond TorchScript (issue 13): ONNX Runtime's own Java API, and AOTInductor through the bridge
     Runner(id="java-onnxruntime", language="Java",
            method="ONNX Runtime's Java API, OrtSession.run on one direct buffer refilled per call, "

@@ -7,6 +7,7 @@ version, and the files every runner of the toolchain is built from besides its o
 from __future__ import annotations
 
 import shutil
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ TOOLS: dict[str, Tool] = {t.command: t for t in (
     Tool(command="c++", install="install a C++ compiler (apt-get install g++)", version=("c++", "--version"),
          env_key="cxx"),
     Tool(command="make", install="install make (apt-get install make)", version=("make", "--version")),
+    Tool(command="cc", install="install a C compiler (apt-get install gcc)", version=("cc", "--version")),
     Tool(command="java", install="install a JDK 17 (apt-get install openjdk-17-jdk-headless)",
          version=("java", "-version"), env_key="java"),
     Tool(command="javac", install="install a JDK 17, not only a JRE (apt-get install openjdk-17-jdk-headless)",
@@ -45,12 +47,18 @@ class Toolchain:
     headers: tuple[tuple[str, str], ...] = ()  # (header under an include dir, the Debian package that has it)
     common: tuple[tuple[str, str], ...] = ()  # (file under the repo, name in the build): in every runner
     main: str = ""  # the name the runner's own template renders to
+    python_headers: bool = False  # builds a C extension module of this interpreter: needs its Python.h
 
     def problem(self) -> str | None:
         """None when every runner of this toolchain can be built here, else one line naming the fix."""
         for name in self.tools:
             if shutil.which(name) is None:
                 return f"{name} not found on PATH: {TOOLS[name].install}"
+        if self.python_headers:
+            include = Path(sysconfig.get_paths()["include"])
+            if not (include / "Python.h").exists():
+                return (f"Python.h not found in {include}: install this Python's development headers "
+                        f"(apt-get install python3-dev, or a Python built with them)")
         for header, package in self.headers:
             if not any((Path(d) / header).exists() for d in ("/usr/include", "/usr/local/include")):
                 return f"{header} not found: install it (apt-get install {package})"
@@ -60,6 +68,9 @@ class Toolchain:
 _SCHEMA = "docs/schemas/job.schema.json"  # the contract's job schema: every runtime checks each job with it
 TOOLCHAINS: dict[str, Toolchain] = {t.name: t for t in (
     Toolchain(name="python", tools=(), main="runner.py",
+              common=(("python/runner_common.py", "runner_common.py"), (_SCHEMA, "job.schema.json"))),
+    # a Python runner with a C extension of its own (harness/python_ext.py compiles it with cc beside runner.py)
+    Toolchain(name="python-ext", tools=("cc",), main="runner.py", python_headers=True,
               common=(("python/runner_common.py", "runner_common.py"), (_SCHEMA, "job.schema.json"))),
     Toolchain(name="cmake", tools=("cmake", "c++", "make"), headers=(("nlohmann/json.hpp", "nlohmann-json3-dev"),),
               main="main.cpp",  # the schema is compiled in (cpp/CMakeLists.txt.j2)
