@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 
-from harness import contract, exports, programs, toolchains
+from harness import contract, decomposition, exports, programs, toolchains
 from harness.build import Built, build_runner
 from harness.models import ModelFiles, load_eager, train_and_export
 from harness.paths import BUILD_DIR, ROOT
@@ -210,3 +210,18 @@ def test_a_users_model_with_two_inputs_verifies(tmp_path: Path) -> None:
     np.testing.assert_allclose(out, ref, atol=1e-4, rtol=1e-4)
     record, _ = _program(run)
     assert record["status"] == "ok" and record["outputs_ok"], record["message"]
+
+
+def test_the_decomposition_splits_it_with_pythons_c_extension_call_as_the_crossing() -> None:
+    """As Python's fastest row it is split like any other: the crossing is Python's empty C-extension call (the
+    call it makes), the framework its own row on the one-op model, which it can run (a factory's minimal package)."""
+    rows = [("cpp-raw", "C++", 0.01), ("cpp-aoti-minimal", "C++", 0.05), ("python-aoti-single", "Python", 1.4),
+            (RID, "Python", 0.1)]
+    df = pd.DataFrame([{"runner": rid, "runner_id": rid, "language": lang, "median_us": us, "status": "ok",
+                        "outputs_ok": True, "batch": 1, "method": "m", "median_ci_low_us": us, "median_ci_high_us": us}
+                       for rid, lang, us in rows])
+    assert [r["row"] for r in decomposition.chosen(df)] == [RID, "cpp-aoti-minimal"]
+    assert decomposition.crossing_of(RID) == "python-extension"
+    one_op = decomposition.one_op_suite(load_suite(str(TINY)), [RID])
+    assert RUNNERS[RID].cannot_run(one_op.model) is None
+    assert RUNNERS[RID].needs(1, user=True) == ("model.minimal.b1.pt2",)
