@@ -375,6 +375,104 @@ public final class BenchRuntime {
     }
   }
 
+  /**
+   * The timed loop's runs of blocks and the bare pass's runs (steps 5 and 6), as methods of their own: the
+   * warm-up's time part runs them too, so the code the timings come from is compiled by then (its own methods,
+   * not a loop inside run() that the JIT meets for the first time when the timing starts). {@code slot} is the
+   * next timed call's batch and output slot, {@code bareSlot} the next bare call's, {@code last} the bare pass's
+   * last output.
+   */
+  static final class Loops<Y> {
+    private final Model<Y> model;
+    private final int slots;
+    private final int block;
+    private final int outputLength;
+    private final boolean fresh;
+    private final boolean inSlots;
+    private final List<Y> held = new ArrayList<>(HELD);
+    private final int[] heldSlots = new int[HELD];
+    int slot;
+    int bareSlot;
+    Y last;
+
+    Loops(Model<Y> model, int slots, int block, int outputLength) {
+      this.model = model;
+      this.slots = slots;
+      this.block = block;
+      this.outputLength = outputLength;
+      this.fresh = model.freshOutputs();
+      this.inSlots = model.outputsInSlots();
+    }
+
+    /** Timed blocks {@code [from, to)} into {@code timings}, their outputs into their slots of {@code outputs}. */
+    void timedRun(long[] timings, int from, int to, float[] outputs) {
+      if (inSlots) {
+        int first = slot;
+        for (int b = from; b < to; b++) {
+          long t0 = System.nanoTime();
+          for (int j = 0; j < block; j++) {
+            model.call(slot);
+            if (++slot == slots) {
+              slot = 0;
+            }
+          }
+          timings[b] = System.nanoTime() - t0;
+        }
+        collectRun(model, outputs, first, (long) (to - from) * block, slots, outputLength);
+      } else if (block == 1 && fresh) {
+        for (int b = from; b < to; b++) {
+          long t0 = System.nanoTime();
+          Y y = model.call(slot);
+          long t1 = System.nanoTime();
+          timings[b] = t1 - t0;
+          held.add(y);
+          heldSlots[held.size() - 1] = slot;
+          if (held.size() == HELD) {
+            copyHeld(model, held, heldSlots, outputs, outputLength);
+          }
+          if (++slot == slots) {
+            slot = 0;
+          }
+        }
+        copyHeld(model, held, heldSlots, outputs, outputLength);
+      } else if (block == 1) {
+        for (int b = from; b < to; b++) {
+          long t0 = System.nanoTime();
+          Y y = model.call(slot);
+          long t1 = System.nanoTime();
+          timings[b] = t1 - t0;
+          model.copy(y, outputs, slot * outputLength, outputLength);
+          if (++slot == slots) {
+            slot = 0;
+          }
+        }
+      } else {
+        for (int b = from; b < to; b++) {
+          long t0 = System.nanoTime();
+          for (int j = 0; j < block; j++) {
+            model.copy(model.call(slot), outputs, slot * outputLength, outputLength);
+            if (++slot == slots) {
+              slot = 0;
+            }
+          }
+          timings[b] = System.nanoTime() - t0;
+        }
+      }
+    }
+
+    /** {@code calls} bare calls, one clock read before and one after them: their duration in ns. */
+    long bareRun(int calls) {
+      long t0 = System.nanoTime();
+      for (int i = 0; i < calls; i++) {
+        last = model.call(bareSlot);
+        if (++bareSlot == slots) {
+          bareSlot = 0;
+        }
+      }
+      return System.nanoTime() - t0;
+    }
+  }
+
   /** Slots {@code [first, first + calls)} modulo {@code slots}, collected from the model's own buffer. */
   private static void collectRun(Model<?> model, float[] outputs, int first, long calls, int slots, int length) {
     if (calls >= slots) {
@@ -462,10 +560,22 @@ public final class BenchRuntime {
     int outputLength = job.outputLength;
     int block = job.block;
 
+    float[] outputs = new float[slots * outputLength];
+    long[] timings = new long[job.calls / block];
+    long[] bareNs = new long[job.bareCalls > 0 && job.load == null ? job.bareRounds : 0]; // a load job has none
+    int blocksPerRound = timings.length / job.bareRounds;
+    int barePerRound = bareNs.length == 0 ? 0 : job.bareCalls / job.bareRounds;
+    Loops<Y> loops = new Loops<>(model, slots, block, outputLength);
+
     // 4. Warm-up, each call timed; the first is the first call. Call w uses batch w % slots.
     //    Its output is copied after the clock read, as in the timed loop, so the copy is warm too.
-    //    Then more calls, the same way but untimed, until warmup_s has passed since the warm-up began: a count
-    //    alone is over in a fraction of a ms on a fast path, before C2 has compiled the call.
+    //    Then more calls until warmup_s has passed since the warm-up began (a count alone is over in a fraction of
+    //    a ms on a fast path, before C2 has compiled the call), made by the timed loop's and the bare pass's own
+    //    methods: after a warm-up in a loop of its own, C2 had compiled the call but not the loop the timings
+    //    come from, and java-aoti-minimal-ffm's timed loop still stepped from 0.085 to 0.063 µs a call in mid-run
+    //    after 2 s of it. They write into the timed loop's own buffers, which the timed calls overwrite (slots <=
+    //    calls: every slot is written again), so the warm-up holds no memory of its own. The clock is read between
+    //    those runs: the warm-up may pass warmup_s by one run of the timed loop and its share of the bare pass.
     long[] warmupTimings = new long[job.warmupCalls];
     float[] scratch = new float[outputLength];
     long warmStart = System.nanoTime();
@@ -477,13 +587,20 @@ public final class BenchRuntime {
     }
     long warmUntil = warmStart + (long) (job.warmupS * 1e9);
     long warmupCallsMade = warmupTimings.length;
-    for (int s = warmupTimings.length % slots; System.nanoTime() - warmUntil < 0; warmupCallsMade++) {
-      model.copy(model.call(s), scratch, 0, outputLength);
-      if (++s == slots) {
-        s = 0;
-      }
+    if (System.nanoTime() - warmUntil < 0) {
+      loops.slot = (int) (warmupCallsMade % slots);
+      do {
+        loops.timedRun(timings, 0, blocksPerRound, outputs);
+        loops.bareSlot = loops.slot; // warm-up call w on batch w % slots, through both loops
+        loops.bareRun(barePerRound);
+        loops.slot = loops.bareSlot;
+        warmupCallsMade += (long) blocksPerRound * block + barePerRound;
+      } while (System.nanoTime() - warmUntil < 0);
     }
     long warmupNs = System.nanoTime() - warmStart;
+    loops.slot = 0; // timed call i and bare call i on batch i % slots
+    loops.bareSlot = 0;
+    loops.last = null;
 
     // 5. Timed loop: the clock is read once per block; call i uses batch and output slot i % slots.
     //    With one call per block the clock reads bracket the call alone and its output is copied
@@ -493,84 +610,13 @@ public final class BenchRuntime {
     // 6. Bare pass: the seed's loop over bare_calls calls (bare call i uses batch i % slots), only the
     //    last output kept. The timed blocks run in bare_rounds equal runs, each followed by its share
     //    of the bare pass with one clock read around it, so both see the same machine state.
-    float[] outputs = new float[slots * outputLength];
-    long[] timings = new long[job.calls / block];
-    long[] bareNs = new long[job.bareCalls > 0 && job.load == null ? job.bareRounds : 0]; // a load job has none
-    int blocksPerRound = timings.length / job.bareRounds;
-    int barePerRound = job.bareCalls / job.bareRounds;
-    int slot = 0;
-    int bareSlot = 0;
-    Y last = null;
-    boolean fresh = model.freshOutputs();
-    boolean inSlots = model.outputsInSlots();
-    List<Y> held = new ArrayList<>(HELD);
-    int[] heldSlots = new int[HELD];
     for (int r = 0; r < job.bareRounds; r++) {
-      int end = (r + 1) * blocksPerRound;
-      if (inSlots) {
-        int first = slot;
-        for (int b = r * blocksPerRound; b < end; b++) {
-          long t0 = System.nanoTime();
-          for (int j = 0; j < block; j++) {
-            model.call(slot);
-            if (++slot == slots) {
-              slot = 0;
-            }
-          }
-          timings[b] = System.nanoTime() - t0;
-        }
-        collectRun(model, outputs, first, (long) blocksPerRound * block, slots, outputLength);
-      } else if (block == 1 && fresh) {
-        for (int b = r * blocksPerRound; b < end; b++) {
-          long t0 = System.nanoTime();
-          Y y = model.call(slot);
-          long t1 = System.nanoTime();
-          timings[b] = t1 - t0;
-          held.add(y);
-          heldSlots[held.size() - 1] = slot;
-          if (held.size() == HELD) {
-            copyHeld(model, held, heldSlots, outputs, outputLength);
-          }
-          if (++slot == slots) {
-            slot = 0;
-          }
-        }
-        copyHeld(model, held, heldSlots, outputs, outputLength);
-      } else if (block == 1) {
-        for (int b = r * blocksPerRound; b < end; b++) {
-          long t0 = System.nanoTime();
-          Y y = model.call(slot);
-          long t1 = System.nanoTime();
-          timings[b] = t1 - t0;
-          model.copy(y, outputs, slot * outputLength, outputLength);
-          if (++slot == slots) {
-            slot = 0;
-          }
-        }
-      } else {
-        for (int b = r * blocksPerRound; b < end; b++) {
-          long t0 = System.nanoTime();
-          for (int j = 0; j < block; j++) {
-            model.copy(model.call(slot), outputs, slot * outputLength, outputLength);
-            if (++slot == slots) {
-              slot = 0;
-            }
-          }
-          timings[b] = System.nanoTime() - t0;
-        }
+      loops.timedRun(timings, r * blocksPerRound, (r + 1) * blocksPerRound, outputs);
+      if (bareNs.length > 0) {
+        bareNs[r] = loops.bareRun(barePerRound);
       }
-      if (bareNs.length == 0) {
-        continue;
-      }
-      long t0 = System.nanoTime();
-      for (int i = 0; i < barePerRound; i++) {
-        last = model.call(bareSlot);
-        if (++bareSlot == slots) {
-          bareSlot = 0;
-        }
-      }
-      bareNs[r] = System.nanoTime() - t0;
     }
+    Y last = loops.last;
     require(bareNs.length == 0 || last != null, "the bare pass made no call");
 
     // A load job: the callers, after the slots pass filled the outputs they are checked against.
