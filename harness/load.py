@@ -56,15 +56,12 @@ def process_wall_s(run_dir: Path, row: str) -> float | None:
     return min(walls) if walls else None
 
 
-def jobs_estimate(run_dir: Path, df: pd.DataFrame, sub: Suite) -> float:
-    """Seconds a sub-run's processes take, each about as long as its family's row took in the run (a batch row
-    times calls ÷ batch calls, so about as many samples): for the progress line, not a measurement."""
-    walls = {r: process_wall_s(run_dir, r) for r in df["runner"]}
-    by_family = {}
-    for c in sub.runners:
-        row = next((r for r in (c.family, *walls) if r == c.family or r.startswith(f"{c.family}-")), c.family)
-        by_family[c.family] = walls.get(row) or 0.0
-    return sum(by_family[c.family] for c in sub.runners) * sub.run.repeats
+def jobs_estimate(run_dir: Path, suite: Suite, names: list[str], sub: Suite) -> float:
+    """Seconds the offline sub-run's processes take, each about as long as its path's row took in the run (a batch
+    row times calls ÷ batch calls, so about as many samples): for the progress line, not a measurement."""
+    by_name = {c.name: c for c in suite.runners}
+    row_of = {by_name[n].family or n: n for n in reversed(names)}  # the first chosen row of each family
+    return sum(process_wall_s(run_dir, row_of[c.family]) or 0.0 for c in sub.runners) * sub.run.repeats
 
 
 def cores() -> int:
@@ -356,7 +353,7 @@ def _offline(suite: Suite, run_dir: Path, df: pd.DataFrame, record: dict[str, An
         batches = ", ".join(str(b) for b in dict.fromkeys(c.batch for c in sub_suite.runners))
         processes = len(sub_suite.runners) * sub_suite.run.repeats
         say(f"load offline: {', '.join(names)} at batch {batches}, {processes} processes (about "
-            f"{jobs_estimate(run_dir, df, sub_suite):.0f} s, and any package not yet compiled) …")
+            f"{jobs_estimate(run_dir, suite, names, sub_suite):.0f} s, and any package not yet compiled) …")
         sub = run_dir / FOLDER / "offline"
         sub.mkdir()
         try:
