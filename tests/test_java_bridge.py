@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.java_build import BRIDGE_SOURCE, REPO, build_bridge, java_env, java_toolchain_problem
+from harness.java_build import BRIDGE_SOURCE, REPO, build_bridge, java_env, java_toolchain_problem, maven_env
 
 BUILD = REPO / "build"
 TESTS_PROJECT = BRIDGE_SOURCE / "tests"
@@ -55,7 +54,7 @@ def run_junit(bridge: Path, fixtures: Path, env_vars: dict[str, str], *maven_arg
     """`mvn -B -q test` with the bridge on java.library.path and only `env_vars` as PYTORCH_JNI_* settings."""
     reports = MAVEN_BUILD / "surefire-reports"
     shutil.rmtree(reports, ignore_errors=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTORCH_JNI_")} | env_vars
+    env = {k: v for k, v in maven_env().items() if not k.startswith("PYTORCH_JNI_")} | env_vars
     cmd = [
         "mvn",
         "-B",

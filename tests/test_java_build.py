@@ -22,6 +22,7 @@ from harness.java_build import (
     JAVA_ARTIFACTS,
     JVM_OPTIONS,
     MAIN_CLASS,
+    MAVEN_JVM_OPTIONS,
     REPO,
     RUNNER_SOURCE,
     build_bridge,
@@ -30,6 +31,7 @@ from harness.java_build import (
     java_command,
     java_env,
     java_toolchain_problem,
+    maven_env,
     runner_build_id,
     unresolved_artifact,
 )
@@ -129,6 +131,15 @@ def test_java_command(tmp_path: Path) -> None:
     assert "-Djava.library.path=/bridge" in argv
     assert argv[argv.index("-cp") + 1] == f"{tmp_path / JAR}:/m2/a.jar:/m2/b.jar"
     assert argv[-2:] == [MAIN_CLASS, "/jobs/job.json"]
+
+
+def test_maven_runs_on_c1_and_a_users_maven_opts_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Maven's own JVM gets MAVEN_JVM_OPTIONS first, so a user's MAVEN_OPTS (read after them) still decide."""
+    monkeypatch.delenv("MAVEN_OPTS", raising=False)
+    assert maven_env()["MAVEN_OPTS"] == MAVEN_JVM_OPTIONS and "-XX:TieredStopAtLevel=1" in MAVEN_JVM_OPTIONS
+    monkeypatch.setenv("MAVEN_OPTS", "-Xmx1g -XX:TieredStopAtLevel=4")
+    assert maven_env()["MAVEN_OPTS"] == f"{MAVEN_JVM_OPTIONS} -Xmx1g -XX:TieredStopAtLevel=4"
+    assert maven_env()["PATH"] == os.environ["PATH"]
 
 
 def test_unresolved_artifact_is_read_from_maven_output() -> None:
