@@ -80,8 +80,8 @@ def chosen(df: pd.DataFrame, spec: LoadSpec) -> list[str]:
 
 def percentiles_us(latencies_ns: np.ndarray, unissued: int, qs: tuple[float, ...]) -> list[float]:
     """Each q-th percentile in µs as a measured sample (np.percentile's "higher": no interpolation), an unissued
-    query counted as +inf; from one partition of the int64 array, as a C++ or Java run records 10^7 calls, which
-    a float copy and a full percentile pass per q took a second or more to reduce, between every two processes."""
+    query counted as +inf; from in-place partitions of one int64 copy, as a C++ or Java run records 10^7 calls,
+    which a float copy and a full percentile pass per q took a second or more to reduce, between two processes."""
     n = latencies_ns.size + unissued
     if n == 0:
         return [math.inf] * len(qs)
