@@ -52,8 +52,10 @@ def package() -> Path:
     return fixtures.aoti_cached(AOTI_CACHE)
 
 
-def run(b: Built, job_path: Path, grad_mode: str = "inference", threads: int = 1) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **java_env(threads=threads, interop_threads=1, grad_mode=grad_mode)}
+def run(b: Built, job_path: Path, grad_mode: str = "inference", threads: int = 1,
+        tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **java_env(threads=threads, interop_threads=1, grad_mode=grad_mode),
+           **({"TMPDIR": str(tmp)} if tmp else {})}
     return subprocess.run([*b.argv, str(job_path)], env=env, capture_output=True, text=True, timeout=TIMEOUT_S,
                           check=False)
 
@@ -71,8 +73,12 @@ def test_outputs_equal_the_package_in_python(
     built: Built, package: Path, tmp_path: Path, grad_mode: str, threads: int
 ) -> None:
     job_path, job = write_job(tmp_path, package, grad_mode=grad_mode, threads=threads)
-    proc = run(built, job_path, grad_mode, threads)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = run(built, job_path, grad_mode, threads, tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the loader's folder it extracted the package to is gone: the runner closed its model before System.exit
+    assert not list(tmp.iterdir())
     expected = np.fromfile(package / "aoti.expected.bin", dtype="<f4")  # aoti_load_package's, per sample
     outputs = np.fromfile(job["outputs"], dtype="<f4")
     assert outputs.size == job["slots"] == expected.size

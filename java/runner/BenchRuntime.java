@@ -127,6 +127,12 @@ public final class BenchRuntime {
     void load(Job job);
 
     /**
+     * After the result is written and every caller has finished: free what the load made that would outlive the
+     * process (System.exit runs no native destructor), e.g. the folder AOTInductor's loader extracted a package to.
+     */
+    default void close() {}
+
+    /**
      * A load job (docs/runner-contract.md, "Load job"), asked before the load: how this runner's callers share
      * its model; throw {@link Fail} (from {@link Job#refused}) naming why, where they cannot.
      */
@@ -517,6 +523,7 @@ public final class BenchRuntime {
     int status = 0;
     try {
       run(args, model);
+      model.close();
     } catch (Fail f) {
       System.err.println(f.getMessage());
       status = 1;
