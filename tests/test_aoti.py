@@ -8,7 +8,6 @@ conformance test), since one AOTInductor compile takes tens of seconds.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,15 @@ import pytest
 import torch
 
 from harness import exports
-from harness.build import Built, build_runner
+from harness.build import Built, toolchain_problem
 from harness.models import ModelFiles, load_eager, train_and_export
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from harness.suite import Suite
 from harness.suite_file import load_suite
 from tests import jobs
-from tests.conftest import TESTS, TINY
+from tests.conftest import TESTS
+from tests.tiny import built_ok, run_job, tiny_with
 
 RUNNER_IDS = ("python-aoti", "python-aoti-loader", "python-aoti-single", "python-aoti-boxed", "python-export",
               "cpp-aoti")
@@ -33,22 +33,16 @@ PACKAGES = ("model.b1.pt2", "model.b1.exported.pt2", "model.dynamic.pt2")
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[Suite, ModelFiles]:
-    suite = load_suite(str(TINY))
-    files = train_and_export(suite.model, suite.inputs, BUILD_DIR)
-    calibration = np.zeros((1, suite.model.sample_size), dtype=np.float32)
-    assert exports.ensure_exports(PACKAGES, suite.model, files, calibration) is None
-    return suite, files
+    return tiny_with(PACKAGES)
 
 
 @pytest.fixture(scope="module")
 def built(tiny: tuple[Suite, ModelFiles]) -> dict[str, Built]:
-    out = {}
     for rid in RUNNER_IDS:
-        b = build_runner(RUNNERS[RUNNERS[rid].build_id], tiny[0].model, BUILD_DIR)
-        if b.status != "ok":
-            pytest.skip(f"{rid}: {b.reason}")
-        out[rid] = b
-    return out
+        problem = toolchain_problem(RUNNERS[rid])
+        if problem:
+            pytest.skip(f"{rid} cannot be built here: {problem}")
+    return {rid: built_ok(rid, tiny[0]) for rid in RUNNER_IDS}
 
 
 def _job(d: Path, rid: str, files: ModelFiles, model_file: Path, x: np.ndarray, **kw: Any) -> Path:
@@ -56,10 +50,6 @@ def _job(d: Path, rid: str, files: ModelFiles, model_file: Path, x: np.ndarray, 
     options = dict(RUNNERS[rid].options) | kw.pop("options", {})
     return jobs.make_job(d, rid, files.dir, x, layers=(2, 8, 8, 1), calls=kw.pop("calls", 20),
                          override={"model_file": str(model_file), "options": options}, **kw)
-
-
-def _run(b: Built, job: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*b.argv, str(job)], cwd=b.source_dir, capture_output=True, text=True, timeout=300)
 
 
 def _reference(files: ModelFiles, suite: Suite, x: np.ndarray) -> np.ndarray:
@@ -93,7 +83,7 @@ def test_missing_and_corrupt_packages_fail_in_one_line(rid: str, built: dict[str
     corrupt = tmp_path / "model.b1.pt2"
     corrupt.write_bytes(b"PK\x03\x04 not a package" * 10)
     for model_file, needle in ((tmp_path / "absent.pt2", "absent.pt2"), (corrupt, "model.b1.pt2")):
-        p = _run(built[rid], _job(tmp_path / model_file.stem, rid, tiny[1], model_file, x))
+        p = run_job(built[rid], _job(tmp_path / model_file.stem, rid, tiny[1], model_file, x))
         assert p.returncode != 0
         last = p.stderr.strip().splitlines()[-1]
         prefix = "runner.py:" if RUNNERS[rid].language == "Python" else f"{rid}:"  # how each runtime names itself
@@ -103,7 +93,8 @@ def test_missing_and_corrupt_packages_fail_in_one_line(rid: str, built: dict[str
 def test_an_exact_shape_package_refuses_another_batch(built: dict[str, Built], tiny: tuple[Suite, ModelFiles],
                                                      tmp_path: Path) -> None:
     x = np.random.default_rng(0).uniform(-1, 1, (16, 2)).astype(np.float32)
-    p = _run(built["cpp-aoti"], _job(tmp_path, "cpp-aoti", tiny[1], tiny[1].dir / "model.b1.pt2", x, batch=4, calls=4))
+    job = _job(tmp_path, "cpp-aoti", tiny[1], tiny[1].dir / "model.b1.pt2", x, batch=4, calls=4)
+    p = run_job(built["cpp-aoti"], job)
     last = p.stderr.strip().splitlines()[-1]
     assert p.returncode != 0 and last.startswith("cpp-aoti:") and "AOTInductor" in last, p.stderr[-2000:]
 
@@ -116,7 +107,7 @@ def test_the_dynamic_package_at_any_batch(rid: str, batch: int, built: dict[str,
     x = np.random.default_rng(batch).uniform(-5, 5, (16, 2)).astype(np.float32)
     job = _job(tmp_path, rid, files, files.dir / "model.dynamic.pt2", x, batch=batch, calls=16 // batch,
                options={"batch_dim": True}, threads=2)
-    p = _run(built[rid], job)
+    p = run_job(built[rid], job)
     assert p.returncode == 0, p.stderr[-2000:]
     out = np.fromfile(tmp_path / "outputs.bin", dtype="<f4")
     np.testing.assert_allclose(out, _reference(files, suite, x), atol=1e-5, rtol=1e-5)

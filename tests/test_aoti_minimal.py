@@ -10,7 +10,6 @@ own (cached in build/, shared with the conformance tests), since one AOTInductor
 from __future__ import annotations
 
 import json
-import subprocess
 import tomllib
 import zipfile
 from pathlib import Path
@@ -22,15 +21,16 @@ import pytest
 import torch
 
 from harness import contract, exports, programs
-from harness.build import Built, build_runner, toolchain_problem
-from harness.models import ModelFiles, load_eager, train_and_export
+from harness.build import Built, toolchain_problem
+from harness.models import ModelFiles, load_eager
 from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
 from harness.runners import RUNNERS
 from harness.suite import Suite
-from harness.suite_file import load_suite, parse_suite
+from harness.suite_file import parse_suite
 from tests import jobs
 from tests.conftest import TESTS, TINY
+from tests.tiny import built_ok, run_job, tiny_with
 
 RID = "cpp-aoti-minimal"
 # cpp-aoti's (which must be refused) first: on a cold cache this process then compiles the minimal one after a
@@ -46,27 +46,17 @@ if _problem:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[Suite, ModelFiles]:
-    suite = load_suite(str(TINY))
-    files = train_and_export(suite.model, suite.inputs, BUILD_DIR)
-    calibration = np.zeros((1, suite.model.sample_size), dtype=np.float32)
-    assert exports.ensure_exports(PACKAGES, suite.model, files, calibration) is None
-    return suite, files
+    return tiny_with(PACKAGES)
 
 
 @pytest.fixture(scope="module")
 def built(tiny: tuple[Suite, ModelFiles]) -> Built:
-    b = build_runner(RUNNERS[RID], tiny[0].model, BUILD_DIR)
-    assert b.status == "ok", b.reason
-    return b
+    return built_ok(RID, tiny[0])
 
 
 def _job(d: Path, files: ModelFiles, model_file: Path, x: np.ndarray, **kw: Any) -> Path:
     return jobs.make_job(d, RID, files.dir, x, layers=(2, 8, 8, 1), calls=kw.pop("calls", x.shape[0]),
                          grad_mode=RUNNERS[RID].grad_mode, override={"model_file": str(model_file)}, **kw)
-
-
-def _run(b: Built, job: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*b.argv, str(job)], cwd=b.source_dir, capture_output=True, text=True, timeout=300)
 
 
 def _refusal(b: Built, job: Path) -> tuple[int, str, bool]:
@@ -75,7 +65,7 @@ def _refusal(b: Built, job: Path) -> tuple[int, str, bool]:
     Only the last line: the model .so prints a failed call's exception itself ("Error: ...") before returning its
     code.
     """
-    p = _run(b, job)
+    p = run_job(b, job)
     lines = p.stderr.strip().splitlines()
     return p.returncode, lines[-1] if lines else "", Path(json.loads(job.read_text())["result"]).exists()
 
@@ -114,7 +104,7 @@ def test_default_model_outputs_match_the_reference(built: Built, tiny: tuple[Sui
     suite, files = tiny
     x = np.random.default_rng(3).uniform(-10, 10, (50, 2)).astype(np.float32)
     job = _job(tmp_path, files, files.dir / "model.minimal.b1.pt2", x, calls=200, block=10, threads=1)
-    p = _run(built, job)
+    p = run_job(built, job)
     assert p.returncode == 0, p.stderr[-2000:]
     out = np.fromfile(tmp_path / "outputs.bin", dtype="<f4")
     with torch.no_grad():

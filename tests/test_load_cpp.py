@@ -19,15 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from harness import contract, exports
-from harness.build import Built, build_runner, toolchain_problem
-from harness.models import ModelFiles, train_and_export
-from harness.paths import BUILD_DIR
+from harness import contract
+from harness.build import Built, toolchain_problem
+from harness.models import ModelFiles
 from harness.runners import RUNNERS
 from harness.suite import Suite
-from harness.suite_file import load_suite
 from tests import jobs
-from tests.conftest import TINY
+from tests.tiny import built_ok, run_job, tiny_with
 
 RUNNER_IDS = ("cpp-torchscript", "cpp-aoti", "cpp-aoti-minimal")
 MODEL_FILES = {"cpp-torchscript": "model.ts.pt", "cpp-aoti": "model.b1.pt2", "cpp-aoti-minimal": "model.minimal.b1.pt2"}
@@ -42,21 +40,12 @@ if _problem:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[Suite, ModelFiles]:
-    suite = load_suite(str(TINY))
-    files = train_and_export(suite.model, suite.inputs, BUILD_DIR)
-    calibration = np.zeros((1, suite.model.sample_size), dtype=np.float32)
-    assert exports.ensure_exports(PACKAGES, suite.model, files, calibration) is None
-    return suite, files
+    return tiny_with(PACKAGES)
 
 
 @pytest.fixture(scope="module")
 def built(tiny: tuple[Suite, ModelFiles]) -> dict[str, Built]:
-    out = {}
-    for rid in RUNNER_IDS:
-        b = build_runner(RUNNERS[rid], tiny[0].model, BUILD_DIR)
-        assert b.status == "ok", f"{rid}: {b.reason}"
-        out[rid] = b
-    return out
+    return {rid: built_ok(rid, tiny[0]) for rid in RUNNER_IDS}
 
 
 def load_job(d: Path, rid: str, files: ModelFiles, load: dict[str, Any]) -> Path:
@@ -64,10 +53,6 @@ def load_job(d: Path, rid: str, files: ModelFiles, load: dict[str, Any]) -> Path
     return jobs.make_job(d, rid, files.dir, x, model_file=MODEL_FILES[rid], layers=(2, 8, 8, 1), calls=64, warmup=4,
                          bare_rounds=1, override={"bare_calls": 0, "load": {"seed": 3, "duration_s": DURATION_S,
                                                                            "latencies": str(d / "lat.bin"), **load}})
-
-
-def run(b: Built, job: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*b.argv, str(job)], cwd=b.source_dir, capture_output=True, text=True, timeout=120)
 
 
 def finished(job_path: Path) -> tuple[dict[str, Any], dict[str, Any], np.ndarray]:
@@ -91,7 +76,7 @@ def test_closed_callers_count_and_verify_every_call(rid: str, callers: int, buil
     files = tiny[1]
     job_path = load_job(tmp_path, rid, files, {"mode": "closed", "callers": callers})
     assert contract.problem("job", json.loads(job_path.read_text())) is None
-    p = run(built[rid], job_path)
+    p = run_job(built[rid], job_path)
     assert p.returncode == 0, p.stderr
     job, result, lat = finished(job_path)
     load = result["load"]
@@ -122,7 +107,7 @@ def test_noop_runs_the_loop_on_the_stand_in_and_checks_every_output(load: dict[s
     files = tiny[1]
     job_path = load_job(tmp_path, rid, files, {**load, "noop": noop})
     assert contract.problem("job", json.loads(job_path.read_text())) is None
-    p = run(built[rid], job_path)
+    p = run_job(built[rid], job_path)
     assert p.returncode == 0, p.stderr
     job, result, lat = finished(job_path)
     rec = result["load"]
@@ -136,7 +121,7 @@ def test_noop_runs_the_loop_on_the_stand_in_and_checks_every_output(load: dict[s
 def test_poisson_far_above_capacity_ends_on_time_with_unissued(rid: str, built: dict[str, Built],
                                                                tiny: tuple[Suite, ModelFiles], tmp_path: Path) -> None:
     job_path = load_job(tmp_path, rid, tiny[1], {"mode": "poisson", "callers": 2, "rate": 1e7})
-    p = run(built[rid], job_path)
+    p = run_job(built[rid], job_path)
     assert p.returncode == 0, p.stderr
     _, result, lat = finished(job_path)
     load = result["load"]
@@ -148,7 +133,7 @@ def test_poisson_far_above_capacity_ends_on_time_with_unissued(rid: str, built: 
 def test_poisson_at_a_low_rate_issues_about_rate_times_duration(built: dict[str, Built],
                                                                 tiny: tuple[Suite, ModelFiles], tmp_path: Path) -> None:
     job_path = load_job(tmp_path, "cpp-torchscript", tiny[1], {"mode": "poisson", "callers": 1, "rate": 200.0})
-    p = run(built["cpp-torchscript"], job_path)
+    p = run_job(built["cpp-torchscript"], job_path)
     assert p.returncode == 0, p.stderr
     _, result, lat = finished(job_path)
     load = result["load"]
@@ -190,7 +175,7 @@ def test_callers_wait_for_the_go_file(built: dict[str, Built], tiny: tuple[Suite
 def test_a_bad_load_value_is_refused_on_one_line(load: dict[str, Any], key: str, built: dict[str, Built],
                                                  tiny: tuple[Suite, ModelFiles], tmp_path: Path) -> None:
     job_path = load_job(tmp_path, "cpp-torchscript", tiny[1], load)
-    p = run(built["cpp-torchscript"], job_path)
+    p = run_job(built["cpp-torchscript"], job_path)
     assert p.returncode == 1 and f"'{key}'" in p.stderr and "job " in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     assert not (tmp_path / "result.json").exists()

@@ -22,16 +22,15 @@ import numpy as np
 import pytest
 import torch
 
-from harness import contract, exports
+from harness import contract
 from harness.build import Built, build_runner
 from harness.java_build import java_env, java_toolchain_problem
 from harness.model_spec import ModelSpec
-from harness.models import ModelFiles, train_and_export
+from harness.models import ModelFiles
 from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
-from harness.suite_file import load_suite
 from tests import jobs
-from tests.conftest import TINY
+from tests.tiny import tiny_with
 
 # runner: (model file, grad mode)
 RUNNERS_USED = {"java-torchscript": ("model.ts.pt", "inference"),
@@ -46,11 +45,7 @@ def files() -> ModelFiles:
     problem = java_toolchain_problem()
     if problem:
         pytest.skip(problem)
-    suite = load_suite(str(TINY))
-    made = train_and_export(suite.model, suite.inputs, BUILD_DIR)
-    calibration = np.zeros((1, suite.model.sample_size), dtype=np.float32)
-    assert exports.ensure_exports(("model.b1.pt2",), suite.model, made, calibration) is None
-    return made
+    return tiny_with(("model.b1.pt2",))[1]
 
 
 @pytest.fixture(scope="module")

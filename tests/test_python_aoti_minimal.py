@@ -11,7 +11,6 @@ and the conformance tests make (cached in build/: one AOTInductor compile takes 
 from __future__ import annotations
 
 import json
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,9 @@ import pandas as pd
 import pytest
 import torch
 
-from harness import contract, decomposition, exports, programs, toolchains
+from harness import contract, decomposition, programs, toolchains
 from harness.build import Built, build_runner
-from harness.models import ModelFiles, load_eager, train_and_export
+from harness.models import ModelFiles, load_eager
 from harness.paths import BUILD_DIR, ROOT
 from harness.pipeline import run_suite
 from harness.runners import RUNNERS
@@ -31,6 +30,7 @@ from harness.suite import Suite
 from harness.suite_file import load_suite, parse_suite
 from tests import jobs
 from tests.conftest import TESTS, TINY
+from tests.tiny import built_ok, run_job, tiny_with
 
 RID = "python-aoti-minimal"
 PACKAGES = ("model.b1.pt2", "model.minimal.b1.pt2")  # the plain one (refused) first, as test_aoti_minimal makes them
@@ -47,18 +47,12 @@ if toolchains.TOOLCHAINS[RUNNERS[RID].toolchain].problem():
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[Suite, ModelFiles]:
-    suite = load_suite(str(TINY))
-    files = train_and_export(suite.model, suite.inputs, BUILD_DIR)
-    calibration = np.zeros((1, suite.model.sample_size), dtype=np.float32)
-    assert exports.ensure_exports(PACKAGES, suite.model, files, calibration) is None
-    return suite, files
+    return tiny_with(PACKAGES)
 
 
 @pytest.fixture(scope="module")
 def built(tiny: tuple[Suite, ModelFiles]) -> Built:
-    b = build_runner(RUNNERS[RID], tiny[0].model, BUILD_DIR)
-    assert b.status == "ok", b.reason
-    return b
+    return built_ok(RID, tiny[0])
 
 
 def _job(d: Path, files: ModelFiles, model_file: Path, x: np.ndarray, **kw: Any) -> Path:
@@ -66,15 +60,10 @@ def _job(d: Path, files: ModelFiles, model_file: Path, x: np.ndarray, **kw: Any)
                          grad_mode=RUNNERS[RID].grad_mode, override={"model_file": str(model_file)}, **kw)
 
 
-def _run(b: Built, job: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*b.argv, str(job)], cwd=b.source_dir, capture_output=True, text=True, timeout=300,
-                          check=False)
-
-
 def _refusal(b: Built, job: Path) -> tuple[int, str, bool]:
     """The exit status, the last line on stderr and whether a result was written (the model .so prints a failed
     call's exception itself before returning its code, so only the last line is the runner's)."""
-    p = _run(b, job)
+    p = run_job(b, job)
     lines = p.stderr.strip().splitlines()
     return p.returncode, lines[-1] if lines else "", Path(json.loads(job.read_text())["result"]).exists()
 
@@ -124,7 +113,7 @@ def test_load_job_shares_the_model_under_the_gil(load: dict[str, Any], built: Bu
                          calls=64, warmup=4, bare_rounds=1, grad_mode="inference",
                          override={"bare_calls": 0, "load": {"seed": 3, "duration_s": 0.2,
                                                              "latencies": str(tmp_path / "lat.bin"), **load}})
-    p = _run(built, path)
+    p = run_job(built, path)
     assert p.returncode == 0, p.stderr[-3000:]
     rec = json.loads((tmp_path / "result.json").read_text())["load"]
     lat = np.fromfile(tmp_path / "lat.bin", dtype="<i8")
@@ -223,5 +212,5 @@ def test_the_decomposition_splits_it_with_pythons_c_extension_call_as_the_crossi
     assert [r["row"] for r in decomposition.chosen(df)] == [RID, "cpp-aoti-minimal"]
     assert decomposition.crossing_of(RID) == "python-extension"
     one_op = decomposition.one_op_suite(load_suite(str(TINY)), [RID])
-    assert RUNNERS[RID].cannot_run(one_op.model) is None
+    assert RUNNERS[RID].cannotrun_job(one_op.model) is None
     assert RUNNERS[RID].needs(1, user=True) == ("model.minimal.b1.pt2",)
