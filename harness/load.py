@@ -42,6 +42,7 @@ FOLDER = "load"
 SLOT_CALLS = 1000  # the timed pass before the load phase: the slots whose outputs the load phase is checked on
 START_S = 120.0  # a load process's time limit beyond its load phase: start-up, load, the slots pass
 GO_WAIT_S = 300.0  # processes that do not all say ready by then: the measurement fails
+STEP_DOWN = 0.8  # a peak that fails its full-duration run is tried once more at this share of its rate
 
 
 def process_wall_s(run_dir: Path, row: str) -> float | None:
@@ -228,6 +229,8 @@ def search(try_rate: Callable[[float, float], dict[str, Any]], capacity: float, 
 
     Starts at half the closed-loop capacity; a pass raises the lowest known failing rate's half-way point, a
     failure lowers it (the first upper bound is 1.2× capacity, untried). `try_rate(rate, seconds)` measures.
+    Near capacity one stall (a VM's, for ms) leaves a backlog a short try may miss and the full duration not: a
+    final run over the bound is tried once more at STEP_DOWN of its rate before the result is called INVALID.
     """
     bound = spec.bound_ms * 1000
     passing, failing = 0.0, 1.2 * capacity
@@ -253,7 +256,16 @@ def search(try_rate: Callable[[float, float], dict[str, Any]], capacity: float, 
         return out
     final = try_rate(passing, spec.duration_s)
     final["passes"] = bool(final["ok"] and final["p99_us"] <= bound)
+    first = None
+    if final["ok"] and not final["passes"]:  # a stall the short tries missed: once more, a step lower
+        first = out["failed_final"] = final
+        passing *= STEP_DOWN
+        final = try_rate(passing, spec.duration_s)
+        final["passes"] = bool(final["ok"] and final["p99_us"] <= bound)
     validity, reason = _validity(final, spec) if final["ok"] else ("INVALID", final["problem"])
+    if first is not None and validity == "VALID":
+        reason = (f"{first['rate']:,.0f}/s went over the bound for the full duration (p99 {first['p99_us']:.0f} µs): "
+                  f"the peak is the step below")
     if validity == "VALID" and not final["passes"]:  # LoadGen's rule too: the latency bound is part of validity
         validity = "INVALID"
         reason = f"p99 {final['p99_us']:.0f} µs over the bound at the full duration: the peak is below this rate"
@@ -441,7 +453,7 @@ def _measure_row(jobs: _Jobs, choice: RunnerChoice, out: Path, spec: LoadSpec, e
 
     def try_rate(rate: float, seconds: float) -> dict[str, Any]:
         k = len(tries)  # search() tries up to search_steps rates, stopping at a failed run, then the final one
-        final = k == spec.search_steps or (k > 0 and not tries[-1]["ok"])
+        final = k >= spec.search_steps or (k > 0 and not tries[-1]["ok"]) or seconds != spec.search_s
         what = "the full-duration run at the peak" if final else f"search {k + 1} of at most {spec.search_steps}"
         say(f"load {choice.name}: server ({what}) at {rate:,.0f}/s, {jobs.expect(choice.name, seconds)} …")
         tries.append(jobs.poisson(choice, out / f"server-{k}", spec.server_callers, rate, seconds))

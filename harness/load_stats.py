@@ -168,7 +168,7 @@ def plot(record: dict[str, Any], path: Path) -> bool:
     drawn = False
     for e in record["paths"]:
         s = e.get("server") or {}
-        points = [t for t in [*s.get("tries", []), *([s["final"]] if s.get("final") else [])]
+        points = [t for t in [*s.get("tries", []), *(s[k] for k in ("failed_final", "final") if s.get(k))]
                   if t.get("ok") and math.isfinite(t["p99_us"]) and t["calls_per_s"] > 0]
         if not points:
             continue
@@ -201,10 +201,9 @@ def wall_line(record: dict[str, Any]) -> str:
             continue
         s = e.get("server") or {}
         runs = [*e.get("threads", []), *[m for m in e.get("processes", []) if "same_as" not in m]]
-        fixed = len(runs) * spec["closed_s"] + sum(
-            spec["search_s"] if t is not s.get("final") else spec["duration_s"]
-            for t in [*s.get("tries", []), *([s["final"]] if s.get("final") else [])]) + (
-            spec["search_s"] if e.get("scheduler") else 0)
+        fulls = sum(1 for k in ("failed_final", "final") if s.get(k))
+        fixed = len(runs) * spec["closed_s"] + len(s.get("tries", [])) * spec["search_s"] + (
+            fulls * spec["duration_s"]) + (spec["search_s"] if e.get("scheduler") else 0)
         parts.append(f"{e['row']} {e['wall_s']:.0f} s ({fixed:g} s of set durations)")
     offline = (record.get("offline") or {}).get("wall_s")
     if offline is not None:
@@ -225,7 +224,8 @@ def section(run_dir: Path) -> list[str]:
            f"can for {spec['closed_s']:g} s; then Poisson arrivals ({spec['server_callers']} caller thread(s)), "
            f"latency from the scheduled arrival, searched for the highest rate with p99 ≤ {spec['bound_ms']:g} ms "
            f"({spec['search_s']:g} s per rate tried, up to {spec.get('search_steps', '?')} rates, then "
-           f"{spec['duration_s']:g} s at the rate found; VALID needs "
+           f"{spec['duration_s']:g} s at the rate found, and once more a step lower if that goes over the bound; "
+           f"VALID needs "
            f"≥ {spec['min_queries']} queries over the full duration). Every load-phase output was compared with "
            f"its slot's output from the same process's timed pass, and those with the reference. "
            f"Machine: {record['cores']} cores. {wall_line(record)}", ""]

@@ -118,15 +118,34 @@ def test_a_rate_that_never_passes_and_a_short_final_run_are_invalid_with_the_rea
     assert few["validity"] == "INVALID" and "too few queries" in few["reason"]
 
 
-def test_a_peak_that_fails_its_full_duration_run_is_invalid() -> None:
-    def try_rate(rate: float, seconds: float) -> dict[str, Any]:  # passes for 2 s, not for the full 10 s
-        p99 = 500.0 if seconds < 10 else 5000.0
+def _stalls_at_full_duration(above: float) -> tuple[list[tuple[float, float]], Any]:
+    """A server that passes every short try, and the full duration only at rates up to `above`."""
+    tried: list[tuple[float, float]] = []
+
+    def try_rate(rate: float, seconds: float) -> dict[str, Any]:
+        tried.append((rate, seconds))
+        p99 = 500.0 if seconds < 10 or rate <= above else 5000.0
         return {"ok": True, "rate": rate, "p99_us": p99, "p50_us": 50.0, "calls_per_s": rate,
                 "issued": int(rate * seconds), "unissued": 0, "elapsed_s": seconds}
 
+    return tried, try_rate
+
+
+def test_a_peak_that_fails_its_full_duration_run_twice_is_invalid() -> None:
+    tried, try_rate = _stalls_at_full_duration(above=0.0)
     out = load.search(try_rate, 10_000, LoadSpec(search_steps=2))
-    assert out["peak_per_s"] is not None and not out["final"]["passes"]
+    peak = 8_500.0  # 5,000 passes, then half-way to 1.2 × 10,000; the full duration fails there and a step below
+    assert tried == [(5_000.0, 2.0), (peak, 2.0), (peak, 10.0), (peak * load.STEP_DOWN, 10.0)]
+    assert out["failed_final"]["rate"] == peak and not out["final"]["passes"]
     assert out["validity"] == "INVALID" and "over the bound at the full duration" in out["reason"]
+
+
+def test_a_peak_that_fails_its_full_duration_run_once_is_the_step_below() -> None:
+    tried, try_rate = _stalls_at_full_duration(above=7_000.0)
+    out = load.search(try_rate, 10_000, LoadSpec(search_steps=2))
+    assert tried[-2:] == [(8_500.0, 10.0), (8_500.0 * load.STEP_DOWN, 10.0)]
+    assert out["validity"] == "VALID" and out["peak_per_s"] == 8_500.0 * load.STEP_DOWN and out["final"]["passes"]
+    assert "8,500/s went over the bound" in out["reason"]
 
 
 @pytest.fixture(scope="module")
