@@ -212,5 +212,5 @@ def test_the_decomposition_splits_it_with_pythons_c_extension_call_as_the_crossi
     assert [r["row"] for r in decomposition.chosen(df)] == [RID, "cpp-aoti-minimal"]
     assert decomposition.crossing_of(RID) == "python-extension"
     one_op = decomposition.one_op_suite(load_suite(str(TINY)), [RID])
-    assert RUNNERS[RID].cannotrun_job(one_op.model) is None
+    assert RUNNERS[RID].cannot_run(one_op.model) is None
     assert RUNNERS[RID].needs(1, user=True) == ("model.minimal.b1.pt2",)
