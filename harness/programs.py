@@ -90,6 +90,19 @@ PROGRAMS: dict[str, Program] = {
     "python-torchscript": Program((("python/programs/torchscript.py.j2", "program.py"),), "python",
                                   frozenset({"dump_graph"})),
     "python-aoti": _PY_AOTI,
+    # dump_graph (as python-torchscript's) only writes the graph out for the report
+    "python-torchscript-scripted": Program((("python/programs/scripted.py.j2", "program.py"),), "python",
+                                           frozenset({"dump_graph"})),
+    "python-torchscript-frozen": Program((("python/programs/frozen.py.j2", "program.py"),), "python",
+                                         frozenset({"dump_graph"})),
+    # both .ptl formats (python-lite-flatbuffer's too): one loader reads them
+    "python-lite": Program((("python/programs/lite.py.j2", "program.py"),), "python"),
+    # a fresh inductor cache per process, removed at exit, as the runner's
+    "python-compile": Program((("python/programs/compile.py.j2", "program.py"), MODEL_MODULE), "python"),
+    "python-quant-dynamic": Program((("python/programs/quant_dynamic.py.j2", "program.py"), MODEL_MODULE), "python"),
+    # onnxruntime on numpy, torch never imported, as the runner
+    "python-onnxruntime": Program((("python/programs/onnxruntime.py.j2", "program.py"),), "python"),
+    "python-export": Program((("python/programs/export.py.j2", "program.py"),), "python"),
     # the runner's own C extension beside the script, which builds it with setuptools
     "python-aoti-minimal": Program((("python/programs/aoti_minimal.py.j2", "program.py"),
                                     ("python/aoti_minimal_ext.c", "aoti_minimal_ext.c")), "python"),
