@@ -66,7 +66,8 @@ def test_every_java_row_gets_a_maven_program_that_matches(runs: dict[str, Path],
         assert len(r["us_per_call"]) == processes and all(f > 0 for f in r["us_per_call"])
         # the row's own runner beside each program process (its JVM, bridge and PYTORCH_JNI_* as the run's)
         assert len(r["paired_row_us_per_call"]) == processes and all(f > 0 for f in r["paired_row_us_per_call"])
-        assert r["paired_row_us"] == min(r["paired_row_us_per_call"]) and r["row_mean_us"] > 0 and r["snippet"], row
+        same = programs.compare(r["us_per_call"], r["paired_row_us_per_call"])  # within one speed mode
+        assert {k: r[k] for k in same} == same and r["row_mean_us"] > 0 and r["snippet"], row
         for k in range(processes):
             paired = run / r["folder"] / "paired" / str(k)
             assert (paired / "timings.bin").is_file() and not (paired / "outputs.bin").exists(), row
