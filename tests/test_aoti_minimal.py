@@ -29,8 +29,8 @@ from harness.runners import RUNNERS
 from harness.suite import Suite
 from harness.suite_file import parse_suite
 from tests import jobs
-from tests.conftest import TESTS, TINY
-from tests.tiny import built_ok, run_job, tiny_with
+from tests.conftest import TINY
+from tests.tiny import USER_INPUTS, USER_MODEL, built_ok, run_job, tiny_with
 
 RID = "cpp-aoti-minimal"
 # cpp-aoti's (which must be refused) first: on a cold cache this process then compiles the minimal one after a
@@ -170,11 +170,8 @@ def test_a_users_model_with_two_inputs_verifies(tmp_path: Path) -> None:
     """The conformance test's user factory (float32 [1, 4] and int64 [1, 3] in, a tuple out), so its package is
     the cached one: exported by the harness, run, and its outputs checked by the harness's verify step."""
     data = {
-        "name": "minimal-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
-                                          "path": str(TESTS / "user_factory.py") + ":build"},
-        "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
-                                           {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                            "low": 0, "high": 9}]},
+        "name": "minimal-user", "model": USER_MODEL,
+        "inputs": USER_INPUTS,
         "run": {"calls": 200, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300, "programs": True},
         "runners": [{"id": RID}],
     }

@@ -15,7 +15,7 @@ from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
 from harness.runners import RUNNERS
 from harness.suite_file import parse_suite
-from tests.conftest import TESTS
+from tests.tiny import USER_INPUTS, USER_MODEL
 
 USER_IDS = [rid for rid, r in RUNNERS.items() if "factory" in r.model_kinds]
 
@@ -25,11 +25,8 @@ def user_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every runner that runs a user's model, on a factory taking float32 [1, 4] and int64 [1, 3] ids and
     returning a tuple: several inputs of several dtypes in, every output flattened and verified."""
     data = {
-        "name": "conformance-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
-                                              "path": str(TESTS / "user_factory.py") + ":build"},
-        "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
-                                           {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                            "low": 0, "high": 9}]},
+        "name": "conformance-user", "model": USER_MODEL,
+        "inputs": USER_INPUTS,
         "run": {"calls": 200, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300, "programs": False},
         "runners": [{"id": rid} for rid in USER_IDS],
     }

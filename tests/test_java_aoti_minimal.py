@@ -32,17 +32,13 @@ from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
 from harness.runners import RUNNERS
 from harness.suite_file import load_suite, parse_suite
-from tests.conftest import TESTS, TINY
+from tests.conftest import TINY
 from tests.jobs import make_job
+from tests.tiny import USER_INPUTS, USER_MODEL
 
 RUNNER = "java-aoti-minimal-ffm"
 RUN = {"calls": 2000, "warmup_calls": 20, "warmup_s": 0, "repeats": 1, "threads": 1, "interop_threads": 1,
        "timeout_s": 300, "programs": True}
-# the conformance test's user model and inputs, so that its minimal package is the cached one
-USER_MODEL = {"name": "TwoInTwoOut", "kind": "factory", "path": str(TESTS / "user_factory.py") + ":build"}
-USER_INPUTS = {"count": 8, "tensors": [{"shape": [1, 4]},
-                                       {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                        "low": 0, "high": 9}]}
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
 from harness.suite_file import parse_suite
 from tests.conftest import TESTS, TINY
+from tests.tiny import USER_INPUTS, USER_MODEL
 
 ROWS = ["python-eager", "python-aoti-single", "cpp-aoti", "cpp-aoti-dynamic", "cpp-torchscript-inference", "cpp-api",
         "cpp-raw"]
@@ -40,11 +41,8 @@ def _suites() -> dict[str, tuple[dict[str, Any], str]]:
     mlp["run"].update(calls=2000, warmup_calls=20, repeats=2, programs=True)
     mlp["runners"] = [{"id": r} for r in [*ROWS, NO_PROGRAM]]
     user = {
-        "name": "programs-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
-                                           "path": str(TESTS / "user_factory.py") + ":build"},
-        "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
-                                           {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                            "low": 0, "high": 9}]},
+        "name": "programs-user", "model": USER_MODEL,
+        "inputs": USER_INPUTS,
         "run": {"calls": 300, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300},
         "runners": [{"id": r} for r in USER_ROWS],
     }

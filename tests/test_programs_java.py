@@ -23,7 +23,8 @@ from harness.java_build import java_toolchain_problem
 from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
 from harness.suite_file import parse_suite
-from tests.conftest import TESTS, TINY
+from tests.conftest import TINY
+from tests.tiny import USER_INPUTS, USER_MODEL
 
 # java-torchscript-optimized: java-torchscript-reuse's build and program, with the bridge's graph optimizer on
 ROWS = ["java-torchscript", "java-torchscript-reuse", "java-torchscript-optimized", "java-aoti", "java-onnxruntime"]
@@ -43,11 +44,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mlp["run"].update(calls=2000, warmup_calls=20, repeats=2, programs=True)
     mlp["runners"] = [{"id": r} for r in ROWS]
     user = {
-        "name": "programs-java-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
-                                                "path": str(TESTS / "user_factory.py") + ":build"},
-        "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
-                                           {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                            "low": 0, "high": 9}]},
+        "name": "programs-java-user", "model": USER_MODEL,
+        "inputs": USER_INPUTS,
         "run": {"calls": 300, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300},
         "runners": [{"id": r} for r in ROWS],
     }

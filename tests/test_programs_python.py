@@ -19,22 +19,20 @@ from harness.paths import BUILD_DIR
 from harness.pipeline import run_suite
 from harness.runners import RUNNERS
 from harness.suite_file import parse_suite
-from tests.conftest import TESTS, TINY
+from tests.conftest import TINY
+from tests.tiny import USER_INPUTS, USER_MODEL
 
 # python-lite-flatbuffer: python-lite's build and program, on the FlatBuffer .ptl
 ROWS = ["python-torchscript-scripted", "python-torchscript-frozen", "python-lite", "python-lite-flatbuffer",
         "python-compile", "python-quant-dynamic", "python-onnxruntime", "python-export"]
 USER = {
-    "name": "programs-python-user", "model": {"name": "TwoInTwoOut", "kind": "factory",
-                                              "path": str(TESTS / "user_factory.py") + ":build"},
-    "inputs": {"count": 8, "tensors": [{"shape": [1, 4]},
-                                       {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                        "low": 0, "high": 9}]},
+    "name": "programs-python-user", "model": USER_MODEL,
+    "inputs": USER_INPUTS,
     "run": {"calls": 300, "warmup_calls": 3, "warmup_s": 0, "repeats": 1, "timeout_s": 300},
 }
-USER_MODEL = parse_suite({**USER, "runners": [{"id": ROWS[0]}]}, "programs-python-user.toml").model
+USER_SPEC = parse_suite({**USER, "runners": [{"id": ROWS[0]}]}, "programs-python-user.toml").model
 # the rows whose runner takes a user's model, as the registry says (a refused one is SKIPPED in a run)
-USER_ROWS = [r for r in ROWS if RUNNERS[r].cannot_run(USER_MODEL) is None]
+USER_ROWS = [r for r in ROWS if RUNNERS[r].cannot_run(USER_SPEC) is None]
 
 
 def _suites() -> dict[str, tuple[dict[str, Any], str]]:
@@ -75,7 +73,7 @@ def _row(run: Path, row: str) -> dict[str, Any]:
 def test_the_registry_says_which_rows_take_a_users_model() -> None:
     """Every runner here takes a factory but quantize_dynamic's, which quantizes the built-in MLPs' Linear layers."""
     assert set(ROWS) - set(USER_ROWS) == {"python-quant-dynamic"}
-    assert RUNNERS["python-quant-dynamic"].cannot_run(USER_MODEL)
+    assert RUNNERS["python-quant-dynamic"].cannot_run(USER_SPEC)
     for row in ROWS:
         assert RUNNERS[row].build_id in programs.PROGRAMS, row
 

@@ -29,16 +29,12 @@ from harness.runners import RUNNERS
 from harness.suite import Suite
 from harness.suite_file import load_suite, parse_suite
 from tests import jobs
-from tests.conftest import TESTS, TINY
-from tests.tiny import built_ok, run_job, tiny_with
+from tests.conftest import TINY
+from tests.tiny import USER_INPUTS, USER_MODEL, built_ok, run_job, tiny_with
 
 RID = "python-aoti-minimal"
 PACKAGES = ("model.b1.pt2", "model.minimal.b1.pt2")  # the plain one (refused) first, as test_aoti_minimal makes them
 TOL = {"atol": 1e-5, "rtol": 1e-5}  # the package's float32 arithmetic in another order than the eager module's
-USER = {"name": "TwoInTwoOut", "kind": "factory", "path": str(TESTS / "user_factory.py") + ":build"}
-USER_INPUTS = {"count": 8, "tensors": [{"shape": [1, 4]},
-                                       {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
-                                        "low": 0, "high": 9}]}
 
 if toolchains.TOOLCHAINS[RUNNERS[RID].toolchain].problem():
     pytest.skip(f"{RID} cannot be built here: {toolchains.TOOLCHAINS['python-ext'].problem()}",
@@ -180,7 +176,7 @@ def test_default_model_through_the_harness(tmp_path: Path) -> None:
 def test_a_users_model_with_two_inputs_verifies(tmp_path: Path) -> None:
     """The conformance test's user factory (float32 [1, 4] and int64 [1, 3] in, a tuple out), so its package is
     the cached one: exported by the harness, run, and its outputs checked by the harness's verify step."""
-    data = {"name": "py-minimal-user", "model": USER, "inputs": USER_INPUTS,
+    data = {"name": "py-minimal-user", "model": USER_MODEL, "inputs": USER_INPUTS,
             "run": {"calls": 200, "warmup_calls": 3, "repeats": 1, "timeout_s": 300, "programs": True},
             "runners": [{"id": RID}]}
     run = run_suite(parse_suite(data, "py-minimal-user.toml"), tmp_path, BUILD_DIR, quiet=True)

@@ -7,7 +7,6 @@ a cold cache: torch 2.13's inductor ignores the minimal-interface config unless 
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -20,7 +19,14 @@ from harness.paths import BUILD_DIR
 from harness.runners import RUNNERS
 from harness.suite import Suite
 from harness.suite_file import load_suite
-from tests.conftest import TINY
+from tests.conftest import TESTS, TINY
+
+# A user's model with two inputs: the factory in tests/user_factory.py (float32 [1, 4] and int64 [1, 3] ids in, a
+# tuple out). Every test file that runs it uses these two, so its exports (AOTInductor packages) are the cached ones.
+USER_MODEL = {"name": "TwoInTwoOut", "kind": "factory", "path": str(TESTS / "user_factory.py") + ":build"}
+USER_INPUTS = {"count": 8, "tensors": [{"shape": [1, 4]},
+                                       {"shape": [1, 3], "dtype": "int64", "distribution": "integers",
+                                        "low": 0, "high": 9}]}
 
 
 def tiny_with(packages: tuple[str, ...]) -> tuple[Suite, ModelFiles]:
@@ -40,8 +46,7 @@ def built_ok(rid: str, suite: Suite) -> Built:
     return b
 
 
-def run_job(b: Built, job: Path, *, timeout: float = 300, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+def run_job(b: Built, job: Path, *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """One process of the built runner on `job`, as the harness starts it (its argv, in its source folder)."""
     return subprocess.run([*b.argv, str(job)], cwd=b.source_dir, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **env} if env else None, check=False)
+                          check=False)
