@@ -400,23 +400,17 @@ def compare(program_us: list[float], row_us: list[float]) -> dict[str, Any]:
 
     A VM with speed modes puts each process in one of two speeds at random (here up to 1.7× apart, the faster
     one in a fifth to a half of the processes), so the fastest process of each side compares modes whenever
-    one side has no process in the faster one. The pooled figures split into two modes at their widest gap when
-    it is at least stats.MODE_GAP; the medians are compared within the mode holding the most processes of
+    one side has no process in the faster one. The pooled figures split into two modes at stats.mode_cut (one
+    process a side is enough here); the medians are compared within the mode holding the most processes of
     both sides (the smaller side's count decides; a tie, the faster mode). Without two modes, or when no
     mode holds both sides, the medians of all processes are compared.
     """
-    pooled = np.log(np.asarray([*program_us, *row_us], dtype=float))
-    order = np.sort(pooled)
-    cut = None
-    if order.size >= 4:
-        k = int(np.argmax(np.diff(order)))
-        if order[k + 1] - order[k] >= np.log(stats.MODE_GAP):
-            cut = (order[k] + order[k + 1]) / 2
     prog, row = np.asarray(program_us, dtype=float), np.asarray(row_us, dtype=float)
     chosen, compared = (prog, row), f"all processes ({len(prog)} + {len(row)})"
+    cut = stats.mode_cut(np.concatenate([prog, row]))
     if cut is not None:
-        modes = [(name, prog[side(np.log(prog))], row[side(np.log(row))]) for name, side in
-                 (("faster", lambda v: v < cut), ("slower", lambda v: v >= cut))]
+        modes = [(name, prog[faster == (prog < cut)], row[faster == (row < cut)])
+                 for name, faster in (("faster", True), ("slower", False))]
         both = [m for m in modes if m[1].size and m[2].size]
         if both:
             name, a, b = max(both, key=lambda m: min(m[1].size, m[2].size))  # max keeps the first (faster) on ties

@@ -125,22 +125,29 @@ MODE_GAP = 1.2  # two clusters of process medians at least 20 % apart ...
 MODE_TIGHT = 1.0  # ... with the gap at least as wide (in log) as either cluster's own range
 
 
+def mode_cut(values: np.ndarray) -> float | None:
+    """Where per-process figures split into two speed modes, or None: halfway (in log) across the widest gap
+    between the sorted figures, when there are four or more and that gap is at least MODE_GAP."""
+    x = np.sort(np.log(values[values > 0]))
+    if x.size < 4:
+        return None
+    k = int(np.argmax(np.diff(x)))
+    return float(np.exp((x[k] + x[k + 1]) / 2)) if x[k + 1] - x[k] >= np.log(MODE_GAP) else None
+
+
 def speed_modes(medians: np.ndarray) -> list[tuple[float, int]]:
     """Two speed modes in the per-process medians, as [(median, processes), (median, processes)], or [].
 
     Some VMs put each process in one of two speeds (e.g. 9.6 or 17.6 µs for the same binary): one wide
-    interval would hide that. Split at the widest gap between sorted medians; two modes when each side has
-    two processes or more, the gap is at least MODE_GAP and at least MODE_TIGHT times either side's range.
+    interval would hide that. Split at mode_cut; two modes when each side has two processes or more and the
+    gap is at least MODE_TIGHT times either side's range.
     """
-    x = np.sort(np.log(medians[medians > 0]))
-    if x.size < 4:
+    cut = mode_cut(medians)
+    if cut is None:
         return []
-    gaps = np.diff(x)
-    k = int(np.argmax(gaps)) + 1
-    low, high = x[:k], x[k:]
-    if min(low.size, high.size) < 2 or gaps[k - 1] < np.log(MODE_GAP):
-        return []
-    if gaps[k - 1] < MODE_TIGHT * max(np.ptp(low), np.ptp(high)):
+    x = np.log(medians[medians > 0])
+    low, high = np.sort(x[x < np.log(cut)]), np.sort(x[x >= np.log(cut)])
+    if min(low.size, high.size) < 2 or high[0] - low[-1] < MODE_TIGHT * max(np.ptp(low), np.ptp(high)):
         return []
     return [(float(np.median(np.exp(low))), int(low.size)), (float(np.median(np.exp(high))), int(high.size))]
 
