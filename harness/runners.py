@@ -83,7 +83,7 @@ class Runner:
             if self.model_file == "weights.bin":
                 return ("it computes the model from a layer spec ([model] layers), which a user's model does not "
                         "have")
-            if self.model_file == "model.state.pt":
+            if self.model_file == "model.state.pt" and "factory" in self.model_kinds:
                 return "it needs the model's Python class, which a model file does not have: give a factory"
             return f"it runs the model kinds {', '.join(self.model_kinds)} only"
         for k, t in enumerate(model.tensors):

@@ -157,3 +157,16 @@ def test_a_bool_input_skips_the_java_torchscript_runners_saying_why() -> None:
     assert RUNNERS["java-aoti"].cannot_run(model) is None
     assert "layer spec" in RUNNERS["cpp-raw"].cannot_run(model)
     assert RUNNERS["cpp-api"].cannot_run(ModelSpec(name="m", layers=(2, 1))) is None  # a built-in model
+
+
+def test_a_refusal_asks_for_a_factory_only_where_a_factory_would_run() -> None:
+    from harness.model_spec import ModelSpec, TensorSpec
+    from harness.runners import RUNNERS
+
+    file_model = ModelSpec(name="m", kind="torchscript", path="/m.pt", tensors=(TensorSpec((1, 4)),))
+    factory = ModelSpec(name="m", kind="factory", path="/f.py:build", tensors=(TensorSpec((1, 4)),))
+    assert "give a factory" in RUNNERS["python-eager"].cannot_run(file_model)
+    assert RUNNERS["python-eager"].cannot_run(factory) is None
+    for model in (file_model, factory):  # quantize_dynamic runs the built-in MLPs only: a factory would not help
+        reason = RUNNERS["python-quant-dynamic"].cannot_run(model)
+        assert reason and "factory" not in reason and "mlp" in reason
