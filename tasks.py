@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,6 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _quiet(quiet: bool) -> bool:
-    return quiet or bool(os.environ.get("CI")) or not sys.stderr.isatty()
 
 
 @task(
@@ -40,7 +36,7 @@ def _quiet(quiet: bool) -> bool:
         "repeats": "fresh processes per runner, overriding the suite",
         "only": "comma-separated runners to run (a sweep runner name selects all its rows), e.g. cpp-api,cpp-raw",
         "results": "folder that receives the run folder (default: results/)",
-        "quiet": "no progress display (also automatic under CI or without a terminal)",
+        "quiet": "no progress lines (without a terminal they are plain lines, without the live bar)",
         "instructions": "also count instructions per call under valgrind (3 fresh processes per runner; slow)",
         "model": "your model instead of a suite: a TorchScript file, a .pt2 (ExportedProgram or AOTInductor "
                  "package) or FILE.py:FUNCTION returning an nn.Module (runs your code)",
@@ -76,9 +72,9 @@ def all(c, suite="", calls=0, repeats=0, only="", results="", quiet=False, instr
     from harness import pipeline  # pandas, scipy, matplotlib: only once the suite is known to be good
 
     if isinstance(target, Collection):
-        run_dir = pipeline.run_collection(target, root, paths.BUILD_DIR, _quiet(quiet))
+        run_dir = pipeline.run_collection(target, root, paths.BUILD_DIR, quiet)
     else:
-        run_dir = pipeline.run_suite(target, root, paths.BUILD_DIR, _quiet(quiet), suite_toml=toml_text)
+        run_dir = pipeline.run_suite(target, root, paths.BUILD_DIR, quiet, suite_toml=toml_text)
     print(run_dir / "report.md")
 
 
@@ -128,7 +124,7 @@ def load(c, suite="", model="", input_shape=None, input_dtype=None, calls=0, rep
                                _number(duration, "--duration"), _number(bound_ms, "--bound-ms"))
     from harness import pipeline
 
-    run_dir = pipeline.run_suite(target, root, paths.BUILD_DIR, _quiet(quiet), suite_toml=toml_text)
+    run_dir = pipeline.run_suite(target, root, paths.BUILD_DIR, quiet, suite_toml=toml_text)
     print(run_dir / "report.md")
 
 

@@ -69,11 +69,12 @@ def set_status(run_dir: Path, status: str, message: str = "") -> None:
 
 
 class Reporter:
-    """Progress on screen (rich), or plain lines when quiet / not a terminal."""
+    """Progress on stderr (rich): a live bar on a terminal; without one (a pipe, a log file, CI) rich prints the
+    same lines plain and the bar once at its end, so a long run piped to a file still shows where it is."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)  # a path or a table row never folded
 
     def say(self, text: str) -> None:
         if not self.quiet:

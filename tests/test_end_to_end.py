@@ -131,6 +131,7 @@ def test_ctrl_c_marks_the_run_incomplete(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err
     (run,) = list(results.iterdir())
+    assert f"run folder: {run}" in err and "building" in err  # progress lines, with no terminal to show a bar on
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "incomplete"
     assert "INCOMPLETE" in (run / "report.md").read_text()
