@@ -27,8 +27,6 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-
-
 @task(
     help={
         "suite": "suite name (harness/suites/NAME.toml) or path to a TOML file; default: the seed experiment",
