@@ -23,7 +23,7 @@ from harness.files import write_atomic, write_json
 from harness.inputs import make_inputs
 from harness.models import train_and_export
 from harness.rule import number
-from harness.run import child_env, job_for
+from harness.run import child_env, job_for, own_temp
 from harness.runners import RUNNERS
 from harness.stats import modes_text, speed_modes
 from harness.suite import Suite
@@ -56,7 +56,8 @@ def measure(suite: Suite, runner: str, processes: int, build_root: Path, out_dir
         if aslr == "off":
             argv = ["setarch", platform.machine(), "-R", *argv]
         env = child_env(choice.threads, b.env_for(suite, choice) if b.env_for else {})
-        p = subprocess.run(argv, env=env, cwd=b.source_dir or d, capture_output=True, text=True, check=False)
+        with own_temp(env) as env:
+            p = subprocess.run(argv, env=env, cwd=b.source_dir or d, capture_output=True, text=True, check=False)
         if p.returncode != 0:
             raise UserError(f"{runner} failed in process {k}: {p.stderr.strip().splitlines()[-1:]}")
         t = np.fromfile(d / "timings.bin", dtype="<i8") / choice.block / 1000.0

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.build import Built
 from harness.files import write_json
-from harness.run import child_env, job_for
+from harness.run import child_env, job_for, own_temp
 from harness.runners import RUNNERS
 from harness.suite import RunnerChoice, Suite
 
@@ -81,7 +81,7 @@ def _count(argv: list[str], env: dict[str, str], cwd: Path, job: dict[str, Any],
     cmd = [valgrind, "--tool=callgrind", *options, f"--callgrind-out-file={out_file}", *argv, str(job_path)]
     stderr = out_dir / f"stderr.{tag}.txt"
     try:
-        with (out_dir / f"stdout.{tag}.txt").open("wb") as o, stderr.open("wb") as e:
+        with (out_dir / f"stdout.{tag}.txt").open("wb") as o, stderr.open("wb") as e, own_temp(env) as env:
             p = subprocess.run(cmd, stdout=o, stderr=e, env=dict(env, PYTHONHASHSEED="0"), cwd=cwd,
                                timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:

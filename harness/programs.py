@@ -41,7 +41,7 @@ from harness.collect import tolerance_of
 from harness.files import write_atomic, write_json
 from harness.model_spec import ModelSpec, TensorSpec, Training
 from harness.paths import BUILD_DIR, ROOT
-from harness.run import child_env, run_process, timeout_for
+from harness.run import child_env, own_temp, run_process, timeout_for
 from harness.runners import MODEL_MODULE, RUNNERS
 from harness.suite import InputSpec, LoadSpec, RunnerChoice, RunSpec, Suite
 
@@ -304,9 +304,9 @@ def run_one(program: Program, argv: list[str], src: Path, job: dict[str, Any], o
     """One fresh process: its printed µs per call (and its outputs file, when asked)."""
     files = [job["model_file"], job["inputs"],
              *([str(src / "layout.txt")] if program.build in ("cmake", "maven") else [])]
-    env = bridge_env(program, job)
-    p = subprocess.run([*argv, *files, *([str(outputs)] if outputs else [])], capture_output=True, text=True,
-                       timeout=TIMEOUT_S, check=False, env={**os.environ, **env} if env else None)
+    with own_temp({**os.environ, **bridge_env(program, job)}) as env:
+        p = subprocess.run([*argv, *files, *([str(outputs)] if outputs else [])], capture_output=True, text=True,
+                           timeout=TIMEOUT_S, check=False, env=env)
     found = _FIGURE.search(p.stdout)
     if p.returncode != 0 or not found:
         last = (p.stderr.strip().splitlines() or p.stdout.strip().splitlines() or ["no output"])[-1]

@@ -5,12 +5,16 @@ A crash, a non-zero exit or a hang marks that one job FAILED or TIMEOUT; the oth
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +74,30 @@ def child_env(threads: int, extra: dict[str, str]) -> dict[str, str]:
         env[name] = str(threads)
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def own_temp(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` with a temporary folder of the process's own as TMPDIR, deleted when the process has ended.
+
+    A runner leaves with os._exit (or is killed), so no destructor runs: AOTInductor's package loader would leave
+    the folder it extracted a package to (/tmp/aotinductor_*, 1.5 MB) behind on every run of every process.
+    Inductor's compile cache stays where it was (the system's temp folder), shared by the processes as before.
+    """
+    folder = tempfile.mkdtemp(prefix="torch-call-cost-")
+    cache = env.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(tempfile.gettempdir(), f"torchinductor_{_user()}")
+    try:
+        yield {**env, "TMPDIR": folder, "TORCHINDUCTOR_CACHE_DIR": cache}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _user() -> str:
+    """The user name in inductor's default cache folder (torchinductor_<user>)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid_{os.getuid()}"
 
 
 def input_tensors(model: ModelSpec, count: int, batch: int) -> list[dict[str, Any]]:
@@ -152,7 +180,7 @@ def run_process(argv: list[str], env: dict[str, str], cwd: Path, out_dir: Path, 
     """
     stdout, stderr = out_dir / "stdout.txt", out_dir / "stderr.txt"
     start = time.perf_counter()
-    with stdout.open("wb") as out, stderr.open("wb") as err:
+    with stdout.open("wb") as out, stderr.open("wb") as err, own_temp(env) as env:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
         rss: float | None = None
         try:

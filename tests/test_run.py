@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from harness.build import Built
 from harness.paths import ROOT
-from harness.run import child_env, job_for, run_all, timeout_for
+from harness.run import child_env, job_for, own_temp, run_all, timeout_for
 from harness.runner_rows import calls_for
 from harness.suite import Suite
 from harness.suite_file import load_suite
@@ -32,6 +33,15 @@ BEHAVIOURS = {
     "good": (
         "import json, sys; job = json.load(open(sys.argv[1]));"
         f"json.dump({{**{minimal_result('x')!r}, 'runner': job['runner'], {WARMUP}}}, open(job['result'], 'w'))"
+    ),
+    "litter": (  # what AOTInductor's loader does: a folder in the temp folder, left by an exit with no destructor
+        "import json, os, sys, tempfile; job = json.load(open(sys.argv[1])); d = tempfile.mkdtemp(prefix='aot');"
+        "open(os.path.join(d, 'model.so'), 'w').write('x'); print(d);"
+        f"json.dump({{**{minimal_result('x')!r}, 'runner': job['runner'], {WARMUP}}}, open(job['result'], 'w'));"
+        "sys.stdout.flush(); os._exit(0)"
+    ),
+    "litter_hang": (
+        "import os, sys, tempfile, time; print(tempfile.mkdtemp(prefix='aot')); sys.stdout.flush(); time.sleep(600)"
     ),
     "half": (  # a result missing keys of the contract: refused by the harness, naming one
         "import json, sys; job = json.load(open(sys.argv[1]));"
@@ -100,6 +110,24 @@ def test_a_hang_times_out_and_the_next_runner_still_runs(tmp_path: Path, fake) -
     assert outcomes[by["hang"]].status == "timeout"
     assert outcomes[by["hang"]].wall_s < 10
     assert outcomes[by["silent"]].message == "exited 0 without writing result.json"
+
+
+def test_what_a_runner_leaves_in_its_temp_folder_is_deleted(tmp_path: Path, fake) -> None:
+    """Each process gets a temp folder of its own (TMPDIR), deleted after it ends, even when it skipped its
+    destructors (os._exit) or was killed; inductor's compile cache stays where it was, shared by the processes."""
+    outcomes, by, _, _ = _run_fakes(tmp_path, fake, ["litter", "litter_hang"], timeout_s=3.0)
+    assert [outcomes[by[b]].status for b in ("litter", "litter_hang")] == ["ok", "timeout"]
+    for behaviour in ("litter", "litter_hang"):
+        made = Path((outcomes[by[behaviour]].dir / "stdout.txt").read_text().strip())
+        assert made.name.startswith("aot") and made.parent.name.startswith("torch-call-cost-")
+        assert not made.parent.exists()
+    with own_temp({}) as env:
+        assert Path(env["TMPDIR"]).is_dir()
+        assert env["TORCHINDUCTOR_CACHE_DIR"].startswith(tempfile.gettempdir())
+        assert not env["TORCHINDUCTOR_CACHE_DIR"].startswith(env["TMPDIR"])
+    assert not Path(env["TMPDIR"]).exists()
+    with own_temp({"TORCHINDUCTOR_CACHE_DIR": str(tmp_path)}) as env:
+        assert env["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path)  # the user's own setting is kept
 
 
 def test_peak_memory_is_the_runners_own_figure(tmp_path: Path) -> None:
