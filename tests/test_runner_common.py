@@ -78,3 +78,34 @@ def test_the_timed_loop_keeps_every_call_in_order_for_any_block(block: int, call
     assert len(made) == calls
     assert keeper.array().tolist() == [s * 1000 + i for s, i in enumerate(last)]
     assert all(t > 0 for t in timings)
+
+
+class _RowWriter:
+    """A keeper whose calls write their own slot's row (python-aoti-minimal's SlotRows): it needs no returns."""
+
+    returns = False
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[int, list[object]]] = []
+
+    def take(self, first: int, ys: list[object]) -> None:
+        self.taken.append((first, ys))
+
+
+@pytest.mark.parametrize(("block", "calls"), [(1, 130), (10, 130), (100, 300)])
+def test_a_call_that_writes_its_own_row_is_timed_without_holding_its_returns(block: int, calls: int) -> None:
+    """Every call made once, in order, input i % slots; every block timed; nothing handed to the keeper."""
+    xs = list(range(7))
+    rows = [-1] * 7
+    order: list[int] = []
+
+    def model(x: int) -> None:
+        order.append(x)
+        rows[x] = len(order) - 1  # the call writes its slot's row itself
+
+    keeper, timings = _RowWriter(), [0] * (calls // block)
+    rc._timed(model, xs, keeper, timings, block, range(calls // block))
+    assert order == [i % 7 for i in range(calls)]
+    assert rows == [max(i for i in range(calls) if i % 7 == s) for s in range(7)]
+    assert all(t > 0 for t in timings)
+    assert all(ys == [] for _, ys in keeper.taken)
