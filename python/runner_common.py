@@ -474,13 +474,12 @@ def _timed(model: Callable[[Any], Any], xs: list[Any], keeper: Keeper, timings: 
     to the keeper after it. With one call per block (the default) the two clock reads bracket the call alone;
     a larger block's calls are one list comprehension over its inputs, the bare loop's own shape.
     """
+    if not keeper.returns:  # the calls wrote their slots' rows: nothing to hold or hand over
+        _timed_unkept(model, xs, timings, block, blocks)
+        return
     clock = time.perf_counter_ns
     slots = len(xs)
     take, per_run = keeper.take, max(1, chunk // block)
-    if not keeper.returns:
-        _timed_unkept(model, xs, timings, block, blocks)
-        take(blocks.start * block, [])
-        return
     for r0 in range(blocks.start, blocks.stop, per_run):
         r1 = min(r0 + per_run, blocks.stop)
         ys: list[Any] = []
